@@ -1,0 +1,3 @@
+module github.com/libcluster-go/libcluster
+
+go 1.26

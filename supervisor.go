@@ -1,0 +1,158 @@
+package libcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// superviseStrategy runs the topology's strategy until ctx ends, restarting
+// it with back-off when it returns an error or panics. A strategy that
+// returns nil before ctx ends has finished its work (a one-shot source) and
+// is not restarted.
+func (t *Topology) superviseStrategy(ctx context.Context, r *reconciler) {
+	pol := t.Policy.withDefaults()
+	failures := 0
+	for {
+		start := time.Now()
+		err := runRecovered(ctx, t.Strategy, r)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			r.log.Debug("strategy finished")
+			return
+		}
+		if time.Since(start) > pol.Restart.Max { // it ran well for a while: start the back-off over
+			failures = 0
+		}
+		failures++
+		t.mu.Lock()
+		t.status.LastError = err
+		t.status.Restarts++
+		t.mu.Unlock()
+		r.emit(Event{Kind: EventStrategyFailed, Err: err, Attempt: failures})
+		wait := time.NewTimer(pol.Restart.Delay(failures))
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return
+		case <-wait.C:
+		}
+	}
+}
+
+// PanicError is the error a strategy's recovered panic becomes.
+type PanicError struct {
+	Value any    // what was passed to panic
+	Stack []byte // the goroutine's stack at the panic
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("strategy panicked: %v", e.Value) }
+
+func runRecovered(ctx context.Context, s Strategy, r Reporter) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &PanicError{Value: p, Stack: debug.Stack()}
+		}
+	}()
+	err = s.Run(ctx, r)
+	if err != nil && errors.Is(err, ctx.Err()) {
+		return nil
+	}
+	return err
+}
+
+// Supervisor runs many topologies side by side. Each topology restarts its
+// own strategy when it fails, so one failing topology never stops the
+// others. Readiness is the conjunction of every topology's.
+//
+//	sup := libcluster.NewSupervisor(topoA, topoB)
+//	if err := sup.Start(ctx); err != nil { ... }
+//	defer sup.Stop()
+type Supervisor struct {
+	topologies []*Topology
+
+	mu      sync.Mutex
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started bool
+}
+
+// NewSupervisor returns a supervisor for the given topologies. Names must
+// be unique; Start checks them.
+func NewSupervisor(topologies ...*Topology) *Supervisor {
+	return &Supervisor{topologies: topologies}
+}
+
+// Topologies returns the supervised topologies in start order.
+func (s *Supervisor) Topologies() []*Topology { return s.topologies }
+
+// Start validates every topology and starts them all. It returns an error,
+// starting nothing, if a topology is misconfigured or names repeat. The
+// topologies run until Stop is called or ctx ends.
+func (s *Supervisor) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("libcluster: supervisor already started")
+	}
+	names := map[string]bool{}
+	for i, t := range s.topologies {
+		if t == nil {
+			return fmt.Errorf("libcluster: topology #%d is nil", i+1)
+		}
+		if err := t.validate(); err != nil {
+			return err
+		}
+		if names[t.Name] {
+			return fmt.Errorf("libcluster: two topologies are named %q; names must be unique", t.Name)
+		}
+		names[t.Name] = true
+	}
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.started = true
+	for _, t := range s.topologies {
+		s.wg.Go(func() {
+			if err := t.Run(ctx); err != nil {
+				t.logger().Error("topology did not start", "error", err.Error())
+			}
+		})
+	}
+	return nil
+}
+
+// Stop stops every topology and waits until all their goroutines have
+// ended. It is safe to call more than once.
+func (s *Supervisor) Stop() {
+	s.mu.Lock()
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	s.wg.Wait()
+}
+
+// Ready reports whether every topology runs and has met its
+// Policy.MinNodes.
+func (s *Supervisor) Ready() bool {
+	for _, t := range s.topologies {
+		if !t.Status().Ready {
+			return false
+		}
+	}
+	return true
+}
+
+// Status returns every topology's status, in start order.
+func (s *Supervisor) Status() []TopologyStatus {
+	out := make([]TopologyStatus, 0, len(s.topologies))
+	for _, t := range s.topologies {
+		out = append(out, t.Status())
+	}
+	return out
+}

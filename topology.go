@@ -1,0 +1,493 @@
+package libcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Topology binds one [Strategy] to one [Connector] and keeps what is
+// connected equal to what was discovered.
+//
+// It connects every desired node that is not connected, several at a time
+// with a timeout each, and retries a node that fails with exponential
+// back-off until it connects or leaves the desired set; no new discovery is
+// needed for that, so a lost peer comes back by itself. It never connects to
+// the connector's own node. A node missing from a complete discovery set is
+// disconnected when the [Prune] policy says so. Every decision is an [Event]
+// given to the observers and logged with topology=<Name>.
+//
+// Set the fields, then call Run (or add the topology to a [Supervisor]).
+// Fields must not change after Run starts.
+type Topology struct {
+	Name      string       // required; appears in every event and log record
+	Strategy  Strategy     // required
+	Connector Connector    // required
+	Policy    Policy       // zero value: the defaults
+	Logger    *slog.Logger // default slog.Default()
+	Observers []Observer   // called for every event
+
+	mu     sync.Mutex
+	status TopologyStatus
+}
+
+// TopologyStatus is a snapshot of a topology's state.
+type TopologyStatus struct {
+	Name      string
+	Desired   []Node // nodes discovered and wanted, sorted; never includes self
+	Connected []Node // desired nodes connected now, sorted
+	Ready     bool   // at least Policy.MinNodes desired nodes are connected
+	Running   bool   // Run is executing
+	// LastError is the latest discovery or strategy error, cleared by the
+	// next good discovery; nil if none.
+	LastError error
+	// Restarts counts strategy restarts after an error or panic.
+	Restarts int
+}
+
+// Status returns a snapshot of the topology's state. It is safe to call at
+// any time from any goroutine.
+func (t *Topology) Status() TopologyStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.status
+	s.Name = t.Name
+	s.Desired = slices.Clone(s.Desired)
+	s.Connected = slices.Clone(s.Connected)
+	if !s.Running {
+		s.Ready = false
+	}
+	return s
+}
+
+func (t *Topology) validate() error {
+	switch {
+	case t.Name == "":
+		return errors.New("libcluster: topology has no Name; give every topology a unique name")
+	case t.Strategy == nil:
+		return fmt.Errorf("libcluster: topology %q has no Strategy", t.Name)
+	case t.Connector == nil:
+		return fmt.Errorf("libcluster: topology %q has no Connector", t.Name)
+	}
+	return nil
+}
+
+// Run reconciles until ctx ends, then waits for every goroutine it started
+// and returns nil. It returns an error at once if the topology is
+// misconfigured or already running. The strategy runs under supervision:
+// if it returns an error or panics it is restarted after a back-off
+// (Policy.Restart) while the desired set and connections are kept.
+func (t *Topology) Run(ctx context.Context) error {
+	if err := t.validate(); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	if t.status.Running {
+		t.mu.Unlock()
+		return fmt.Errorf("libcluster: topology %q is already running", t.Name)
+	}
+	t.status = TopologyStatus{Running: true, Ready: t.Policy.MinNodes <= 0}
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		t.status.Running = false
+		t.mu.Unlock()
+	}()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := newReconciler(t, ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { t.superviseStrategy(ctx, r) })
+	r.loop()
+	cancel()
+	wg.Wait()
+	r.workers.Wait()
+	return nil
+}
+
+func (t *Topology) logger() *slog.Logger {
+	l := t.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	return l.With("topology", t.Name)
+}
+
+// member is the reconciler's record of one desired node.
+type member struct {
+	misses    int       // consecutive complete sets without it
+	connected bool      // per the last connect result, event or resync
+	inflight  bool      // a connect is running
+	failures  int       // consecutive failed connects
+	retryAt   time.Time // earliest next connect; zero: now
+}
+
+type result struct {
+	node       Node
+	disconnect bool
+	err        error
+	took       time.Duration
+}
+
+// reconciler is the single goroutine that owns a topology's state.
+type reconciler struct {
+	t       *Topology
+	ctx     context.Context
+	pol     Policy
+	log     *slog.Logger
+	self    Node
+	members map[Node]*member
+
+	updates  chan Update
+	results  chan result
+	nodeEvs  chan NodeEvent
+	resync   chan struct{}
+	inflight int
+	workers  sync.WaitGroup
+}
+
+func newReconciler(t *Topology, ctx context.Context) *reconciler {
+	return &reconciler{
+		t:       t,
+		ctx:     ctx,
+		pol:     t.Policy.withDefaults(),
+		log:     t.logger(),
+		self:    t.Connector.Self(),
+		members: map[Node]*member{},
+		updates: make(chan Update),
+		results: make(chan result),
+		nodeEvs: make(chan NodeEvent, 256),
+		resync:  make(chan struct{}, 1),
+	}
+}
+
+// Report implements [Reporter] for the topology's strategy.
+func (r *reconciler) Report(u Update) {
+	u.Nodes = slices.Clone(u.Nodes)
+	select {
+	case r.updates <- u:
+	case <-r.ctx.Done():
+	}
+}
+
+func (r *reconciler) loop() {
+	if w, ok := r.t.Connector.(NodeWatcher); ok {
+		stop := w.WatchNodes(func(ev NodeEvent) {
+			select {
+			case r.nodeEvs <- ev:
+			default: // full: fall back to a resync, which sees the same truth
+				select {
+				case r.resync <- struct{}{}:
+				default:
+				}
+			}
+		})
+		defer stop()
+	}
+	tick := time.NewTicker(r.pol.Resync)
+	defer tick.Stop()
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+
+	for {
+		r.kick()
+		r.publish()
+		r.armRetry(retry)
+		select {
+		case <-r.ctx.Done():
+			return
+		case u := <-r.updates:
+			r.apply(u)
+		case res := <-r.results:
+			r.finish(res)
+		case ev := <-r.nodeEvs:
+			r.nodeEvent(ev)
+		case <-r.resync:
+			r.doResync()
+		case <-tick.C:
+			r.doResync()
+		case <-retry.C:
+		}
+	}
+}
+
+func (r *reconciler) emit(ev Event) {
+	ev.Topology = r.t.Name
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	attrs := []any{}
+	if ev.Node != "" {
+		attrs = append(attrs, "node", string(ev.Node))
+	}
+	if ev.Duration > 0 {
+		attrs = append(attrs, "duration", ev.Duration)
+	}
+	if ev.Attempt > 0 {
+		attrs = append(attrs, "attempt", ev.Attempt)
+	}
+	if ev.Err != nil {
+		attrs = append(attrs, "error", ev.Err.Error())
+	}
+	level, msg := slog.LevelInfo, ev.Kind.String()
+	switch ev.Kind {
+	case EventConnected:
+		msg = "connected to " + string(ev.Node)
+	case EventConnectFailed:
+		msg = "unable to connect to " + string(ev.Node)
+		level = slog.LevelDebug
+		if ev.Attempt&(ev.Attempt-1) == 0 { // attempts 1, 2, 4, 8, ...
+			level = slog.LevelWarn
+		}
+	case EventDisconnected:
+		msg = "disconnected from " + string(ev.Node)
+	case EventDisconnectFailed:
+		msg, level = "disconnect from "+string(ev.Node)+" failed", slog.LevelWarn
+	case EventDiscoveryError:
+		msg, level = "discovery failed; keeping the last good set", slog.LevelWarn
+	case EventNodeUp:
+		msg = "node up: " + string(ev.Node)
+	case EventNodeDown:
+		msg = "node down: " + string(ev.Node)
+	case EventStrategyFailed:
+		msg, level = "strategy failed; restarting", slog.LevelError
+	case EventDesired:
+		attrs = append(attrs, "desired", len(ev.Nodes))
+		msg, level = "desired set changed", slog.LevelDebug
+	}
+	r.log.Log(context.Background(), level, msg, attrs...)
+	r.t.observe(ev)
+}
+
+func (t *Topology) observe(ev Event) {
+	for _, o := range t.Observers {
+		o(ev)
+	}
+}
+
+// apply takes one strategy report.
+func (r *reconciler) apply(u Update) {
+	if u.Err != nil {
+		r.t.mu.Lock()
+		r.t.status.LastError = u.Err
+		r.t.mu.Unlock()
+		r.emit(Event{Kind: EventDiscoveryError, Err: u.Err})
+		return
+	}
+	r.t.mu.Lock()
+	r.t.status.LastError = nil
+	r.t.mu.Unlock()
+
+	changed := false
+	in := make(map[Node]bool, len(u.Nodes))
+	for _, n := range u.Nodes {
+		if n == r.self || n == "" {
+			continue
+		}
+		in[n] = true
+		if m, ok := r.members[n]; ok {
+			m.misses = 0
+			continue
+		}
+		r.members[n] = &member{}
+		changed = true
+	}
+	if u.Complete {
+		limit := r.pol.Prune.Misses()
+		for n, m := range r.members {
+			if in[n] {
+				continue
+			}
+			m.misses++
+			if limit == 0 || m.misses < limit {
+				continue
+			}
+			delete(r.members, n)
+			changed = true
+			if slices.Contains(r.t.Connector.Nodes(), n) {
+				r.startDisconnect(n)
+			}
+		}
+	}
+	if changed {
+		r.emit(Event{Kind: EventDesired, Nodes: r.desired()})
+	}
+}
+
+func (r *reconciler) desired() []Node {
+	ns := slices.Collect(maps.Keys(r.members))
+	slices.Sort(ns)
+	return ns
+}
+
+// kick starts connects for every member that is due, within Parallelism.
+func (r *reconciler) kick() {
+	now := time.Now()
+	for _, n := range r.desired() {
+		if r.inflight >= r.pol.Parallelism {
+			return
+		}
+		m := r.members[n]
+		if m.connected || m.inflight || now.Before(m.retryAt) {
+			continue
+		}
+		m.inflight = true
+		r.startConnect(n)
+	}
+}
+
+func (r *reconciler) startConnect(n Node) {
+	r.inflight++
+	r.spawn(n, false, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, r.pol.ConnectTimeout)
+		defer cancel()
+		return r.t.Connector.Connect(ctx, n)
+	})
+}
+
+func (r *reconciler) startDisconnect(n Node) {
+	r.spawn(n, true, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, r.pol.ConnectTimeout)
+		defer cancel()
+		return r.t.Connector.Disconnect(ctx, n)
+	})
+}
+
+// spawn runs a connector call in a worker goroutine, turning a panic into
+// an error, and hands the result back to the loop.
+func (r *reconciler) spawn(n Node, disconnect bool, call func(context.Context) error) {
+	r.workers.Go(func() {
+		start := time.Now()
+		err := func() (err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					err = fmt.Errorf("connector panicked: %v", p)
+				}
+			}()
+			return call(r.ctx)
+		}()
+		select {
+		case r.results <- result{node: n, disconnect: disconnect, err: err, took: time.Since(start)}:
+		case <-r.ctx.Done():
+		}
+	})
+}
+
+func (r *reconciler) finish(res result) {
+	if res.disconnect {
+		switch {
+		case res.err == nil:
+			r.emit(Event{Kind: EventDisconnected, Node: res.node, Duration: res.took})
+		case errors.Is(res.err, ErrNotConnected):
+			r.log.Debug("disconnect found no connection", "node", string(res.node))
+		default:
+			r.emit(Event{Kind: EventDisconnectFailed, Node: res.node, Duration: res.took, Err: res.err})
+		}
+		return
+	}
+	r.inflight--
+	m, ok := r.members[res.node]
+	if !ok { // pruned while connecting
+		if res.err == nil {
+			r.startDisconnect(res.node)
+		}
+		return
+	}
+	m.inflight = false
+	if res.err == nil {
+		attempt := m.failures + 1
+		m.connected, m.failures, m.retryAt = true, 0, time.Time{}
+		r.emit(Event{Kind: EventConnected, Node: res.node, Duration: res.took, Attempt: attempt})
+		return
+	}
+	m.failures++
+	m.retryAt = time.Now().Add(r.pol.Backoff.Delay(m.failures))
+	r.emit(Event{Kind: EventConnectFailed, Node: res.node, Duration: res.took, Attempt: m.failures, Err: res.err})
+}
+
+func (r *reconciler) nodeEvent(ev NodeEvent) {
+	if ev.Node == r.self {
+		return
+	}
+	var err error
+	kind := EventNodeUp
+	if !ev.Up {
+		kind = EventNodeDown
+		if ev.Reason != "" {
+			err = errors.New(ev.Reason)
+		}
+	}
+	r.emit(Event{Kind: kind, Node: ev.Node, Err: err})
+	m, ok := r.members[ev.Node]
+	if !ok {
+		return
+	}
+	if ev.Up {
+		m.connected, m.failures, m.retryAt = true, 0, time.Time{}
+		return
+	}
+	m.connected = false
+	// The first reconnect is immediate; the back-off applies from there.
+	m.retryAt = time.Time{}
+}
+
+// doResync aligns each member's connected flag with the connector.
+func (r *reconciler) doResync() {
+	up := map[Node]bool{}
+	for _, n := range r.t.Connector.Nodes() {
+		up[n] = true
+	}
+	for n, m := range r.members {
+		if m.inflight {
+			continue
+		}
+		switch {
+		case up[n] && !m.connected:
+			m.connected, m.failures, m.retryAt = true, 0, time.Time{}
+		case !up[n] && m.connected:
+			r.log.Info("connection lost; reconnecting", "node", string(n))
+			m.connected, m.retryAt = false, time.Time{}
+		}
+	}
+}
+
+// armRetry sets the timer to the earliest pending retry.
+func (r *reconciler) armRetry(t *time.Timer) {
+	var next time.Time
+	for _, m := range r.members {
+		if m.connected || m.inflight || m.retryAt.IsZero() {
+			continue
+		}
+		if next.IsZero() || m.retryAt.Before(next) {
+			next = m.retryAt
+		}
+	}
+	d := time.Hour
+	if !next.IsZero() && r.inflight < r.pol.Parallelism { // when saturated, a result wakes the loop
+
+		d = max(time.Until(next), 0)
+	}
+	t.Reset(d)
+}
+
+// publish copies the state into the status snapshot.
+func (r *reconciler) publish() {
+	desired := r.desired()
+	var connected []Node
+	for _, n := range desired {
+		if r.members[n].connected {
+			connected = append(connected, n)
+		}
+	}
+	r.t.mu.Lock()
+	r.t.status.Desired = desired
+	r.t.status.Connected = connected
+	r.t.status.Ready = len(connected) >= r.pol.MinNodes
+	r.t.mu.Unlock()
+}
