@@ -200,7 +200,12 @@ func Encode(t Term) ([]byte, error) {
 // 131, to dst and returns the extended slice. On error dst is returned
 // unchanged in length.
 func AppendTerm(dst []byte, t Term) ([]byte, error) {
-	return dst, errors.New("etf: not implemented")
+	n := len(dst)
+	out, err := appendTerm(append(dst, Version), t, 0)
+	if err != nil {
+		return dst[:n], err
+	}
+	return out, nil
 }
 
 // Decode decodes exactly one term, framed with the version byte 131, from b
@@ -222,7 +227,7 @@ func Decode(b []byte) (Term, error) {
 // terms sent back to back (a distribution control message and its payload)
 // can be read in turn.
 func DecodeNext(b []byte, lim Limits) (t Term, rest []byte, err error) {
-	return nil, b, errors.New("etf: not implemented")
+	return decodeNext(b, lim)
 }
 
 // Equal reports whether a and b are exactly equal in Erlang's =:= sense:
@@ -232,7 +237,5 @@ func DecodeNext(b []byte, lim Limits) (t Term, rest []byte, err error) {
 // Data, and Maps compare without regard to order. Floats compare bit for
 // bit, as OTP 27 does (0.0 and -0.0 differ).
 func Equal(a, b Term) bool {
-	return false
+	return equal(a, b, 0)
 }
-
-func tagName(tag byte) string { return "tag" }
