@@ -1,0 +1,241 @@
+package epmd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/libcluster-go/libcluster/internal/testenv"
+)
+
+const erlHint = "apt-get install erlang-base"
+
+// proc is a child process started by a test, with its combined output.
+type proc struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  strings.Builder
+	exit chan struct{}
+	err  error
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// waitOutput waits until the output matches re and returns the submatches.
+func (p *proc) waitOutput(t *testing.T, re *regexp.Regexp) []string {
+	t.Helper()
+	var m []string
+	eventually(t, 30*time.Second, fmt.Sprintf("output matching %q from %s (output so far: %q)", re, p.cmd.Args[0], p.output()), func() bool {
+		m = re.FindStringSubmatch(p.output())
+		return m != nil
+	})
+	return m
+}
+
+// kill stops the process group by its id and waits for the process.
+func (p *proc) kill() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.exit
+}
+
+// startProc runs a program in its own process group with ERL_EPMD_PORT set;
+// cleanup kills it by id.
+func startProc(t *testing.T, epmdPort int, name string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(epmdPort), "HOME="+t.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p := &proc{cmd: cmd, exit: make(chan struct{})}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.out.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+		}
+	}()
+	go func() {
+		p.err = cmd.Wait()
+		pw.Close()
+		close(p.exit)
+	}()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, p.output())
+		}
+	})
+	return p
+}
+
+// startErl starts `erl -name <name>@127.0.0.1` that runs eval and stays up.
+func startErl(t *testing.T, epmdPort int, name, eval string) *proc {
+	t.Helper()
+	erl := testenv.Command(t, "erl", erlHint)
+	return startProc(t, epmdPort, erl, "-noshell", "-name", name+"@127.0.0.1", "-setcookie", "c",
+		"-start_epmd", "false", "-kernel", "inet_dist_use_interface", "{127,0,0,1}", "-eval", eval)
+}
+
+// startRealEpmd starts the stock epmd daemon on a free loopback port.
+func startRealEpmd(t *testing.T) int {
+	t.Helper()
+	bin := testenv.Command(t, "epmd", erlHint)
+	port := freePort(t)
+	startProc(t, port, bin, "-port", strconv.Itoa(port), "-address", "127.0.0.1")
+	c := &Client{Port: port, Timeout: time.Second}
+	eventually(t, 20*time.Second, "real epmd answering", func() bool {
+		_, err := c.Names(context.Background())
+		return err == nil
+	})
+	return port
+}
+
+// epmdNames runs the stock `epmd -names` client against port.
+func epmdNames(t *testing.T, port int) string {
+	t.Helper()
+	bin := testenv.Command(t, "epmd", erlHint)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-port", strconv.Itoa(port), "-names").CombinedOutput()
+	if err != nil {
+		t.Fatalf("epmd -names: %v: %s", err, out)
+	}
+	return string(out)
+}
+
+func TestInteropGoClientWithRealEpmd(t *testing.T) {
+	testenv.Short(t)
+	port := startRealEpmd(t)
+	ctx := testCtx(t)
+	c := &Client{Port: port}
+
+	startErl(t, port, "x", `io:format("UP~n")`)
+	var info NodeInfo
+	eventually(t, 30*time.Second, "erl x registered with the real epmd", func() bool {
+		var err error
+		info, err = c.PortPlease(ctx, "x")
+		return err == nil
+	})
+	if info.Name != "x" || info.Port == 0 || info.HighestVersion != 6 || info.LowestVersion < 5 || info.NodeType != NodeTypeNormal {
+		t.Fatalf("PortPlease(x) from real epmd = %+v", info)
+	}
+	names, err := c.Names(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 1 || names[0] != (NameEntry{"x", info.Port}) {
+		t.Fatalf("Names from real epmd = %v, want [x at %d]", names, info.Port)
+	}
+
+	// The Go client registers with the real epmd; a duplicate is refused.
+	if _, err := c.Register(ctx, NodeInfo{Name: "x", Port: 5555}); !errors.Is(err, ErrNameInUse) {
+		t.Fatalf("Register(x) with real epmd = %v, want ErrNameInUse", err)
+	}
+	reg, err := c.Register(ctx, NodeInfo{Name: "gonode", Port: 5555})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg.Creation() == 0 {
+		t.Error("real epmd gave creation 0")
+	}
+	if out := epmdNames(t, port); !strings.Contains(out, "name gonode at port 5555") {
+		t.Fatalf("epmd -names does not list gonode:\n%s", out)
+	}
+	reg.Close()
+	eventually(t, 20*time.Second, "gonode unregistered from real epmd", func() bool {
+		_, err := c.PortPlease(ctx, "gonode")
+		return errors.Is(err, ErrNotRegistered)
+	})
+	if _, err := c.PortPlease(ctx, "nosuch"); !errors.Is(err, ErrNotRegistered) {
+		t.Fatalf("PortPlease(nosuch) = %v, want ErrNotRegistered", err)
+	}
+}
+
+var creationRE = regexp.MustCompile(`CREATION (\d+)`)
+
+func TestInteropErlWithGoServer(t *testing.T) {
+	testenv.Short(t)
+	testenv.Command(t, "erl", erlHint)
+	srv, port := startServer(t)
+	ctx := testCtx(t)
+	c := &Client{Port: port}
+	reg, err := c.Register(ctx, NodeInfo{Name: "gonode", Port: 5555})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+
+	eval := `io:format("CREATION ~p~nNAMES ~p~n", [erlang:system_info(creation), net_adm:names("127.0.0.1")])`
+	x := startErl(t, port, "x", eval)
+	m := x.waitOutput(t, regexp.MustCompile(`NAMES (.*)`))
+	var info NodeInfo
+	eventually(t, 30*time.Second, "x listed by the Go server", func() bool {
+		for _, n := range srv.Names() {
+			if n.Name == "x" {
+				info = n
+				return true
+			}
+		}
+		return false
+	})
+	// erl lists the names in reverse order of the reply lines.
+	want := fmt.Sprintf(`{ok,[{"x",%d},{"gonode",5555}]}`, info.Port)
+	if got := strings.ReplaceAll(m[1], " ", ""); got != want {
+		t.Fatalf("erl net_adm:names() against the Go server = %s, want %s", m[1], want)
+	}
+	if info.HighestVersion != 6 || info.NodeType != NodeTypeNormal || info.Protocol != ProtocolTCP {
+		t.Errorf("erl registered %+v", info)
+	}
+	pp, err := c.PortPlease(ctx, "x")
+	if err != nil || pp.Port != info.Port {
+		t.Fatalf("PortPlease(x) = %+v, %v; want port %d", pp, err, info.Port)
+	}
+	if out := epmdNames(t, port); !strings.Contains(out, fmt.Sprintf("name x at port %d", info.Port)) ||
+		!strings.Contains(out, "name gonode at port 5555") {
+		t.Fatalf("epmd -names against the Go server:\n%s", out)
+	}
+	first := x.waitOutput(t, creationRE)[1]
+
+	// A second erl with a taken name must refuse to start.
+	dup := startErl(t, port, "gonode", `io:format("STARTED~n")`)
+	select {
+	case <-dup.exit:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("erl with a duplicate name did not exit; output:\n%s", dup.output())
+	}
+	if strings.Contains(dup.output(), "STARTED") || !strings.Contains(dup.output(), "in use") {
+		t.Fatalf("erl started with a name the Go node holds:\n%s", dup.output())
+	}
+
+	// Killing x unregisters it; a restarted x gets a new creation.
+	x.kill()
+	eventually(t, 20*time.Second, "x unregistered after kill", func() bool {
+		_, err := c.PortPlease(ctx, "x")
+		return errors.Is(err, ErrNotRegistered)
+	})
+	x2 := startErl(t, port, "x", eval)
+	second := x2.waitOutput(t, creationRE)[1]
+	if first == second || first == "0" || second == "0" {
+		t.Errorf("creations of x before and after restart: %s, %s; want distinct nonzero", first, second)
+	}
+}
