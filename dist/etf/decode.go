@@ -16,6 +16,7 @@ import (
 type decoder struct {
 	b          []byte
 	pos        int
+	tagAt      int // offset of the tag being decoded, for messages
 	base       int  // offset of b[0] in the caller's input, for messages
 	inflated   bool // b is the inflated data of a compressed term
 	limited    bool // b was cut short to enforce MaxSize
@@ -41,9 +42,9 @@ func (d *decoder) limit(at int, tag byte, format string, args ...any) *DecodeErr
 // truncated reports that the term needs n more bytes at d.pos than remain.
 func (d *decoder) truncated(tag byte, what string) *DecodeError {
 	if d.limited {
-		return d.limit(d.pos, tag, "term is larger than Limits.MaxSize (%d bytes); raise the limit if such terms are expected", d.maxSize)
+		return d.limit(d.tagAt, tag, "term is larger than Limits.MaxSize (%d bytes); raise the limit if such terms are expected", d.maxSize)
 	}
-	return d.fail(d.pos, tag, "input ends inside %s; the term is truncated", what)
+	return d.fail(d.tagAt, tag, "input ends at offset %d inside %s; the term is truncated", d.base+len(d.b), what)
 }
 
 func (d *decoder) remaining() int { return len(d.b) - d.pos }
@@ -169,6 +170,7 @@ func (d *decoder) term(depth int) (Term, error) {
 		return nil, d.truncated(0, "a term (no tag byte)")
 	}
 	start := d.pos
+	d.tagAt = start
 	tag := d.u8()
 	switch tag {
 	case tagSmallInteger:
@@ -295,6 +297,7 @@ func (d *decoder) term(depth int) (Term, error) {
 		if err != nil {
 			return nil, err
 		}
+		d.tagAt = start
 		p := Port{Node: node}
 		switch tag {
 		case tagV4Port:
@@ -326,6 +329,7 @@ func (d *decoder) term(depth int) (Term, error) {
 		if err != nil {
 			return nil, err
 		}
+		d.tagAt = start
 		r := Ref{Node: node}
 		cw := 4
 		if tag == tagNewReference {
@@ -349,6 +353,7 @@ func (d *decoder) term(depth int) (Term, error) {
 		if err != nil {
 			return nil, err
 		}
+		d.tagAt = start
 		if err := d.need(5, tag, "the reference"); err != nil {
 			return nil, err
 		}
@@ -363,6 +368,7 @@ func (d *decoder) term(depth int) (Term, error) {
 		if err != nil {
 			return nil, err
 		}
+		d.tagAt = start
 		if err := d.need(2, tag, "the arity"); err != nil {
 			return nil, err
 		}
@@ -538,6 +544,7 @@ func (d *decoder) atom(what string) (Atom, error) {
 		return "", d.truncated(0, what)
 	}
 	start := d.pos
+	d.tagAt = start
 	tag := d.u8()
 	var n int
 	switch tag {
@@ -556,15 +563,16 @@ func (d *decoder) atom(what string) (Atom, error) {
 	default:
 		return "", d.fail(start, tag, "%s must be an atom, found %s", what, tagName(tag))
 	}
+	utf := tag == tagAtomUTF8 || tag == tagSmallAtomUTF8
+	if (utf && n > 4*d.maxAtomLen) || (!utf && n > d.maxAtomLen) {
+		return "", d.atomTooLong(start, tag, n)
+	}
 	if err := d.need(n, tag, "the atom text"); err != nil {
 		return "", err
 	}
 	raw := d.b[d.pos : d.pos+n]
 	d.pos += n
-	if tag == tagAtomUTF8 || tag == tagSmallAtomUTF8 {
-		if n > 4*d.maxAtomLen {
-			return "", d.atomTooLong(start, tag, n)
-		}
+	if utf {
 		if !utf8.Valid(raw) {
 			return "", d.fail(start, tag, "atom text is not valid UTF-8")
 		}
@@ -572,9 +580,6 @@ func (d *decoder) atom(what string) (Atom, error) {
 			return "", d.atomTooLong(start, tag, c)
 		}
 		return Atom(raw), nil
-	}
-	if n > d.maxAtomLen {
-		return "", d.atomTooLong(start, tag, n)
 	}
 	return latin1(raw), nil
 }
@@ -606,6 +611,7 @@ func (d *decoder) pid() (Pid, error) {
 	start := d.pos
 	tag := d.u8()
 	node, err := d.atom("the pid's node")
+	d.tagAt = start
 	if err != nil {
 		return Pid{}, err
 	}
@@ -658,6 +664,7 @@ func (d *decoder) fun(start, depth int) (Term, error) {
 	if f.OldUniq, err = d.smallInt("the fun's OldUniq"); err != nil {
 		return nil, err
 	}
+	d.tagAt = start
 	if d.pos >= len(d.b) {
 		return nil, d.truncated(tag, "the fun's pid")
 	}
@@ -667,6 +674,7 @@ func (d *decoder) fun(start, depth int) (Term, error) {
 	if f.Pid, err = d.pid(); err != nil {
 		return nil, err
 	}
+	d.tagAt = start
 	if err := d.enter(start, tag, depth, numFree); err != nil {
 		return nil, err
 	}
@@ -683,6 +691,7 @@ func (d *decoder) fun(start, depth int) (Term, error) {
 }
 
 func (d *decoder) smallInt(what string) (int64, error) {
+	d.tagAt = d.pos
 	if d.pos >= len(d.b) {
 		return 0, d.truncated(tagNewFun, what)
 	}
