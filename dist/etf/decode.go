@@ -16,7 +16,7 @@ import (
 type decoder struct {
 	b          []byte
 	pos        int
-	tagAt      int // offset of the tag being decoded, for messages
+	tagAt      int  // offset of the tag being decoded, for messages
 	base       int  // offset of b[0] in the caller's input, for messages
 	inflated   bool // b is the inflated data of a compressed term
 	limited    bool // b was cut short to enforce MaxSize
