@@ -1,0 +1,831 @@
+package dist
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/dist/epmd"
+	"github.com/libcluster-go/libcluster/dist/etf"
+)
+
+// EPMD modes for Config.EPMD.
+const (
+	// EPMDAuto keeps the node registered with the local EPMD, serving EPMD
+	// in-process when none runs (see epmd.Keeper). Peers are resolved
+	// through the EPMD on their host.
+	EPMDAuto = "auto"
+	// EPMDNone uses no EPMD: the node listens on the fixed port of
+	// Config.ListenAddr and dials every peer on that same port, like erl
+	// with -erl_epmd_port / erl_epmd_node_listen_port.
+	EPMDNone = "none"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultTickTime         = 60 * time.Second
+	DefaultHandshakeTimeout = 7 * time.Second
+	DefaultMaxMessageSize   = 128 << 20
+	DefaultMailboxSize      = 1024
+)
+
+// Config configures a [Node]. Name is required; every other zero field takes
+// its documented default.
+type Config struct {
+	// Name is this node's name, e.g. go1@127.0.0.1 (long) or go1@myhost
+	// (short). Peers must dial exactly this name.
+	Name libcluster.Node
+	// Cookie is the shared secret. Empty means: read ~/.erlang.cookie (or
+	// $XDG_CONFIG_HOME/erlang/.erlang.cookie) like erl does.
+	Cookie string
+	// Visible makes the node a normal (published) node: it then shows in
+	// nodes() of OTP peers, which also send it global and pg traffic it
+	// does not take part in. The default is a hidden node, which is
+	// listed in nodes(hidden) only.
+	Visible bool
+	// ListenAddr is the distribution listen address; default "0.0.0.0:0"
+	// ("[::]:0" when Name's host is an IPv6 address). In EPMDNone mode it
+	// must have a fixed port.
+	ListenAddr string
+	// EPMD selects how the node registers and finds peers: EPMDAuto (the
+	// default, also for ""), EPMDNone, or "host:port" of an EPMD to
+	// register with; peers are then looked up on their own host at that
+	// port.
+	EPMD string
+	// EPMDPort is the EPMD port in EPMDAuto mode, for registering and for
+	// looking up peers; 0 means ERL_EPMD_PORT or 4369.
+	EPMDPort int
+	// TickTime is net_ticktime: a tick is sent every TickTime/4 when the
+	// connection is idle, and a peer that sent nothing for about TickTime
+	// is declared down (reason "net_tick_timeout"). Default 60 s, as OTP;
+	// use the same value as the rest of the cluster.
+	TickTime time.Duration
+	// HandshakeTimeout bounds each step of connection setup (OTP's
+	// net_setuptime); default 7 s.
+	HandshakeTimeout time.Duration
+	// MaxMessageSize is the largest distribution packet accepted; a
+	// larger one closes the connection. Default 128 MiB.
+	MaxMessageSize int
+	// MailboxSize is the channel capacity of a registered name; messages
+	// arriving while it is full are dropped and logged. Default 1024.
+	MailboxSize int
+	// Logger receives diagnostics; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Message is one message delivered to a registered name.
+type Message struct {
+	// From is the sending process, or the zero Pid when the peer did not
+	// say (a plain SEND).
+	From etf.Pid
+	// Body is the message term.
+	Body etf.Term
+}
+
+// Node is a native Erlang distribution node. It implements
+// [libcluster.Connector] and [libcluster.NodeWatcher]. All methods are safe
+// for concurrent use.
+type Node struct {
+	cfg      Config
+	self     libcluster.Node
+	cookie   []byte
+	creation uint32
+	flags    uint64
+	log      *slog.Logger
+	ln       net.Listener
+	port     int
+	mode     string // auto, none, explicit
+	epmdHost string // explicit mode: EPMD to register with
+	epmdPort int
+	pid      etf.Pid
+	limits   etf.Limits
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	closed    bool
+	conns     map[libcluster.Node]*conn
+	pending   map[libcluster.Node]*attempt
+	handshake map[net.Conn]struct{}
+	names     map[string]*mailbox
+	byPid     map[uint32]*mailbox
+	nextPid   uint32
+
+	ev eventQueue
+
+	paused atomic.Bool // test hook: no ticks sent, no tick timeouts
+}
+
+// attempt is an outgoing connection attempt that Connect callers wait on.
+type attempt struct {
+	done       chan struct{}
+	err        error
+	finished   bool
+	superseded bool // a connection from the peer takes its place
+	cancel     context.CancelFunc
+}
+
+type mailbox struct {
+	name   string
+	pid    etf.Pid
+	ch     chan Message
+	mons   []remoteMon
+	links  []remoteLink
+	closed bool
+}
+
+type remoteMon struct {
+	c       *conn
+	watcher etf.Pid
+	target  etf.Term
+	ref     etf.Ref
+}
+
+type remoteLink struct {
+	c    *conn
+	from etf.Pid
+}
+
+// Start validates cfg, listens, registers the node (per cfg.EPMD) and
+// serves connections until Close. It returns once the node accepts
+// connections.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	self, err := libcluster.ParseNode(string(cfg.Name))
+	if err != nil {
+		return nil, fmt.Errorf("dist: Config.Name: %w", err)
+	}
+	cookie := cfg.Cookie
+	if cookie == "" {
+		if cookie, err = readCookie(); err != nil {
+			return nil, err
+		}
+	}
+	cb, err := cookieBytes(cookie)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.TickTime == 0 {
+		cfg.TickTime = DefaultTickTime
+	}
+	if cfg.TickTime < 400*time.Millisecond {
+		return nil, fmt.Errorf("dist: Config.TickTime %v is too short; use at least 1s (OTP's net_ticktime is in seconds)", cfg.TickTime)
+	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.HandshakeTimeout < 0 || cfg.MaxMessageSize < 0 || cfg.MailboxSize < 0 || cfg.EPMDPort < 0 || cfg.EPMDPort > 65535 {
+		return nil, errors.New("dist: Config.HandshakeTimeout, MaxMessageSize, MailboxSize and EPMDPort must not be negative (EPMDPort at most 65535)")
+	}
+	if cfg.MaxMessageSize == 0 {
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if cfg.MailboxSize == 0 {
+		cfg.MailboxSize = DefaultMailboxSize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	n := &Node{
+		cfg:       cfg,
+		self:      self,
+		cookie:    cb,
+		flags:     ourFlags,
+		log:       cfg.Logger.With("node", string(self)),
+		conns:     map[libcluster.Node]*conn{},
+		pending:   map[libcluster.Node]*attempt{},
+		handshake: map[net.Conn]struct{}{},
+		names:     map[string]*mailbox{},
+		byPid:     map[uint32]*mailbox{},
+		nextPid:   100,
+		limits:    etf.Limits{MaxSize: cfg.MaxMessageSize},
+	}
+	if cfg.Visible {
+		n.flags |= flagPublished
+	}
+	n.epmdPort = cfg.EPMDPort
+	if n.epmdPort == 0 {
+		n.epmdPort = epmd.Port()
+	}
+	switch cfg.EPMD {
+	case "", EPMDAuto:
+		n.mode = EPMDAuto
+	case EPMDNone:
+		n.mode = EPMDNone
+	default:
+		h, p, err := net.SplitHostPort(cfg.EPMD)
+		pn, perr := strconv.Atoi(p)
+		if err != nil || perr != nil || pn < 1 || pn > 65535 {
+			return nil, fmt.Errorf("dist: Config.EPMD %q is not %q, %q or host:port of an EPMD", cfg.EPMD, EPMDAuto, EPMDNone)
+		}
+		if h == "" {
+			h = "127.0.0.1"
+		}
+		n.mode, n.epmdHost, n.epmdPort = "explicit", h, pn
+	}
+	addr := cfg.ListenAddr
+	if addr == "" {
+		addr = "0.0.0.0:0"
+		if a, ok := self.Addr(); ok && a.Is6() && !a.Is4In6() {
+			addr = "[::]:0"
+		}
+	}
+	if n.mode == EPMDNone {
+		if _, p, err := net.SplitHostPort(addr); err != nil || p == "0" || p == "" {
+			return nil, fmt.Errorf("dist: EPMD mode %q needs a fixed port in Config.ListenAddr (got %q), e.g. \"0.0.0.0:4370\", the same on every node", EPMDNone, addr)
+		}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dist: listening on %s: %w; pick a free Config.ListenAddr", addr, err)
+	}
+	n.ln = ln
+	n.port = ln.Addr().(*net.TCPAddr).Port
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.ev.init()
+
+	if err := n.register(ctx); err != nil {
+		n.cancel()
+		ln.Close()
+		n.wg.Wait()
+		n.ev.stop()
+		return nil, err
+	}
+	n.pid = etf.Pid{Node: etf.Atom(self), ID: 1, Creation: n.creation}
+	n.wg.Add(1)
+	go n.acceptLoop()
+	n.log.Debug("dist: node started", "port", n.port, "creation", n.creation, "epmd", n.mode)
+	return n, nil
+}
+
+// register obtains the creation: from EPMD, or at random without one.
+func (n *Node) register(ctx context.Context) error {
+	hidden := n.flags&flagPublished == 0
+	info := epmd.NodeInfo{Name: n.self.Name(), Port: n.port, NodeType: epmd.NodeTypeNormal, Protocol: epmd.ProtocolTCP, HighestVersion: 6, LowestVersion: 6}
+	if hidden {
+		info.NodeType = epmd.NodeTypeHidden
+	}
+	switch n.mode {
+	case EPMDNone:
+		n.creation = randomCreation()
+		return nil
+	case EPMDAuto:
+		k := &epmd.Keeper{NodeInfo: info, Port: n.epmdPort, Logger: n.cfg.Logger}
+		first := make(chan uint32, 1)
+		runErr := make(chan error, 1)
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			err := k.Run(n.ctx, func(c uint32) {
+				select {
+				case first <- c:
+				default:
+				}
+			})
+			runErr <- err
+		}()
+		wait := time.NewTimer(n.cfg.HandshakeTimeout + 5*time.Second)
+		defer wait.Stop()
+		select {
+		case c := <-first:
+			n.creation = c
+			return nil
+		case err := <-runErr:
+			if err == nil {
+				err = errors.New("stopped")
+			}
+			return fmt.Errorf("dist: registering %s with EPMD on port %d: %w", n.self, n.epmdPort, err)
+		case <-wait.C:
+			return fmt.Errorf("dist: registering %s with EPMD on port %d timed out; is the name already registered by another node?", n.self, n.epmdPort)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	default:
+		cl := &epmd.Client{Host: n.epmdHost, Port: n.epmdPort, Timeout: n.cfg.HandshakeTimeout}
+		reg, err := cl.Register(ctx, info)
+		if err != nil {
+			return fmt.Errorf("dist: registering %s with EPMD at %s: %w", n.self, n.cfg.EPMD, err)
+		}
+		n.creation = reg.Creation()
+		n.wg.Add(1)
+		go n.keepRegistered(cl, info, reg)
+		return nil
+	}
+}
+
+// keepRegistered re-registers with an explicit EPMD when the registration
+// drops, and unregisters on Close.
+func (n *Node) keepRegistered(cl *epmd.Client, info epmd.NodeInfo, reg *epmd.Registration) {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			reg.Close()
+			return
+		case <-reg.Done():
+		}
+		n.log.Warn("dist: lost the EPMD registration; re-registering", "epmd", n.cfg.EPMD)
+		for {
+			r, err := cl.Register(n.ctx, info)
+			if err == nil {
+				reg = r
+				break
+			}
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func randomCreation() uint32 {
+	var b [4]byte
+	for {
+		_, _ = rand.Read(b[:])
+		if c := binary.BigEndian.Uint32(b[:]); c >= 4 {
+			return c
+		}
+	}
+}
+
+// Self returns this node's name.
+func (n *Node) Self() libcluster.Node { return n.self }
+
+// Port returns the distribution listening port.
+func (n *Node) Port() int { return n.port }
+
+// Creation returns the creation this node announces to peers and stamps on
+// its pids.
+func (n *Node) Creation() uint32 { return n.creation }
+
+// Pid returns the pid this node uses as the sender of the messages it sends
+// with Send.
+func (n *Node) Pid() etf.Pid { return n.pid }
+
+// Nodes returns the nodes connected now, sorted.
+func (n *Node) Nodes() []libcluster.Node {
+	n.mu.Lock()
+	out := make([]libcluster.Node, 0, len(n.conns))
+	for p := range n.conns {
+		out = append(out, p)
+	}
+	n.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// WatchNodes calls fn for every connection that comes up or goes down, in
+// order, from one goroutine, until stop is called.
+func (n *Node) WatchNodes(fn func(libcluster.NodeEvent)) (stop func()) {
+	return n.ev.watch(fn)
+}
+
+// Connect sets up a connection to peer (resolving its port through EPMD, or
+// the fixed port in EPMDNone mode) and returns once it is up. It is
+// idempotent, and concurrent calls for one peer share one attempt.
+func (n *Node) Connect(ctx context.Context, peer libcluster.Node) error {
+	_, err := n.connect(ctx, peer)
+	return err
+}
+
+func (n *Node) connect(ctx context.Context, peer libcluster.Node) (*conn, error) {
+	if _, err := libcluster.ParseNode(string(peer)); err != nil {
+		return nil, fmt.Errorf("dist: connect: %w", err)
+	}
+	if peer == n.self {
+		return nil, nil
+	}
+	for {
+		n.mu.Lock()
+		if n.closed {
+			n.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if c := n.conns[peer]; c != nil {
+			n.mu.Unlock()
+			return c, nil
+		}
+		a := n.pending[peer]
+		if a == nil {
+			actx, cancel := context.WithCancel(n.ctx)
+			a = &attempt{done: make(chan struct{}), cancel: cancel}
+			n.pending[peer] = a
+			n.wg.Add(1)
+			go n.dial(actx, peer, a)
+		}
+		n.mu.Unlock()
+		select {
+		case <-a.done:
+			if a.err != nil {
+				return nil, a.err
+			}
+			// Loop to pick up the connection (it may already be gone again).
+			n.mu.Lock()
+			c := n.conns[peer]
+			n.mu.Unlock()
+			if c != nil {
+				return c, nil
+			}
+			return nil, fmt.Errorf("dist: connection to %s closed right after it came up", peer)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("dist: connecting to %s: %w", peer, ctx.Err())
+		}
+	}
+}
+
+// finish resolves an attempt once; waiters see err.
+func (n *Node) finishLocked(peer libcluster.Node, a *attempt, err error) {
+	if a == nil || a.finished {
+		return
+	}
+	a.finished = true
+	a.err = err
+	close(a.done)
+	a.cancel()
+	if n.pending[peer] == a {
+		delete(n.pending, peer)
+	}
+}
+
+func (n *Node) finish(peer libcluster.Node, a *attempt, err error) {
+	n.mu.Lock()
+	n.finishLocked(peer, a, err)
+	n.mu.Unlock()
+}
+
+// resolve returns the TCP address of peer's distribution port.
+func (n *Node) resolve(ctx context.Context, peer libcluster.Node) (string, error) {
+	host := peer.Host()
+	if n.mode == EPMDNone {
+		return net.JoinHostPort(host, strconv.Itoa(n.port)), nil
+	}
+	cl := &epmd.Client{Host: host, Port: n.epmdPort, Timeout: n.cfg.HandshakeTimeout}
+	info, err := cl.PortPlease(ctx, peer.Name())
+	if err != nil {
+		return "", fmt.Errorf("dist: looking up %s in EPMD at %s: %w", peer, net.JoinHostPort(host, strconv.Itoa(n.epmdPort)), err)
+	}
+	if info.HighestVersion != 0 && info.HighestVersion < 6 {
+		return "", fmt.Errorf("dist: %s only speaks distribution version %d; OTP 23 or later is required", peer, info.HighestVersion)
+	}
+	if info.Port <= 0 || info.Port > 65535 {
+		return "", fmt.Errorf("dist: EPMD returned the invalid port %d for %s", info.Port, peer)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(info.Port)), nil
+}
+
+// dial runs one outgoing attempt to peer.
+func (n *Node) dial(ctx context.Context, peer libcluster.Node, a *attempt) {
+	defer n.wg.Done()
+	err := n.dialOnce(ctx, peer, a)
+	if errors.Is(err, errNok) {
+		// The peer's own attempt wins; it arrives through acceptLoop,
+		// which resolves a. Give up if it never comes.
+		t := time.NewTimer(2 * n.cfg.HandshakeTimeout)
+		defer t.Stop()
+		select {
+		case <-a.done:
+			return
+		case <-n.ctx.Done():
+			n.finish(peer, a, ErrClosed)
+			return
+		case <-t.C:
+			err = fmt.Errorf("dist: %s is connecting to this node at the same time, but its connection did not arrive", peer)
+		}
+	}
+	if err != nil {
+		n.mu.Lock()
+		if !a.superseded {
+			n.finishLocked(peer, a, err)
+		}
+		n.mu.Unlock()
+		if !a.superseded {
+			n.log.Debug("dist: connect failed", "peer", string(peer), "err", err)
+		}
+	}
+}
+
+func (n *Node) dialOnce(ctx context.Context, peer libcluster.Node, a *attempt) error {
+	rctx, cancel := context.WithTimeout(ctx, n.cfg.HandshakeTimeout)
+	addr, err := n.resolve(rctx, peer)
+	cancel()
+	if err != nil {
+		return err
+	}
+	d := net.Dialer{Timeout: n.cfg.HandshakeTimeout}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("dist: connecting to %s at %s: %w", peer, addr, err)
+	}
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	c := newConn(n, nc)
+	h := &hsConn{rw: nc, br: c.br, dl: nc, timeout: n.cfg.HandshakeTimeout}
+	res, err := initiate(h, n.hsConfig(), peer, func() bool {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.conns[peer] == nil
+	})
+	if !stop() || err != nil {
+		nc.Close()
+		if err == nil || ctx.Err() != nil {
+			return fmt.Errorf("dist: connecting to %s: attempt cancelled", peer)
+		}
+		return err
+	}
+	_ = nc.SetDeadline(time.Time{})
+	c.peer, c.flags, c.creation, c.initiator = res.peer, res.flags, res.creation, n.self
+	n.up(c, a, res.alive)
+	return nil
+}
+
+func (n *Node) hsConfig() hsConfig {
+	return hsConfig{self: string(n.self), creation: n.creation, flags: n.flags, cookie: n.cookie}
+}
+
+func (n *Node) acceptLoop() {
+	defer n.wg.Done()
+	var delay time.Duration
+	for {
+		nc, err := n.ln.Accept()
+		if err != nil {
+			if n.ctx.Err() != nil {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || strings.Contains(err.Error(), "too many open files") {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			n.log.Error("dist: accept failed; the node no longer accepts connections", "err", err)
+			return
+		}
+		delay = 0
+		n.mu.Lock()
+		if n.closed {
+			n.mu.Unlock()
+			nc.Close()
+			return
+		}
+		n.handshake[nc] = struct{}{}
+		n.wg.Add(1)
+		n.mu.Unlock()
+		go n.acceptOne(nc)
+	}
+}
+
+func (n *Node) acceptOne(nc net.Conn) {
+	defer n.wg.Done()
+	c := newConn(n, nc)
+	h := &hsConn{rw: nc, br: c.br, dl: nc, timeout: n.cfg.HandshakeTimeout}
+	var superseded *attempt
+	res, err := accept(h, n.hsConfig(), func(peer libcluster.Node) string {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if n.closed || peer == n.self {
+			return "not_allowed"
+		}
+		if n.conns[peer] != nil {
+			return "alive"
+		}
+		if a := n.pending[peer]; a != nil && !a.finished && !a.superseded {
+			if n.self > peer {
+				return "nok"
+			}
+			a.superseded = true
+			a.cancel()
+			superseded = a
+			return "ok_simultaneous"
+		}
+		return "ok"
+	})
+	n.mu.Lock()
+	delete(n.handshake, nc)
+	n.mu.Unlock()
+	if err != nil {
+		nc.Close()
+		if superseded != nil {
+			n.finish(res.peer, superseded, err)
+		}
+		if !errors.Is(err, errNok) {
+			lvl := slog.LevelDebug
+			if errors.Is(err, ErrBadCookie) {
+				lvl = slog.LevelWarn
+			}
+			n.log.Log(context.Background(), lvl, "dist: incoming connection refused", "remote", nc.RemoteAddr().String(), "err", err)
+		}
+		return
+	}
+	_ = nc.SetDeadline(time.Time{})
+	c.peer, c.flags, c.creation, c.initiator = res.peer, res.flags, res.creation, res.peer
+	n.up(c, superseded, res.alive)
+}
+
+// up registers an established connection, keeping one per peer: a
+// connection the peer confirmed as a replacement ("alive") always wins;
+// otherwise the one initiated by the greater node name wins, as both
+// sides decide the same way.
+func (n *Node) up(c *conn, a *attempt, alive bool) {
+	n.mu.Lock()
+	if n.closed {
+		n.finishLocked(c.peer, a, ErrClosed)
+		n.mu.Unlock()
+		c.nc.Close()
+		return
+	}
+	old := n.conns[c.peer]
+	if old != nil && !alive && old.initiator > c.initiator {
+		// Keep the old one.
+		n.finishLocked(c.peer, a, nil)
+		n.finishLocked(c.peer, n.pending[c.peer], nil)
+		n.mu.Unlock()
+		c.nc.Close()
+		return
+	}
+	if old != nil {
+		delete(n.conns, c.peer)
+		old.shut("connection_replaced")
+		n.ev.push(libcluster.NodeEvent{Node: c.peer, Reason: "connection_replaced"})
+	}
+	n.conns[c.peer] = c
+	n.finishLocked(c.peer, a, nil)
+	n.finishLocked(c.peer, n.pending[c.peer], nil)
+	n.ev.push(libcluster.NodeEvent{Node: c.peer, Up: true})
+	n.wg.Add(2)
+	n.mu.Unlock()
+	n.log.Debug("dist: node up", "peer", string(c.peer), "flags", fmt.Sprintf("%#x", c.flags), "initiator", string(c.initiator))
+	go c.readLoop()
+	go c.writeLoop()
+}
+
+// down removes c and reports the peer down, if c is still the registered
+// connection.
+func (n *Node) down(c *conn, reason string) {
+	n.mu.Lock()
+	if n.conns[c.peer] == c {
+		delete(n.conns, c.peer)
+		n.dropRemoteLocked(c)
+		n.ev.push(libcluster.NodeEvent{Node: c.peer, Reason: reason})
+		n.mu.Unlock()
+		n.log.Info("dist: node down", "peer", string(c.peer), "reason", reason)
+		return
+	}
+	n.dropRemoteLocked(c)
+	n.mu.Unlock()
+}
+
+// Disconnect closes the connection to peer. It returns an error wrapping
+// libcluster.ErrNotConnected when there is none.
+func (n *Node) Disconnect(ctx context.Context, peer libcluster.Node) error {
+	n.mu.Lock()
+	c := n.conns[peer]
+	n.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("dist: disconnect %s: %w", peer, libcluster.ErrNotConnected)
+	}
+	c.shut("disconnect")
+	select {
+	case <-c.gone:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close closes all connections, unregisters the node from EPMD, closes
+// every registered name's channel and stops all goroutines.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	conns := make([]*conn, 0, len(n.conns))
+	for _, c := range n.conns {
+		conns = append(conns, c)
+	}
+	for nc := range n.handshake {
+		nc.Close()
+	}
+	for p, a := range n.pending {
+		n.finishLocked(p, a, ErrClosed)
+	}
+	n.mu.Unlock()
+	n.cancel()
+	err := n.ln.Close()
+	for _, c := range conns {
+		c.shut("shutdown")
+	}
+	n.wg.Wait()
+	n.mu.Lock()
+	for name, mb := range n.names {
+		mb.closed = true
+		close(mb.ch)
+		delete(n.names, name)
+	}
+	n.mu.Unlock()
+	n.ev.stop()
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("dist: closing the listener: %w", err)
+	}
+	return nil
+}
+
+// eventQueue delivers node events to watchers in order from one goroutine,
+// so that connection goroutines never block on a watcher.
+type eventQueue struct {
+	mu       sync.Mutex
+	q        []libcluster.NodeEvent
+	watchers map[int]func(libcluster.NodeEvent)
+	next     int
+	wake     chan struct{}
+	quit     chan struct{}
+	done     chan struct{}
+}
+
+func (e *eventQueue) init() {
+	e.watchers = map[int]func(libcluster.NodeEvent){}
+	e.wake = make(chan struct{}, 1)
+	e.quit = make(chan struct{})
+	e.done = make(chan struct{})
+	go e.run()
+}
+
+func (e *eventQueue) push(ev libcluster.NodeEvent) {
+	e.mu.Lock()
+	e.q = append(e.q, ev)
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *eventQueue) watch(fn func(libcluster.NodeEvent)) func() {
+	e.mu.Lock()
+	id := e.next
+	e.next++
+	e.watchers[id] = fn
+	e.mu.Unlock()
+	return func() {
+		e.mu.Lock()
+		delete(e.watchers, id)
+		e.mu.Unlock()
+	}
+}
+
+func (e *eventQueue) run() {
+	defer close(e.done)
+	for {
+		e.mu.Lock()
+		q := e.q
+		e.q = nil
+		fns := make([]func(libcluster.NodeEvent), 0, len(e.watchers))
+		ids := make([]int, 0, len(e.watchers))
+		for id := range e.watchers {
+			ids = append(ids, id)
+		}
+		sort.Ints(ids)
+		for _, id := range ids {
+			fns = append(fns, e.watchers[id])
+		}
+		e.mu.Unlock()
+		for _, ev := range q {
+			for _, fn := range fns {
+				fn(ev)
+			}
+		}
+		if len(q) > 0 {
+			continue
+		}
+		select {
+		case <-e.wake:
+		case <-e.quit:
+			e.mu.Lock()
+			empty := len(e.q) == 0
+			e.mu.Unlock()
+			if empty {
+				return
+			}
+		}
+	}
+}
+
+func (e *eventQueue) stop() {
+	close(e.quit)
+	<-e.done
+}
