@@ -1,0 +1,256 @@
+// Package config reads a libcluster config file (YAML, or JSON, which YAML
+// accepts) and turns it into topologies ready to run.
+//
+// A file names this node, how it joins the Erlang distribution, an optional
+// HTTP endpoint, and any number of topologies. Each topology picks a
+// strategy by name ("epmd" or libcluster's "Cluster.Strategy.Epmd") and
+// passes it libcluster's config keys unchanged:
+//
+//	node:
+//	  name: app@${POD_IP}      # required; ${VAR} and ${VAR:-default} expand
+//	  cookie: secret           # or cookie_file; default ~/.erlang.cookie
+//	  hidden: true
+//	  listen: 0.0.0.0:0
+//	  epmd: auto               # auto | none | host:port
+//	  tick_time: 60s
+//	http:
+//	  listen: 127.0.0.1:4000
+//	topologies:
+//	  example:
+//	    strategy: epmd
+//	    config:
+//	      hosts: [b@127.0.0.1]
+//	    policy: {prune: immediate, connect_timeout: 5s, min_nodes: 0}
+//
+// Every problem is reported with the file, line and key path, what is
+// allowed, and for a misspelt key the nearest known one. Unknown keys are
+// errors at every level. Parsing opens no socket, so a program can validate
+// its whole config before it starts anything.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/strategy"
+)
+
+// MaxFileSize bounds the config files Load reads.
+const MaxFileSize = 1 << 20
+
+// Defaults of the node section.
+const (
+	DefaultListen   = "0.0.0.0:0"
+	DefaultEPMD     = "auto"
+	DefaultTickTime = 60 * time.Second
+)
+
+// File is a parsed and validated config file.
+type File struct {
+	// Name is the file name used in messages.
+	Name string
+	// Node is this node's identity and distribution settings.
+	Node Node
+	// HTTP is the optional HTTP endpoint (members, health, metrics).
+	HTTP HTTP
+	// Topologies in the order the file lists them.
+	Topologies []Topology
+}
+
+// Node is the node section.
+type Node struct {
+	Name       libcluster.Node
+	Cookie     string        // the cookie itself, after reading cookie_file if set
+	CookieFile string        // where the cookie came from, if from a file
+	Hidden     bool          // connect as a hidden node; default true
+	Listen     string        // distribution listen address; default DefaultListen
+	EPMD       string        // "auto", "none" or host:port; default DefaultEPMD
+	TickTime   time.Duration // net_ticktime; default DefaultTickTime
+}
+
+// HTTP is the http section.
+type HTTP struct {
+	Listen string // host:port; empty: no HTTP endpoint
+}
+
+// Topology is one entry of the topologies section.
+type Topology struct {
+	Name     string
+	Strategy strategy.Info  // the registered strategy, resolved from its name or alias
+	Params   map[string]any // the strategy's config keys as written
+	Policy   libcluster.Policy
+	Line     int // line of the topology's name in the file
+}
+
+// Option changes how a file is read.
+type Option func(*options)
+
+type options struct {
+	name   string
+	cookie string
+	home   string
+}
+
+// WithNodeName overrides node.name (the run command's --name flag). The
+// file then need not set node.name.
+func WithNodeName(n string) Option { return func(o *options) { o.name = n } }
+
+// WithCookie overrides node.cookie and node.cookie_file.
+func WithCookie(c string) Option { return func(o *options) { o.cookie = c } }
+
+// Load reads and parses the config file at path.
+func Load(path string, opts ...Option) (*File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("config file %s does not exist; pass an existing file with --config", path)
+		}
+		return nil, fmt.Errorf("cannot open config file: %w", err)
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read config file: %w", err)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("config file %s is a directory; pass a YAML or JSON file", path)
+	}
+	if st.Size() > MaxFileSize {
+		return nil, fmt.Errorf("config file %s is %d bytes, more than the %d allowed; is it the right file?", path, st.Size(), MaxFileSize)
+	}
+	data := make([]byte, st.Size())
+	if _, err := readFull(fh, data); err != nil {
+		return nil, fmt.Errorf("cannot read config file: %w", err)
+	}
+	return Parse(data, path, opts...)
+}
+
+func readFull(fh *os.File, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := fh.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Parse parses and validates a config file's contents; name is used in
+// messages. The error, if any, is an [*Error] listing every problem found.
+func Parse(data []byte, name string, opts ...Option) (*File, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d allowed", name, len(data), MaxFileSize)
+	}
+	d, err := newDoc(data, name)
+	if err != nil {
+		return nil, err
+	}
+	f := &File{Name: name}
+	p := &parser{doc: d, opts: o, errs: Error{File: name}}
+	p.file(f)
+	if len(p.errs.Problems) > 0 {
+		return nil, &p.errs
+	}
+	return f, nil
+}
+
+// NewStrategy builds the topology's strategy for a node named self. It
+// opens no socket; the strategy starts working when it runs.
+func (t *Topology) NewStrategy(self libcluster.Node, logger *slog.Logger) (libcluster.Strategy, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return t.Strategy.New(strategy.Args{
+		Topology: t.Name,
+		Self:     self,
+		Params:   strategy.NewParams(cloneMap(t.Params)),
+		Logger:   logger.With("topology", t.Name),
+	})
+}
+
+// NewTopologies builds every topology of the file on conn, with the given
+// logger and observers. Nothing runs until the topologies are started, e.g.
+// by a [libcluster.Supervisor].
+func (f *File) NewTopologies(conn libcluster.Connector, logger *slog.Logger, observers ...libcluster.Observer) ([]*libcluster.Topology, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	out := make([]*libcluster.Topology, 0, len(f.Topologies))
+	for i := range f.Topologies {
+		tc := &f.Topologies[i]
+		s, err := tc.NewStrategy(conn.Self(), logger)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: topology %q: %w", f.Name, tc.Line, tc.Name, err)
+		}
+		out = append(out, &libcluster.Topology{
+			Name:      tc.Name,
+			Strategy:  s,
+			Connector: conn,
+			Policy:    tc.Policy,
+			Logger:    logger,
+			Observers: slices.Clone(observers),
+		})
+	}
+	return out, nil
+}
+
+func cloneMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Problem is one thing wrong in a config file.
+type Problem struct {
+	Path string // key path, e.g. "topologies.example.config.hosts"
+	Line int    // 1-based line, 0 if unknown
+	Msg  string // what is wrong and what is allowed
+}
+
+// Error lists every problem found in a config file.
+type Error struct {
+	File     string
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.File)
+		if p.Line > 0 {
+			fmt.Fprintf(&b, ":%d", p.Line)
+		}
+		b.WriteString(": ")
+		if p.Path != "" {
+			b.WriteString(p.Path + ": ")
+		}
+		b.WriteString(p.Msg)
+	}
+	return b.String()
+}
+
+// defaultCookieFile is where erl keeps its cookie.
+func defaultCookieFile(home string) string {
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	return filepath.Join(home, ".erlang.cookie")
+}

@@ -1,0 +1,164 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libcluster-go/libcluster"
+)
+
+const good = `
+node:
+  name: app@${TEST_HOST}
+  cookie: secret
+  hidden: false
+  listen: 127.0.0.1:0
+  epmd: 127.0.0.1:4370
+  tick_time: 2000
+http:
+  listen: 127.0.0.1:0
+topologies:
+  one:
+    strategy: Cluster.Strategy.Epmd
+    config:
+      hosts: [b@127.0.0.1, c@127.0.0.1]
+    policy:
+      prune: after 3 misses
+      connect_timeout: 750
+      min_nodes: 2
+      parallelism: 4
+      resync: 1s
+      backoff: {initial: 100ms, max: 2s}
+  two:
+    strategy: epmd
+`
+
+func TestParseGood(t *testing.T) {
+	t.Setenv("TEST_HOST", "127.0.0.1")
+	f, err := Parse([]byte(good), "good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := f.Node
+	if n.Name != "app@127.0.0.1" || n.Cookie != "secret" || n.Hidden || n.Listen != "127.0.0.1:0" || n.EPMD != "127.0.0.1:4370" || n.TickTime != 2*time.Second {
+		t.Errorf("node = %+v", n)
+	}
+	if f.HTTP.Listen != "127.0.0.1:0" {
+		t.Errorf("http = %+v", f.HTTP)
+	}
+	if len(f.Topologies) != 2 || f.Topologies[0].Name != "one" || f.Topologies[1].Name != "two" {
+		t.Fatalf("topologies = %+v", f.Topologies)
+	}
+	p := f.Topologies[0].Policy
+	want := libcluster.Policy{Prune: libcluster.PruneAfter(3), ConnectTimeout: 750 * time.Millisecond, MinNodes: 2,
+		Parallelism: 4, Resync: time.Second, Backoff: libcluster.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second}}
+	if p != want {
+		t.Errorf("policy = %+v, want %+v", p, want)
+	}
+	if f.Topologies[0].Strategy.Name != "epmd" || f.Topologies[0].Line != 12 {
+		t.Errorf("topology one = %+v", f.Topologies[0])
+	}
+	conn := &libcluster.ConnectorFuncs{SelfNode: n.Name, ListFunc: func() []libcluster.Node { return nil }}
+	tops, err := f.NewTopologies(conn, nil)
+	if err != nil || len(tops) != 2 || tops[0].Name != "one" || tops[0].Connector != conn {
+		t.Fatalf("NewTopologies = %v, %v", tops, err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, ".erlang.cookie"), []byte("FROMHOME\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Parse([]byte("node: {name: a@h}\ntopologies: {t: {strategy: epmd}}\n"), "d.yaml", func(o *options) { o.home = home })
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := f.Node
+	if n.Cookie != "FROMHOME" || !n.Hidden || n.Listen != DefaultListen || n.EPMD != DefaultEPMD || n.TickTime != DefaultTickTime {
+		t.Errorf("defaults = %+v", n)
+	}
+	_, err = Parse([]byte("node: {name: a@h}\ntopologies: {t: {strategy: epmd}}\n"), "d.yaml", func(o *options) { o.home = t.TempDir() })
+	if err == nil || !strings.Contains(err.Error(), ".erlang.cookie does not exist") {
+		t.Errorf("missing home cookie: %v", err)
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	f, err := Parse([]byte("topologies: {t: {strategy: epmd}}\n"), "o.yaml", WithNodeName("x@127.0.0.1"), WithCookie("c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Node.Name != "x@127.0.0.1" || f.Node.Cookie != "c" {
+		t.Errorf("node = %+v", f.Node)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	t.Setenv("TEST_EMPTY", "")
+	cases := []struct {
+		name, yaml string
+		want       []string // each must appear in the message
+	}{
+		{"syntax", "node: {name: a@b\n  x", []string{"f.yaml:2:", "YAML syntax error"}},
+		{"empty", "", []string{"empty"}},
+		{"top key", "node: {name: a@h, cookie: c}\ntopologys: {}\n", []string{"f.yaml:2: topologys: unknown key", `did you mean "topologies"`}},
+		{"node key", "node:\n  name: a@h\n  cookie: c\n  tick_tme: 5s\ntopologies: {t: {strategy: epmd}}\n", []string{"f.yaml:4: node.tick_tme", `"tick_time"`, "allowed: name, cookie"}},
+		{"no name", "node: {cookie: c}\ntopologies: {t: {strategy: epmd}}\n", []string{"node.name: missing"}},
+		{"bad name", "node: {name: nohost, cookie: c}\ntopologies: {t: {strategy: epmd}}\n", []string{"f.yaml:1: node.name", "invalid node name"}},
+		{"bad epmd", "node: {name: a@h, cookie: c, epmd: sometimes}\ntopologies: {t: {strategy: epmd}}\n", []string{"node.epmd", "auto, none"}},
+		{"bad listen", "node: {name: a@h, cookie: c, listen: 127.0.0.1:99999}\ntopologies: {t: {strategy: epmd}}\n", []string{"node.listen", "invalid port"}},
+		{"bad tick", "node: {name: a@h, cookie: c, tick_time: soon}\ntopologies: {t: {strategy: epmd}}\n", []string{"node.tick_time", "invalid duration"}},
+		{"no topologies", "node: {name: a@h, cookie: c}\n", []string{"topologies: missing"}},
+		{"unknown strategy", "node: {name: a@h, cookie: c}\ntopologies:\n  t:\n    strategy: epmdd\n", []string{"f.yaml:4: topologies.t.strategy", `unknown strategy "epmdd"`, `did you mean "epmd"`, "allowed: "}},
+		{"strategy key", "node: {name: a@h, cookie: c}\ntopologies:\n  t:\n    strategy: epmd\n    config:\n      hosts: [b@h]\n      hostz: [c@h]\n", []string{"f.yaml:7: topologies.t.config.hostz", `did you mean "hosts"`}},
+		{"strategy value", "node: {name: a@h, cookie: c}\ntopologies:\n  t:\n    strategy: epmd\n    config:\n      timeout: whenever\n", []string{"f.yaml:6: topologies.t.config.timeout", "invalid duration"}},
+		{"policy key", "node: {name: a@h, cookie: c}\ntopologies:\n  t:\n    strategy: epmd\n    policy: {prun: never}\n", []string{"f.yaml:5: topologies.t.policy.prun", `"prune"`}},
+		{"prune", "node: {name: a@h, cookie: c}\ntopologies:\n  t:\n    strategy: epmd\n    policy: {prune: sometimes}\n", []string{"policy.prune", "immediate, never"}},
+		{"duration", "node: {name: a@h, cookie: c}\ntopologies:\n  t:\n    strategy: epmd\n    policy: {connect_timeout: 5 seconds}\n", []string{"policy.connect_timeout", "invalid duration"}},
+		{"env", "node:\n  name: a@${TEST_UNSET_VAR_X}\n  cookie: c\ntopologies: {t: {strategy: epmd}}\n", []string{"f.yaml:2:", "TEST_UNSET_VAR_X is not set"}},
+		{"cookie file", "node: {name: a@h, cookie_file: /nonexistent/cookie}\ntopologies: {t: {strategy: epmd}}\n", []string{"/nonexistent/cookie does not exist"}},
+		{"dup key", "node: {name: a@h, cookie: c}\ntopologies:\n  t: {strategy: epmd}\n  t: {strategy: epmd}\n", []string{"f.yaml:4:"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.yaml), "f.yaml")
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Errorf("error is %T, want *Error", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestEnvDefaultAndTyping(t *testing.T) {
+	t.Setenv("TEST_MIN", "3")
+	f, err := Parse([]byte("node:\n  name: a@${TEST_NOPE:-127.0.0.1}\n  cookie: c\ntopologies:\n  t:\n    strategy: epmd\n    policy:\n      min_nodes: ${TEST_MIN}\n"), "e.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Node.Name != "a@127.0.0.1" || f.Topologies[0].Policy.MinNodes != 3 {
+		t.Errorf("got %+v", f)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "nope.yaml")); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing file: %v", err)
+	}
+	if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "directory") {
+		t.Errorf("directory: %v", err)
+	}
+}

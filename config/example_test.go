@@ -1,0 +1,59 @@
+package config_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/libcluster-go/libcluster/config"
+)
+
+func ExampleParse() {
+	f, err := config.Parse([]byte(`
+node:
+  name: app@127.0.0.1
+  cookie: secret
+topologies:
+  example:
+    strategy: Cluster.Strategy.Epmd
+    config:
+      hosts: [b@127.0.0.1]
+    policy: {prune: never, connect_timeout: 2000}
+`), "cluster.yaml")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	t := f.Topologies[0]
+	fmt.Println(f.Node.Name, t.Name, t.Strategy.Name, t.Policy.Prune, t.Policy.ConnectTimeout)
+	// Output: app@127.0.0.1 example epmd never 2s
+}
+
+func ExampleParse_error() {
+	_, err := config.Parse([]byte(`
+node:
+  name: app@127.0.0.1
+  cookie: secret
+topologies:
+  example:
+    strategy: epmd
+    config:
+      hots: [b@127.0.0.1]
+`), "cluster.yaml")
+	fmt.Println(err)
+	// Output: cluster.yaml:9: topologies.example.config.hots: unknown key; did you mean "hosts"? (known keys: hosts, timeout)
+}
+
+func ExampleLoad() {
+	path := filepath.Join(os.TempDir(), "libcluster-example.json")
+	os.WriteFile(path, []byte(`{"node": {"name": "a@127.0.0.1", "cookie": "c"},
+ "topologies": {"t": {"strategy": "epmd", "config": {"hosts": ["b@127.0.0.1"]}}}}`), 0o600)
+	defer os.Remove(path)
+	f, err := config.Load(path, config.WithNodeName("z@127.0.0.1"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(f.Node.Name, f.Topologies[0].Params["hosts"])
+	// Output: z@127.0.0.1 [b@127.0.0.1]
+}
