@@ -1,6 +1,9 @@
 package libcluster
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Strategy discovers peer nodes. It does not connect anything itself: it
 // reports what it sees, and the [Topology] that runs it decides what to
@@ -39,6 +42,14 @@ type Update struct {
 	Nodes    []Node
 	Complete bool
 	Err      error
+
+	// Expire, on a Seen update, lets the topology forget these nodes when
+	// they are not connected and have not been seen again for this long
+	// (gossip sets it to a few heartbeat periods, so peers that are gone for
+	// good stop being retried). Zero: remembered until a complete set drops
+	// them, as libcluster does. Connected nodes are never disconnected by
+	// expiry.
+	Expire time.Duration
 
 	// Source says where the answer came from, for explain and logs
 	// (e.g. "DNS A app.default.svc.cluster.local").

@@ -126,6 +126,8 @@ type member struct {
 	inflight  bool      // a connect is running
 	failures  int       // consecutive failed connects
 	retryAt   time.Time // earliest next connect; zero: now
+	lastSeen  time.Time // when a Seen update last named it
+	expire    time.Duration
 }
 
 type result struct {
@@ -285,18 +287,24 @@ func (r *reconciler) apply(u Update) {
 	r.t.mu.Unlock()
 
 	changed := false
+	now := time.Now()
 	in := make(map[Node]bool, len(u.Nodes))
 	for _, n := range u.Nodes {
 		if n == r.self || n == "" {
 			continue
 		}
 		in[n] = true
-		if m, ok := r.members[n]; ok {
-			m.misses = 0
-			continue
+		m, ok := r.members[n]
+		if !ok {
+			m = &member{}
+			r.members[n] = m
+			changed = true
 		}
-		r.members[n] = &member{}
-		changed = true
+		m.misses, m.lastSeen = 0, now
+		m.expire = 0
+		if !u.Complete {
+			m.expire = u.Expire
+		}
 	}
 	if u.Complete {
 		limit := r.pol.Prune.Misses()
@@ -437,14 +445,22 @@ func (r *reconciler) nodeEvent(ev NodeEvent) {
 	m.retryAt = time.Time{}
 }
 
-// doResync aligns each member's connected flag with the connector.
+// doResync aligns each member's connected flag with the connector and
+// forgets expired Seen members.
 func (r *reconciler) doResync() {
 	up := map[Node]bool{}
 	for _, n := range r.t.Connector.Nodes() {
 		up[n] = true
 	}
+	forgot := false
 	for n, m := range r.members {
 		if m.inflight {
+			continue
+		}
+		if m.expire > 0 && !up[n] && time.Since(m.lastSeen) > m.expire {
+			r.log.Info("forgetting node not seen for a while", "node", string(n), "expire", m.expire)
+			delete(r.members, n)
+			forgot = true
 			continue
 		}
 		switch {
@@ -454,6 +470,9 @@ func (r *reconciler) doResync() {
 			r.log.Info("connection lost; reconnecting", "node", string(n))
 			m.connected, m.retryAt = false, time.Time{}
 		}
+	}
+	if forgot {
+		r.emit(Event{Kind: EventDesired, Nodes: r.desired()})
 	}
 }
 

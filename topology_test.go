@@ -256,3 +256,20 @@ func TestConnectorPanicBecomesFailure(t *testing.T) {
 		t.Fatal("the panic was not reported as a connect failure")
 	}
 }
+
+func TestExpiredSeenNodeIsForgottenButConnectedOneKept(t *testing.T) {
+	conn := newMem("self@127.0.0.1")
+	gone := libcluster.MustParseNode("gone@127.0.0.1")
+	alive := libcluster.MustParseNode("alive@127.0.0.1")
+	conn.setDown(gone, true)
+	s := newChanStrategy()
+	topo := newTopo(conn, s, libcluster.Policy{Resync: 10 * time.Millisecond}, &eventLog{})
+	runTopology(t, topo)
+	s.send(t, libcluster.Update{Nodes: []libcluster.Node{gone, alive}, Expire: 100 * time.Millisecond})
+	eventually(t, "alive connected", func() bool { return conn.isUp(alive) })
+	eventually(t, "gone forgotten", func() bool { return slices.Equal(topo.Status().Desired, []libcluster.Node{alive}) })
+	never(t, "alive forgotten while connected", 200*time.Millisecond, func() bool { return !slices.Contains(topo.Status().Desired, alive) })
+	if _, d := conn.count(alive); d != 0 {
+		t.Fatal("expiry disconnected a connected node")
+	}
+}
