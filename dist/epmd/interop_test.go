@@ -239,3 +239,33 @@ func TestInteropErlWithGoServer(t *testing.T) {
 		t.Errorf("creations of x before and after restart: %s, %s; want distinct nonzero", first, second)
 	}
 }
+
+func TestInteropKeeperTakesOverFromRealEpmd(t *testing.T) {
+	testenv.Short(t)
+	bin := testenv.Command(t, "epmd", erlHint)
+	testenv.Command(t, "erl", erlHint)
+	port := freePort(t)
+	real := startProc(t, port, bin, "-port", strconv.Itoa(port), "-address", "127.0.0.1")
+	c := &Client{Port: port}
+	ctx := testCtx(t)
+	eventually(t, 20*time.Second, "real epmd answering", func() bool {
+		_, err := c.Names(ctx)
+		return err == nil
+	})
+	k := startKeeper(t, "keeper", port)
+	eventually(t, 20*time.Second, "keeper registered with the real epmd", func() bool {
+		return len(k.creations()) == 1 && strings.Contains(epmdNames(t, port), "name keeper at port")
+	})
+
+	// The real epmd dies: the keeper serves EPMD itself, and a real erl
+	// can register with it.
+	real.kill()
+	eventually(t, 20*time.Second, "keeper re-registered with its own server", func() bool {
+		return len(k.creations()) == 2
+	})
+	startErl(t, port, "y", `io:format("UP~n")`)
+	eventually(t, 30*time.Second, "erl y registered with the keeper's server", func() bool {
+		n, err := c.Names(ctx)
+		return err == nil && len(n) == 2 && n[0].Name == "keeper" && n[1].Name == "y"
+	})
+}
