@@ -1,0 +1,327 @@
+package localepmd
+
+import (
+	"context"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/dist/epmd"
+	"github.com/libcluster-go/libcluster/strategy"
+)
+
+// recorder is a Connector that records calls and dials nothing.
+type recorder struct {
+	self        libcluster.Node
+	mu          sync.Mutex
+	up          map[libcluster.Node]bool
+	disconnects []libcluster.Node
+}
+
+func newRecorder(self libcluster.Node) *recorder {
+	return &recorder{self: self, up: map[libcluster.Node]bool{}}
+}
+
+func (r *recorder) Self() libcluster.Node { return r.self }
+func (r *recorder) Connect(_ context.Context, n libcluster.Node) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.up[n] = true
+	return nil
+}
+func (r *recorder) Disconnect(_ context.Context, n libcluster.Node) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.up[n] {
+		return libcluster.ErrNotConnected
+	}
+	delete(r.up, n)
+	r.disconnects = append(r.disconnects, n)
+	return nil
+}
+func (r *recorder) Nodes() []libcluster.Node {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []libcluster.Node
+	for n := range r.up {
+		out = append(out, n)
+	}
+	return out
+}
+func (r *recorder) disconnected() []libcluster.Node {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.disconnects)
+}
+
+// counting wraps a strategy and counts its reports.
+type counting struct {
+	s       libcluster.Strategy
+	mu      sync.Mutex
+	reports int
+	last    libcluster.Update
+}
+
+func (c *counting) Run(ctx context.Context, r libcluster.Reporter) error {
+	return c.s.Run(ctx, reporterFunc(func(u libcluster.Update) {
+		c.mu.Lock()
+		c.reports++
+		c.last = u
+		c.mu.Unlock()
+		r.Report(u)
+	}))
+}
+
+func (c *counting) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reports
+}
+
+func (c *counting) lastUpdate() libcluster.Update {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+type reporterFunc func(libcluster.Update)
+
+func (f reporterFunc) Report(u libcluster.Update) { f(u) }
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func nodes(names ...string) []libcluster.Node {
+	out := make([]libcluster.Node, len(names))
+	for i, n := range names {
+		out[i] = libcluster.Node(n + "@127.0.0.1")
+	}
+	slices.Sort(out)
+	return out
+}
+
+// runTopology runs strategy s for self in a Topology with a recording
+// connector until the test ends.
+func runTopology(t *testing.T, s libcluster.Strategy, self libcluster.Node) (*libcluster.Topology, *recorder, *counting) {
+	t.Helper()
+	conn := newRecorder(self)
+	cs := &counting{s: s}
+	topo := &libcluster.Topology{Name: "local", Strategy: cs, Connector: conn}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = topo.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return topo, conn, cs
+}
+
+func newStrategy(t *testing.T, cfg map[string]any, self libcluster.Node) *Strategy {
+	t.Helper()
+	s, err := FromParams(strategy.NewParams(cfg), self)
+	if err != nil {
+		t.Fatalf("FromParams: %v", err)
+	}
+	return s
+}
+
+// TestFindsErlAndGoNodes registers three real erl nodes and two Go nodes
+// on one EPMD — the real epmd daemon, then the project's epmd.Server — and
+// checks that the strategy finds them all, leaves out this node, and
+// keeps watching: a node registered later joins too.
+//
+// The connector records connects instead of dialling: the Erlang
+// distribution connector is not part of this test.
+func TestFindsErlAndGoNodes(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		start func(*testing.T) int
+	}{
+		{"debian-epmd", startDebianEPMD},
+		{"go-epmd", startGoEPMD},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			port := c.start(t)
+			for _, n := range []string{"erl_a", "erl_b", "erl_c"} {
+				startErl(t, port, n)
+			}
+			registerGo(t, port, "go_1")
+			registerGo(t, port, "go_2")
+			registerGo(t, port, "self")
+			waitNames(t, port, "three erl nodes", hasAll("erl_a", "erl_b", "erl_c"))
+
+			self := libcluster.Node("self@127.0.0.1")
+			s := newStrategy(t, map[string]any{"epmd_port": port, "polling_interval": "50ms"}, self)
+			topo, _, cs := runTopology(t, s, self)
+
+			want := nodes("erl_a", "erl_b", "erl_c", "go_1", "go_2")
+			eventually(t, "all five nodes connected", func() bool {
+				return slices.Equal(topo.Status().Connected, want)
+			})
+			u := cs.lastUpdate()
+			if u.Complete {
+				t.Error("default mode reported a complete set; want additive updates")
+			}
+			if !slices.ContainsFunc(u.Dropped, func(d libcluster.Dropped) bool { return d.Candidate == string(self) && d.Reason == "this node" }) {
+				t.Errorf("dropped %v; want this node listed", u.Dropped)
+			}
+			if !strings.Contains(u.Source, strconv.Itoa(port)) {
+				t.Errorf("source %q does not name the EPMD port", u.Source)
+			}
+
+			registerGo(t, port, "go_late")
+			want = nodes("erl_a", "erl_b", "erl_c", "go_1", "go_2", "go_late")
+			eventually(t, "a node registered later to join", func() bool {
+				return slices.Equal(topo.Status().Connected, want)
+			})
+		})
+	}
+}
+
+// TestRemovalRules shows the two modes: by default a node that leaves
+// EPMD stays desired (libcluster never disconnects); with
+// remove_unregistered it leaves the desired set and is disconnected.
+func TestRemovalRules(t *testing.T) {
+	port := startGoEPMD(t)
+	self := libcluster.Node("self@127.0.0.1")
+
+	keep := registerGo(t, port, "keep")
+	gone := registerGo(t, port, "gone")
+	defer keep.Close()
+
+	additive := newStrategy(t, map[string]any{"epmd_port": port, "polling_interval": 20}, self)
+	complete := newStrategy(t, map[string]any{"epmd_port": port, "polling_interval": 20, "remove_unregistered": true}, self)
+	topoA, connA, csA := runTopology(t, additive, self)
+	topoC, connC, csC := runTopology(t, complete, self)
+	both := nodes("gone", "keep")
+	for _, topo := range []*libcluster.Topology{topoA, topoC} {
+		eventually(t, "both nodes connected", func() bool { return slices.Equal(topo.Status().Connected, both) })
+	}
+
+	gone.Close()
+	waitNames(t, port, "gone to unregister", func(ns []string) bool { return !slices.Contains(ns, "gone") })
+	eventually(t, "remove_unregistered to drop the node", func() bool {
+		return slices.Equal(topoC.Status().Desired, nodes("keep"))
+	})
+	if got := connC.disconnected(); !slices.Equal(got, nodes("gone")) {
+		t.Errorf("remove_unregistered disconnects %v, want [gone@127.0.0.1]", got)
+	}
+	if !csC.lastUpdate().Complete {
+		t.Error("remove_unregistered reported additive updates; want complete sets")
+	}
+	// The additive topology has seen the new answer several times by now.
+	n := csA.count()
+	eventually(t, "three more polls", func() bool { return csA.count() >= n+3 })
+	if got := topoA.Status().Desired; !slices.Equal(got, both) {
+		t.Errorf("default mode desired %v after a node left EPMD, want %v kept", got, both)
+	}
+	if got := connA.disconnected(); len(got) != 0 {
+		t.Errorf("default mode disconnected %v, want nothing", got)
+	}
+}
+
+// TestNoEPMD shows that a missing EPMD is an error update with a hint,
+// retried, and that the strategy recovers once an EPMD appears.
+func TestNoEPMD(t *testing.T) {
+	port := freePort(t)
+	self := libcluster.Node("self@127.0.0.1")
+	s := newStrategy(t, map[string]any{"epmd_port": port, "polling_interval": "20ms"}, self)
+	updates := make(chan libcluster.Update, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Run(ctx, reporterFunc(func(u libcluster.Update) {
+			select {
+			case updates <- u:
+			default:
+			}
+		}))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run returned %v, want nil", err)
+		}
+	})
+	want := "no EPMD at 127.0.0.1:" + strconv.Itoa(port) + ": start one (epmd -daemon) or run a node with epmd: auto"
+	for i := 0; i < 2; i++ { // reported, and retried
+		u := <-updates
+		if u.Err == nil || !strings.Contains(u.Err.Error(), want) {
+			t.Fatalf("update %d: %+v, want an error containing %q", i+1, u, want)
+		}
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Skipf("port %d was taken in between: %v", port, err)
+	}
+	srv := &epmd.Server{}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	registerGo(t, port, "late")
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case u := <-updates:
+			if u.Err == nil && slices.Equal(u.Nodes, nodes("late")) {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no good update after EPMD started")
+		}
+	}
+}
+
+func TestConfig(t *testing.T) {
+	for _, c := range []struct {
+		cfg  map[string]any
+		self libcluster.Node
+		want string
+	}{
+		{map[string]any{}, "", `config key "host"`},
+		{map[string]any{"host": "bad host"}, "a@b", `config key "host"`},
+		{map[string]any{"epmd_port": 70000}, "a@b", `config key "epmd_port"`},
+		{map[string]any{"epmd_port": "x"}, "a@b", `config key "epmd_port"`},
+		{map[string]any{"polling_interval": 0}, "a@b", `config key "polling_interval"`},
+		{map[string]any{"remove_unregistered": "maybe"}, "a@b", `config key "remove_unregistered"`},
+		{map[string]any{"epmd_prot": 1}, "a@b", `did you mean "epmd_port"`},
+	} {
+		_, err := FromParams(strategy.NewParams(c.cfg), c.self)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("config %v: error %v, want one containing %s", c.cfg, err, c.want)
+		}
+	}
+	t.Setenv("ERL_EPMD_PORT", "4370")
+	s := newStrategy(t, nil, "app@host1")
+	if s.EPMDPort != 4370 || s.PollingInterval != 5*time.Second || s.host() != "host1" || s.RemoveUnregistered {
+		t.Errorf("defaults: %+v", s)
+	}
+	if s := newStrategy(t, map[string]any{"host": "10.0.0.1"}, ""); s.host() != "10.0.0.1" {
+		t.Errorf("host override: %q", s.host())
+	}
+	for _, name := range []string{"localepmd", "Cluster.Strategy.LocalEpmd", "local_epmd"} {
+		if info, ok := strategy.Lookup(name); !ok || info.Name != "localepmd" {
+			t.Errorf("Lookup(%q) = %v, %v", name, info.Name, ok)
+		}
+	}
+	info, _ := strategy.Lookup("localepmd")
+	st, err := info.New(strategy.Args{Self: "a@127.0.0.1", Params: strategy.NewParams(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.(strategy.Discoverer); !ok {
+		t.Error("does not implement strategy.Discoverer")
+	}
+}
