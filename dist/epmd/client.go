@@ -196,6 +196,11 @@ func (c *Client) alive(ctx context.Context, conn net.Conn, n NodeInfo) (uint32, 
 	if creation == 0 {
 		return 0, fmt.Errorf("epmd: EPMD at %s answered creation 0, which OTP nodes reject; use a newer EPMD", c.addr())
 	}
+	// Detach ctx before clearing the deadline, so that a late cancellation
+	// cannot break the registration that now outlives this call.
+	if !stop() {
+		return 0, c.ioErr(ctx, "register with", ctx.Err())
+	}
 	_ = conn.SetDeadline(time.Time{})
 	return creation, nil
 }

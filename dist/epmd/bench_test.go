@@ -1,0 +1,86 @@
+package epmd
+
+import (
+	"bytes"
+	"fmt"
+	"runtime"
+	"testing"
+)
+
+func BenchmarkPortPlease(b *testing.B) {
+	_, port := startServer(b)
+	c := &Client{Port: port}
+	ctx := testCtx(b)
+	reg, err := c.Register(ctx, NodeInfo{Name: "bench", Port: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer reg.Close()
+	for b.Loop() {
+		if _, err := c.PortPlease(ctx, "bench"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkNames100(b *testing.B) {
+	_, port := startServer(b)
+	c := &Client{Port: port}
+	ctx := testCtx(b)
+	for i := range 100 {
+		reg, err := c.Register(ctx, NodeInfo{Name: fmt.Sprintf("node%03d", i), Port: 1000 + i})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer reg.Close()
+	}
+	for b.Loop() {
+		if n, err := c.Names(ctx); err != nil || len(n) != 100 {
+			b.Fatal(n, err)
+		}
+	}
+}
+
+func BenchmarkRegisterClose(b *testing.B) {
+	srv, port := startServer(b)
+	c := &Client{Port: port}
+	ctx := testCtx(b)
+	for b.Loop() {
+		reg, err := c.Register(ctx, NodeInfo{Name: "bench", Port: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		reg.Close()
+		// Wait until the server saw the close, so the name is free again.
+		for len(srv.Names()) != 0 {
+			runtime.Gosched()
+		}
+	}
+}
+
+func BenchmarkParseNames1000(b *testing.B) {
+	nodes := make([]NodeInfo, 1000)
+	for i := range nodes {
+		nodes[i] = NodeInfo{Name: fmt.Sprintf("node%04d", i), Port: 20000 + i}
+	}
+	reply := encodeNames(4369, nodes)
+	b.SetBytes(int64(len(reply)))
+	for b.Loop() {
+		if _, n, err := parseNames(reply); err != nil || len(n) != 1000 {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkServerPortPleaseInMemory(b *testing.B) {
+	srv := &Server{Logger: quietLogger()}
+	srv.nodes = map[string]*serverEntry{"bench": {info: NodeInfo{Name: "bench", Port: 1, HighestVersion: 6, LowestVersion: 6}}}
+	req := frame([]byte("zbench"))
+	for b.Loop() {
+		c := &memConn{in: bytes.NewReader(req)}
+		srv.serveConn(c, true)
+		if c.out.Len() == 2 {
+			b.Fatal("not found")
+		}
+	}
+}
