@@ -112,11 +112,15 @@ func truncate(s string) string {
 }
 
 func appendAtom(b []byte, a Atom) ([]byte, error) {
-	if !utf8.ValidString(string(a)) {
-		return b, encErr("atom %q is not valid UTF-8; atoms are encoded as UTF-8", truncate(string(a)))
-	}
-	if n := utf8.RuneCountInString(string(a)); n > DefaultMaxAtomLen {
-		return b, encErr("atom of %d characters is longer than Erlang's limit of %d; shorten it", n, DefaultMaxAtomLen)
+	if !isASCII(string(a)) {
+		if !utf8.ValidString(string(a)) {
+			return b, encErr("atom %q is not valid UTF-8; atoms are encoded as UTF-8", truncate(string(a)))
+		}
+		if n := utf8.RuneCountInString(string(a)); n > DefaultMaxAtomLen {
+			return b, encErr("atom of %d characters is longer than Erlang's limit of %d; shorten it", n, DefaultMaxAtomLen)
+		}
+	} else if len(a) > DefaultMaxAtomLen {
+		return b, encErr("atom of %d characters is longer than Erlang's limit of %d; shorten it", len(a), DefaultMaxAtomLen)
 	}
 	if len(a) <= maxSmallAtomUTF8Size {
 		b = append(b, tagSmallAtomUTF8, byte(len(a)))
@@ -398,4 +402,13 @@ func appendFun(b []byte, f Fun, depth int) ([]byte, error) {
 	}
 	binary.BigEndian.PutUint32(b[sizeAt:], uint32(size))
 	return b, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

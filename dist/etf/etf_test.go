@@ -544,7 +544,7 @@ func sampleTerms(t testing.TB) []Term {
 	b := bigFromString(t, "-340282366920938463463374607431768211456")
 	return []Term{
 		0, 255, 256, -1, math.MaxInt64, math.MinInt64, uint64(math.MaxUint64), b,
-		1.5, -0.0, math.MaxFloat64, math.SmallestNonzeroFloat64,
+		1.5, math.Copysign(0, -1), math.MaxFloat64, math.SmallestNonzeroFloat64,
 		Atom("ok"), Atom("héllo wörld"), Atom(strings.Repeat("ü", 255)), true, false,
 		nil, List{1, List{2}, Tuple{}}, ImproperList{Elems: []Term{Atom("alias")}, Tail: Atom("x")},
 		String("hello"), Binary("bin"), Binary{}, BitBinary{Data: []byte{1, 0xf0}, Bits: 4},
