@@ -1,0 +1,75 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/metrics"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestHandler(t *testing.T) {
+	conn := &libcluster.ConnectorFuncs{SelfNode: "a@127.0.0.1", ListFunc: func() []libcluster.Node {
+		return []libcluster.Node{"c@127.0.0.1", "b@127.0.0.1"}
+	}}
+	statuses := []libcluster.TopologyStatus{
+		{Name: "one", Desired: []libcluster.Node{"b@127.0.0.1"}, Connected: []libcluster.Node{"b@127.0.0.1"}, Ready: true},
+		{Name: "two", Desired: []libcluster.Node{"c@127.0.0.1", "d@127.0.0.1"}, Connected: []libcluster.Node{"c@127.0.0.1"}},
+	}
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	m.Track(func() []libcluster.TopologyStatus { return statuses })
+	m.Observe(libcluster.Event{Kind: libcluster.EventConnected, Topology: "one"})
+	m.Observe(libcluster.Event{Kind: libcluster.EventConnectFailed, Topology: "two"})
+	m.Observe(libcluster.Event{Kind: libcluster.EventConnectFailed, Topology: "two"})
+	srv := httptest.NewServer(Handler(Source{Connector: conn, Status: func() []libcluster.TopologyStatus { return statuses }, Gatherer: reg}))
+	defer srv.Close()
+
+	code, body := get(t, srv.URL+"/members")
+	var mem Members
+	if err := json.Unmarshal([]byte(body), &mem); err != nil || code != 200 {
+		t.Fatalf("members: %d %q %v", code, body, err)
+	}
+	if mem.Self != "a@127.0.0.1" || strings.Join(mem.Nodes, ",") != "b@127.0.0.1,c@127.0.0.1" || !mem.Topologies["one"].Ready || mem.Topologies["two"].Ready || len(mem.Topologies["two"].Desired) != 2 {
+		t.Errorf("members = %+v", mem)
+	}
+	if code, body := get(t, srv.URL+"/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("healthz: %d %q", code, body)
+	}
+	if code, body := get(t, srv.URL+"/readyz"); code != 503 || !strings.Contains(body, "two (1 of 2") || strings.Contains(body, "one") {
+		t.Errorf("readyz: %d %q", code, body)
+	}
+	_, body = get(t, srv.URL+"/metrics")
+	for _, want := range []string{
+		`libcluster_connects_total{topology="one"} 1`,
+		`libcluster_connect_failures_total{topology="two"} 2`,
+		`libcluster_connected_nodes{topology="two"} 1`,
+		`libcluster_desired_nodes{topology="two"} 2`,
+		`libcluster_topology_ready{topology="one"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+	statuses[1].Ready = true
+	if code, body := get(t, srv.URL+"/readyz"); code != 200 || body != "ready\n" {
+		t.Errorf("readyz after ready: %d %q", code, body)
+	}
+}
