@@ -356,4 +356,3 @@ func TestInProcessEPMDWithErl(t *testing.T) {
 	}
 	p.waitOutput(t, 30*time.Second, `ping 'gk3@127.0.0.1'=pong`)
 }
-
