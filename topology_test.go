@@ -92,7 +92,7 @@ func TestFailingNodeIsRetriedUntilItComesUp(t *testing.T) {
 	runTopology(t, topo)
 
 	s.send(t, libcluster.Update{Nodes: []libcluster.Node{n}}) // the only discovery update
-	eventually(t, "flaky connected", func() bool { return conn.isUp(n) })
+	eventually(t, "flaky connected", func() bool { return log.count(libcluster.EventConnected, n) == 1 })
 	if got := log.count(libcluster.EventConnectFailed, n); got != 3 {
 		t.Fatalf("connect_failed events = %d, want 3", got)
 	}
