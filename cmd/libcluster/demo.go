@@ -1,0 +1,526 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/dist/epmd"
+	"github.com/libcluster-go/libcluster/httpapi"
+)
+
+// demoResult is what --json prints.
+type demoResult struct {
+	Nodes          int    `json:"nodes"`
+	Strategy       string `json:"strategy"`
+	ConvergedMS    int64  `json:"converged_ms"`
+	DownDetectedMS int64  `json:"down_detected_ms"`
+	HealedMS       int64  `json:"healed_ms"`
+	Runs           int    `json:"runs,omitempty"` // with --runs > 1: the figures are medians
+	PIDs           []int  `json:"pids"`           // every child process started
+}
+
+var demoStrategies = []string{"epmd"}
+
+func cmdDemo(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("demo", "[--nodes 5] [--strategy epmd] [--json] [--runs 1] [--timeout 60s]", stderr)
+	nodes := fs.Int("nodes", 5, "how many node processes to start (2 to 64)")
+	strat := fs.String("strategy", "epmd", "discovery strategy: "+strings.Join(demoStrategies, ", "))
+	asJSON := fs.Bool("json", false, "print one JSON object with the figures at the end instead of the live table")
+	runs := fs.Int("runs", 1, "repeat the whole demo this many times and report the median figures")
+	timeout := fs.Duration("timeout", 60*time.Second, "fail when a phase (converge, notice the loss, heal) takes longer")
+	keep := fs.Bool("keep", false, "keep the temporary directory with the generated configs and node logs")
+	if code, done := parseFlags(fs, args, stdout); done {
+		return code
+	}
+	switch {
+	case *nodes < 2 || *nodes > 64:
+		fmt.Fprintf(stderr, "libcluster demo: --nodes %d is out of range; want 2 to 64\n", *nodes)
+		return exitUsage
+	case !slices.Contains(demoStrategies, *strat):
+		fmt.Fprintf(stderr, "libcluster demo: --strategy %q is not supported; want one of %s\n", *strat, strings.Join(demoStrategies, ", "))
+		return exitUsage
+	case *runs < 1:
+		fmt.Fprintf(stderr, "libcluster demo: --runs %d; want at least 1\n", *runs)
+		return exitUsage
+	case *timeout <= 0:
+		fmt.Fprintln(stderr, "libcluster demo: --timeout must be positive, e.g. 60s")
+		return exitUsage
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(stderr, "libcluster demo: cannot find this program's path to start the nodes:", err)
+		return exitFailure
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	out := stdout
+	if *asJSON {
+		out = stderr // the live view goes to stderr, the JSON alone to stdout
+	}
+	var results []demoResult
+	for i := range *runs {
+		if *runs > 1 {
+			fmt.Fprintf(out, "run %d of %d\n", i+1, *runs)
+		}
+		d := &demo{n: *nodes, strategy: *strat, exe: exe, timeout: *timeout, out: out, tty: isTerminal(out), keep: *keep}
+		res, err := d.run(ctx)
+		if err != nil {
+			fmt.Fprintln(stderr, "libcluster demo:", err)
+			return exitFailure
+		}
+		results = append(results, res)
+	}
+	final := results[0]
+	if *runs > 1 {
+		final.Runs = *runs
+		final.ConvergedMS = median(results, func(r demoResult) int64 { return r.ConvergedMS })
+		final.DownDetectedMS = median(results, func(r demoResult) int64 { return r.DownDetectedMS })
+		final.HealedMS = median(results, func(r demoResult) int64 { return r.HealedMS })
+		final.PIDs = nil
+		for _, r := range results {
+			final.PIDs = append(final.PIDs, r.PIDs...)
+		}
+	}
+	if *asJSON {
+		b, _ := json.Marshal(final)
+		fmt.Fprintln(stdout, string(b))
+		return exitOK
+	}
+	what := "took"
+	if *runs > 1 {
+		what = fmt.Sprintf("median of %d runs", *runs)
+	}
+	fmt.Fprintf(stdout, "\n%d nodes, strategy %s (%s): converged in %d ms, loss noticed in %d ms, healed in %d ms\n",
+		final.Nodes, final.Strategy, what, final.ConvergedMS, final.DownDetectedMS, final.HealedMS)
+	return exitOK
+}
+
+func median(rs []demoResult, f func(demoResult) int64) int64 {
+	v := make([]int64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb"
+}
+
+// demo is one run of the demo.
+type demo struct {
+	n        int
+	strategy string
+	exe      string
+	timeout  time.Duration
+	out      io.Writer
+	tty      bool
+	keep     bool
+
+	dir      string
+	epmdAddr string
+	cookie   string
+	children []*child
+	pids     []int
+	client   *http.Client
+
+	lastLines int    // lines of the last table drawn (terminal mode)
+	lastPlain string // last state printed (plain mode)
+	phase     string
+	start     time.Time
+}
+
+// child is one node process.
+type child struct {
+	name    libcluster.Node
+	http    string
+	config  string
+	logPath string
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the process has exited and was reaped
+	state   string        // starting, running, killed, stopped
+	view    *httpapi.Members
+}
+
+func (d *demo) run(ctx context.Context) (res demoResult, err error) {
+	res = demoResult{Nodes: d.n, Strategy: d.strategy}
+	d.client = &http.Client{Timeout: time.Second}
+	d.dir, err = os.MkdirTemp("", "libcluster-demo-")
+	if err != nil {
+		return res, fmt.Errorf("cannot create a temporary directory: %w", err)
+	}
+	defer func() {
+		if d.keep || err != nil {
+			fmt.Fprintf(d.out, "configs and node logs kept in %s\n", d.dir)
+			return
+		}
+		os.RemoveAll(d.dir)
+	}()
+
+	// One EPMD for the demo, on a free port, so the demo never touches
+	// port 4369 or an EPMD already running on this machine.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return res, fmt.Errorf("cannot listen on loopback for the demo EPMD: %w", err)
+	}
+	srv := &epmd.Server{Logger: discardLog()}
+	go srv.Serve(ln)
+	defer srv.Close()
+	d.epmdAddr = ln.Addr().String()
+
+	b := make([]byte, 16)
+	rand.Read(b)
+	d.cookie = strings.ToUpper(hex.EncodeToString(b))
+	if err := d.prepare(); err != nil {
+		return res, err
+	}
+	defer d.stopAll()
+	defer func() { res.PIDs = slices.Clone(d.pids) }()
+
+	// 1. Start every node and wait until each sees all the others.
+	d.start = time.Now()
+	d.phase = fmt.Sprintf("starting %d nodes", d.n)
+	for _, c := range d.children {
+		if err := d.spawn(c); err != nil {
+			return res, err
+		}
+	}
+	took, err := d.waitUntil(ctx, "converging", d.converged)
+	if err != nil {
+		return res, err
+	}
+	res.ConvergedMS = took.Milliseconds()
+	d.note("converged: every node sees the %d others after %d ms", d.n-1, res.ConvergedMS)
+
+	// 2. Kill one node and wait until every other notices.
+	victim := d.children[len(d.children)/2]
+	d.start = time.Now()
+	if err := victim.cmd.Process.Kill(); err != nil {
+		return res, fmt.Errorf("cannot kill %s (pid %d): %w", victim.name, victim.cmd.Process.Pid, err)
+	}
+	<-victim.done
+	victim.state, victim.view = "killed", nil
+	took, err = d.waitUntil(ctx, fmt.Sprintf("killed %s (pid %d)", victim.name, victim.cmd.Process.Pid), func() bool { return d.noticed(victim) })
+	if err != nil {
+		return res, err
+	}
+	res.DownDetectedMS = took.Milliseconds()
+	d.note("node down: every other node dropped %s after %d ms", victim.name, res.DownDetectedMS)
+
+	// 3. Restart it and wait until the cluster is whole again.
+	d.start = time.Now()
+	if err := d.spawn(victim); err != nil {
+		return res, err
+	}
+	took, err = d.waitUntil(ctx, fmt.Sprintf("restarted %s (pid %d)", victim.name, victim.cmd.Process.Pid), d.converged)
+	if err != nil {
+		return res, err
+	}
+	res.HealedMS = took.Milliseconds()
+	d.note("healed: all %d nodes see each other again after %d ms", d.n, res.HealedMS)
+
+	if err := d.stopAll(); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func (d *demo) prepare() error {
+	var hosts []string
+	for i := range d.n {
+		hosts = append(hosts, fmt.Sprintf("demo%d@127.0.0.1", i+1))
+	}
+	for i := range d.n {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		c := &child{
+			name:    libcluster.Node(hosts[i]),
+			http:    fmt.Sprintf("127.0.0.1:%d", port),
+			config:  filepath.Join(d.dir, fmt.Sprintf("demo%d.yaml", i+1)),
+			logPath: filepath.Join(d.dir, fmt.Sprintf("demo%d.log", i+1)),
+			state:   "new",
+		}
+		cfg := fmt.Sprintf(`# generated by libcluster demo
+node:
+  name: %s
+  cookie: %s
+  listen: 127.0.0.1:0
+  epmd: %s
+  tick_time: 2s
+http:
+  listen: %s
+topologies:
+  demo:
+    strategy: epmd
+    config:
+      hosts: [%s]
+    policy:
+      connect_timeout: 1s
+      resync: 500ms
+      backoff: {initial: 50ms, max: 500ms}
+`, c.name, d.cookie, d.epmdAddr, c.http, strings.Join(hosts, ", "))
+		if err := os.WriteFile(c.config, []byte(cfg), 0o600); err != nil {
+			return fmt.Errorf("cannot write the node config: %w", err)
+		}
+		d.children = append(d.children, c)
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("cannot find a free loopback port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (d *demo) spawn(c *child) error {
+	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("cannot open the node log: %w", err)
+	}
+	cmd := exec.Command(d.exe, "run", "--config", c.config, "--log-level", "info")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = os.Environ()
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("cannot start node %s: %w", c.name, err)
+	}
+	logf.Close()
+	c.cmd, c.done, c.state, c.view = cmd, make(chan struct{}), "starting", nil
+	d.pids = append(d.pids, cmd.Process.Pid)
+	done := c.done
+	go func() {
+		cmd.Wait()
+		close(done)
+	}()
+	return nil
+}
+
+// stopAll ends every child: SIGTERM, then SIGKILL after a grace period.
+// It returns an error if a node did not leave cleanly.
+func (d *demo) stopAll() error {
+	var errs []error
+	for _, c := range d.children {
+		if c.cmd == nil || exited(c) {
+			continue
+		}
+		c.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, c := range d.children {
+		if c.cmd == nil {
+			continue
+		}
+		select {
+		case <-c.done:
+		case <-time.After(5 * time.Second):
+			c.cmd.Process.Kill()
+			<-c.done
+			errs = append(errs, fmt.Errorf("node %s (pid %d) did not stop within 5s of SIGTERM and was killed", c.name, c.cmd.Process.Pid))
+		}
+		if c.state != "killed" {
+			c.state = "stopped"
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func exited(c *child) bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// poll fetches every running child's /members.
+func (d *demo) poll(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, c := range d.children {
+		if c.state == "killed" || c.state == "stopped" || c.cmd == nil {
+			continue
+		}
+		wg.Go(func() {
+			m, _, err := fetchMembers(ctx, d.client, c.http)
+			if err != nil {
+				c.view = nil
+				return
+			}
+			c.view = &m
+			c.state = "running"
+		})
+	}
+	wg.Wait()
+}
+
+// waitUntil polls until cond holds, drawing the table, and returns how
+// long it took since d.start.
+func (d *demo) waitUntil(ctx context.Context, phase string, cond func() bool) (time.Duration, error) {
+	d.phase = phase
+	deadline := time.Now().Add(d.timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		d.poll(ctx)
+		now := time.Now()
+		if cond() {
+			d.draw(now)
+			return now.Sub(d.start), nil
+		}
+		d.draw(now)
+		for _, c := range d.children {
+			if c.state != "killed" && c.cmd != nil && exited(c) {
+				return 0, fmt.Errorf("node %s exited unexpectedly (%v) while %s; its log: %s\n%s", c.name, c.cmd.ProcessState, phase, c.logPath, tail(c.logPath, 10))
+			}
+		}
+		if now.After(deadline) {
+			return 0, fmt.Errorf("no convergence: still %s after %v; node logs are in %s", phase, d.timeout, d.dir)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, errors.New("interrupted; stopping every node")
+		case <-tick.C:
+		}
+	}
+}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// converged: every child is up and sees all the others.
+func (d *demo) converged() bool {
+	for _, c := range d.children {
+		if c.view == nil {
+			return false
+		}
+		for _, o := range d.children {
+			if o != c && !slices.Contains(c.view.Nodes, string(o.name)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// noticed: no running child lists victim as connected.
+func (d *demo) noticed(victim *child) bool {
+	for _, c := range d.children {
+		if c == victim {
+			continue
+		}
+		if c.view == nil || slices.Contains(c.view.Nodes, string(victim.name)) {
+			return false
+		}
+	}
+	return true
+}
+
+// note prints a milestone below the table.
+func (d *demo) note(format string, args ...any) {
+	fmt.Fprintf(d.out, format+"\n", args...)
+	d.lastLines, d.lastPlain = 0, ""
+}
+
+func (d *demo) draw(now time.Time) {
+	elapsed := now.Sub(d.start).Truncate(time.Millisecond)
+	if !d.tty {
+		var parts []string
+		for _, c := range d.children {
+			parts = append(parts, fmt.Sprintf("%s:%s", c.name.Name(), d.sees(c)))
+		}
+		line := strings.Join(parts, " ")
+		if line != d.lastPlain {
+			fmt.Fprintf(d.out, "%8v  %-32s %s\n", elapsed, d.phase, line)
+			d.lastPlain = line
+		}
+		return
+	}
+	var b strings.Builder
+	if d.lastLines > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", d.lastLines)
+	}
+	lines := []string{
+		fmt.Sprintf("%s — %v", d.phase, elapsed),
+		fmt.Sprintf("%-22s %-8s %-9s %-6s %s", "NODE", "PID", "STATE", "SEES", "MISSING"),
+	}
+	for _, c := range d.children {
+		pid := "-"
+		if c.cmd != nil {
+			pid = fmt.Sprint(c.cmd.Process.Pid)
+		}
+		lines = append(lines, fmt.Sprintf("%-22s %-8s %-9s %-6s %s", c.name, pid, c.state, d.sees(c), strings.Join(d.missing(c), " ")))
+	}
+	for _, l := range lines {
+		b.WriteString("\x1b[2K" + l + "\n")
+	}
+	fmt.Fprint(d.out, b.String())
+	d.lastLines = len(lines)
+}
+
+func (d *demo) sees(c *child) string {
+	if c.view == nil {
+		return "-"
+	}
+	n := 0
+	for _, o := range d.children {
+		if o != c && slices.Contains(c.view.Nodes, string(o.name)) {
+			n++
+		}
+	}
+	return fmt.Sprintf("%d/%d", n, d.n-1)
+}
+
+func (d *demo) missing(c *child) []string {
+	if c.view == nil {
+		return nil
+	}
+	var out []string
+	for _, o := range d.children {
+		if o != c && !slices.Contains(c.view.Nodes, string(o.name)) {
+			out = append(out, o.name.Name())
+		}
+	}
+	return out
+}
+

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/config"
+	"github.com/libcluster-go/libcluster/dist"
+	"github.com/libcluster-go/libcluster/httpapi"
+	"github.com/libcluster-go/libcluster/metrics"
+)
+
+// loadConfig reads the --config file with the overrides, printing the
+// problems on failure.
+func loadConfig(cmd, path string, stderr io.Writer, opts ...config.Option) (*config.File, bool) {
+	if path == "" {
+		fmt.Fprintf(stderr, "libcluster %s: --config is required; pass the path of a YAML or JSON config file\n", cmd)
+		return nil, false
+	}
+	f, err := config.Load(path, opts...)
+	if err != nil {
+		fmt.Fprintf(stderr, "libcluster %s: invalid configuration:\n%v\n", cmd, err)
+		return nil, false
+	}
+	return f, true
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run", "--config FILE [--name N] [--cookie C] [--log-format text|json] [--log-level info]", stderr)
+	path := fs.String("config", "", "config file (YAML or JSON)")
+	name := fs.String("name", "", "node name, overriding node.name, e.g. app@127.0.0.1")
+	cookie := fs.String("cookie", "", "distribution cookie, overriding node.cookie and node.cookie_file")
+	var lf logFlags
+	lf.add(fs)
+	if code, done := parseFlags(fs, args, stdout); done {
+		return code
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "libcluster run:", err)
+		return exitUsage
+	}
+	var opts []config.Option
+	if *name != "" {
+		opts = append(opts, config.WithNodeName(*name))
+	}
+	if *cookie != "" {
+		opts = append(opts, config.WithCookie(*cookie))
+	}
+	f, ok := loadConfig("run", *path, stderr, opts...)
+	if !ok {
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := runNode(ctx, f, log); err != nil {
+		fmt.Fprintln(stderr, "libcluster run:", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// runNode runs the node of f until ctx ends, then leaves cleanly.
+func runNode(ctx context.Context, f *config.File, log *slog.Logger) error {
+	var httpLn net.Listener
+	if f.HTTP.Listen != "" {
+		ln, err := net.Listen("tcp", f.HTTP.Listen)
+		if err != nil {
+			return fmt.Errorf("http.listen %s: %v; choose a free address or stop what uses it", f.HTTP.Listen, err)
+		}
+		httpLn = ln
+		defer ln.Close()
+	}
+	node, err := dist.Start(ctx, dist.Config{
+		Name:       f.Node.Name,
+		Cookie:     f.Node.Cookie,
+		Visible:    !f.Node.Hidden,
+		ListenAddr: f.Node.Listen,
+		EPMD:       f.Node.EPMD,
+		TickTime:   f.Node.TickTime,
+		Logger:     log,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the distribution node (node.listen %s, node.epmd %s): %w", f.Node.Listen, f.Node.EPMD, err)
+	}
+	defer node.Close()
+
+	stopWatch := node.WatchNodes(func(ev libcluster.NodeEvent) {
+		n := len(node.Nodes())
+		if ev.Up {
+			log.Info("member joined", "node", string(ev.Node), "members", n)
+		} else {
+			log.Info("member left", "node", string(ev.Node), "reason", ev.Reason, "members", n)
+		}
+	})
+	defer stopWatch()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	tops, err := f.NewTopologies(node, log, m.Observe)
+	if err != nil {
+		return err
+	}
+	sup := libcluster.NewSupervisor(tops...)
+	m.Track(sup.Status)
+	if err := sup.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("node started", "node", string(node.Self()), "port", node.Port(), "epmd", f.Node.EPMD,
+		"topologies", len(tops), "http", addrOf(httpLn))
+
+	var srv *http.Server
+	srvDone := make(chan error, 1)
+	if httpLn != nil {
+		srv = &http.Server{
+			Handler:           httpapi.Handler(httpapi.Source{Connector: node, Status: sup.Status, Gatherer: reg}),
+			ReadHeaderTimeout: 5 * time.Second,
+		}
+		go func() { srvDone <- srv.Serve(httpLn) }()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-srvDone:
+		runErr = fmt.Errorf("http server on %s stopped: %w", f.HTTP.Listen, err)
+	}
+	log.Info("leaving the cluster", "members", len(node.Nodes()))
+	sup.Stop()
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		srv.Shutdown(sctx)
+		cancel()
+	}
+	peers := node.Nodes()
+	slices.Sort(peers)
+	dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	for _, p := range peers {
+		if err := node.Disconnect(dctx, p); err != nil && !errors.Is(err, libcluster.ErrNotConnected) {
+			log.Debug("disconnect on leave failed", "node", string(p), "error", err.Error())
+		}
+	}
+	cancel()
+	log.Info("node stopped")
+	return runErr
+}
+
+func addrOf(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}
