@@ -523,4 +523,3 @@ func (d *demo) missing(c *child) []string {
 	}
 	return out
 }
-
