@@ -8,10 +8,14 @@ import (
 	"io"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 )
+
+// emptyList is [] boxed once, so that decoding NIL_EXT does not allocate.
+var emptyList Term = List{}
 
 type decoder struct {
 	b          []byte
@@ -23,6 +27,13 @@ type decoder struct {
 	maxSize    int
 	maxDepth   int
 	maxAtomLen int
+
+	// When hashing is set (inside the keys of a large map), every decoded
+	// term leaves its Equal-consistent hash in h. Containers combine their
+	// children's hashes and set hashed; leaves are hashed by term.
+	hashing bool
+	hashed  bool
+	h       uint64
 }
 
 func (d *decoder) fail(at int, tag byte, format string, args ...any) *DecodeError {
@@ -166,6 +177,25 @@ func sizeDesc(got, want int) string {
 }
 
 func (d *decoder) term(depth int) (Term, error) {
+	t, err := d.term0(depth)
+	if d.hashing && err == nil {
+		if !d.hashed {
+			d.h = hashLeaf(t)
+		}
+		d.hashed = false
+	}
+	return t, err
+}
+
+// setHash records the hash of a container just decoded.
+func (d *decoder) setHash(h uint64) {
+	if d.hashing {
+		d.h = h
+		d.hashed = true
+	}
+}
+
+func (d *decoder) term0(depth int) (Term, error) {
 	if d.pos >= len(d.b) {
 		return nil, d.truncated(0, "a term (no tag byte)")
 	}
@@ -228,16 +258,19 @@ func (d *decoder) term(depth int) (Term, error) {
 			return nil, err
 		}
 		t := make(Tuple, n)
+		h := mix(hashStart(kTuple), n)
 		for i := range t {
 			e, err := d.term(depth + 1)
 			if err != nil {
 				return nil, err
 			}
 			t[i] = e
+			h = mix(h, d.h)
 		}
+		d.setHash(h)
 		return t, nil
 	case tagNil:
-		return List{}, nil
+		return emptyList, nil
 	case tagString:
 		if err := d.need(2, tag, "the length"); err != nil {
 			return nil, err
@@ -406,41 +439,74 @@ func (d *decoder) enter(start int, tag byte, depth int, n uint64) error {
 
 func (d *decoder) list(start, depth int) (Term, error) {
 	const tag = tagList
-	if err := d.need(4, tag, "the length"); err != nil {
-		return nil, err
-	}
-	n := uint64(d.u32())
-	if err := d.enter(start, tag, depth, n+1); err != nil { // elements and tail
-		return nil, err
-	}
-	elems := make([]Term, n)
-	for i := range elems {
-		e, err := d.term(depth + 1)
+	var elems []Term
+	h := hashStart(kList)
+	// A tail that is itself a LIST_EXT or STRING_EXT continues the list; it
+	// is read in this loop, so long chains cost neither stack nor copies.
+	for {
+		d.tagAt = start
+		if err := d.need(4, tag, "the length"); err != nil {
+			return nil, err
+		}
+		n := uint64(d.u32())
+		if err := d.enter(start, tag, depth, n+1); err != nil { // elements and tail
+			return nil, err
+		}
+		elems = slices.Grow(elems, int(n))
+		for range n {
+			e, err := d.term(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			elems = append(elems, e)
+			h = mix(h, d.h)
+		}
+		if d.pos >= len(d.b) {
+			d.tagAt = start
+			return nil, d.truncated(tag, "the list tail")
+		}
+		switch d.b[d.pos] {
+		case tagNil:
+			d.pos++
+			d.setHash(mix(h, kNil))
+			if len(elems) == 0 {
+				return emptyList, nil
+			}
+			return List(elems), nil
+		case tagList:
+			start = d.pos
+			d.pos++
+			continue
+		case tagString:
+			s, err := d.term(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			str := s.(String)
+			elems = slices.Grow(elems, len(str))
+			for i := 0; i < len(str); i++ {
+				elems = append(elems, int64(str[i]))
+				if d.hashing {
+					h = mix(h, hashInt(int64(str[i])))
+				}
+			}
+			d.setHash(mix(h, kNil))
+			if len(elems) == 0 {
+				return emptyList, nil
+			}
+			return List(elems), nil
+		}
+		tail, err := d.term(depth + 1)
 		if err != nil {
 			return nil, err
 		}
-		elems[i] = e
-	}
-	tail, err := d.term(depth + 1)
-	if err != nil {
-		return nil, err
-	}
-	if len(elems) == 0 { // [|Tail] is just Tail
-		return tail, nil
-	}
-	// A tail that is itself a list continues this list.
-	switch t := tail.(type) {
-	case List:
-		return List(append(elems, t...)), nil
-	case String:
-		for i := 0; i < len(t); i++ {
-			elems = append(elems, int64(t[i]))
+		if len(elems) == 0 { // [|Tail] is just Tail; d.h is already its hash
+			d.setHash(d.h)
+			return tail, nil
 		}
-		return List(elems), nil
-	case ImproperList:
-		return ImproperList{Elems: append(elems, t.Elems...), Tail: t.Tail}, nil
+		d.setHash(mix(mix(h, kTail), d.h))
+		return ImproperList{Elems: elems, Tail: tail}, nil
 	}
-	return ImproperList{Elems: elems, Tail: tail}, nil
 }
 
 func (d *decoder) mapTerm(start, depth int) (Term, error) {
@@ -453,9 +519,19 @@ func (d *decoder) mapTerm(start, depth int) (Term, error) {
 		return nil, err
 	}
 	m := make(Map, n)
+	outer := d.hashing
+	large := n > 16
+	var keyHashes map[uint64]int
+	if large {
+		keyHashes = make(map[uint64]int, n)
+	}
+	var sum uint64
 	for i := range m {
 		keyAt := d.pos
+		d.hashing = outer || large
 		k, err := d.term(depth + 1)
+		hk := d.h
+		d.hashing = outer
 		if err != nil {
 			return nil, err
 		}
@@ -464,24 +540,30 @@ func (d *decoder) mapTerm(start, depth int) (Term, error) {
 			return nil, err
 		}
 		m[i] = Pair{Key: k, Value: v}
-		if n <= 16 {
-			for j := 0; j < i; j++ {
-				if Equal(m[j].Key, k) {
-					return nil, d.fail(keyAt, tag, "map key %s appears twice; Erlang rejects such maps", describe(k))
+		if outer {
+			sum += hashPair(hk, d.h)
+		}
+		dup := false
+		if large {
+			if j, seen := keyHashes[hk]; seen {
+				// Equal hashes: a duplicate, or (rarely) a collision that
+				// needs a full scan.
+				dup = Equal(m[j].Key, k)
+				for j := 0; !dup && j < i; j++ {
+					dup = Equal(m[j].Key, k)
 				}
 			}
-		}
-	}
-	if n > 16 {
-		seen := make(map[string]struct{}, n)
-		for i := range m {
-			ck := canonicalKey(m[i].Key)
-			if _, dup := seen[ck]; dup {
-				return nil, d.fail(start, tag, "map key %s appears twice; Erlang rejects such maps", describe(m[i].Key))
+			keyHashes[hk] = i
+		} else {
+			for j := 0; !dup && j < i; j++ {
+				dup = Equal(m[j].Key, k)
 			}
-			seen[ck] = struct{}{}
+		}
+		if dup {
+			return nil, d.fail(keyAt, tag, "map key %s appears twice; Erlang rejects such maps", describe(k))
 		}
 	}
+	d.setHash(hashMapEnd(len(m), sum))
 	return m, nil
 }
 
@@ -679,11 +761,14 @@ func (d *decoder) fun(start, depth int) (Term, error) {
 		return nil, err
 	}
 	f.Free = make([]Term, numFree)
+	h := hashFunStart(&f)
 	for i := range f.Free {
 		if f.Free[i], err = d.term(depth + 1); err != nil {
 			return nil, err
 		}
+		h = mix(h, d.h)
 	}
+	d.setHash(h)
 	if d.pos != end {
 		return nil, d.fail(start, tag, "fun size field says %d bytes but the fun takes %d", size, d.pos-start-1)
 	}

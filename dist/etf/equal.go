@@ -2,11 +2,9 @@ package etf
 
 import (
 	"bytes"
-	"encoding/binary"
 	"math"
 	"math/big"
 	"slices"
-	"strings"
 )
 
 // asInt returns an integer term as int64 (small) or *big.Int (large).
@@ -247,151 +245,25 @@ func equalMaps(x, y Map, depth int) bool {
 		}
 		return true
 	}
-	idx := make(map[string]int, len(y))
+	idx := make(map[uint64][]int, len(y))
 	for j, q := range y {
-		idx[canonicalKey(q.Key)] = j
+		h := hashTerm(q.Key, depth+1)
+		idx[h] = append(idx[h], j)
 	}
 	for _, p := range x {
-		j, ok := idx[canonicalKey(p.Key)]
-		if !ok || !equal(p.Value, y[j].Value, depth+1) {
+		found := false
+		for _, j := range idx[hashTerm(p.Key, depth+1)] {
+			if equal(p.Key, y[j].Key, depth+1) {
+				if !equal(p.Value, y[j].Value, depth+1) {
+					return false
+				}
+				found = true
+				break
+			}
+		}
+		if !found {
 			return false
 		}
 	}
 	return true
-}
-
-// canonicalKey returns a string that is the same for two terms exactly when
-// Equal reports them equal. It is used to index map keys.
-func canonicalKey(t Term) string {
-	var sb strings.Builder
-	canon(&sb, t, 0)
-	return sb.String()
-}
-
-func canonLen(sb *strings.Builder, n int) {
-	var b [binary.MaxVarintLen64]byte
-	sb.Write(b[:binary.PutUvarint(b[:], uint64(n))])
-}
-
-func canonStr(sb *strings.Builder, s string) {
-	canonLen(sb, len(s))
-	sb.WriteString(s)
-}
-
-func canonU64(sb *strings.Builder, v uint64) {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], v)
-	sb.Write(b[:])
-}
-
-func canon(sb *strings.Builder, t Term, depth int) {
-	if depth > maxEncodeDepth {
-		sb.WriteString("!deep")
-		return
-	}
-	if x, bx, ok := asInt(t); ok {
-		if bx == nil {
-			sb.WriteByte('i')
-			canonU64(sb, uint64(x))
-			return
-		}
-		sb.WriteByte('I')
-		canonStr(sb, bx.Text(16))
-		return
-	}
-	if f, ok := asFloat(t); ok {
-		sb.WriteByte('f')
-		canonU64(sb, math.Float64bits(f))
-		return
-	}
-	if a, ok := asAtom(t); ok {
-		sb.WriteByte('a')
-		canonStr(sb, string(a))
-		return
-	}
-	if d, bits, ok := asBits(t); ok {
-		sb.WriteByte('b')
-		sb.WriteByte(bits)
-		if bits != 8 && len(d) > 0 {
-			last := d[len(d)-1] & byte(0xFF<<(8-bits))
-			d = append(slices.Clip(d[:len(d)-1]), last)
-		}
-		canonStr(sb, string(d))
-		return
-	}
-	if isList(t) {
-		elems, tail, _ := flatten(t)
-		sb.WriteByte('l')
-		canonLen(sb, len(elems))
-		for _, e := range elems {
-			canon(sb, e, depth+1)
-		}
-		if tail == nil {
-			sb.WriteByte('n')
-		} else {
-			canon(sb, tail, depth+1)
-		}
-		return
-	}
-	switch v := t.(type) {
-	case Tuple:
-		sb.WriteByte('t')
-		canonLen(sb, len(v))
-		for _, e := range v {
-			canon(sb, e, depth+1)
-		}
-	case Map:
-		pairs := make([]string, len(v))
-		for i, p := range v {
-			var ps strings.Builder
-			canon(&ps, p.Key, depth+1)
-			canon(&ps, p.Value, depth+1)
-			pairs[i] = ps.String()
-		}
-		slices.Sort(pairs)
-		sb.WriteByte('m')
-		canonLen(sb, len(pairs))
-		for _, p := range pairs {
-			sb.WriteString(p)
-		}
-	case Pid:
-		sb.WriteByte('p')
-		canonStr(sb, string(v.Node))
-		canonU64(sb, uint64(v.ID)<<32|uint64(v.Serial))
-		canonU64(sb, uint64(v.Creation))
-	case Port:
-		sb.WriteByte('o')
-		canonStr(sb, string(v.Node))
-		canonU64(sb, v.ID)
-		canonU64(sb, uint64(v.Creation))
-	case Ref:
-		sb.WriteByte('r')
-		canonStr(sb, string(v.Node))
-		canonU64(sb, uint64(v.Creation))
-		canonLen(sb, len(v.ID))
-		for _, w := range v.ID {
-			canonU64(sb, uint64(w))
-		}
-	case ExportFun:
-		sb.WriteByte('e')
-		canonStr(sb, string(v.Module))
-		canonStr(sb, string(v.Function))
-		sb.WriteByte(v.Arity)
-	case Fun:
-		sb.WriteByte('F')
-		sb.WriteByte(v.Arity)
-		sb.Write(v.Uniq[:])
-		canonU64(sb, uint64(v.Index))
-		canonStr(sb, string(v.Module))
-		canonU64(sb, uint64(v.OldIndex))
-		canonU64(sb, uint64(v.OldUniq))
-		canon(sb, v.Pid, depth+1)
-		canonLen(sb, len(v.Free))
-		for _, e := range v.Free {
-			canon(sb, e, depth+1)
-		}
-	default:
-		// Not a term; give it a unique, unequal marker.
-		sb.WriteString("?")
-	}
 }

@@ -499,6 +499,9 @@ func TestEqual(t *testing.T) {
 		if !Equal(p[0], p[1]) || !Equal(p[1], p[0]) {
 			t.Errorf("Equal(%#v, %#v) = false, want true", p[0], p[1])
 		}
+		if hashTerm(p[0], 0) != hashTerm(p[1], 0) {
+			t.Errorf("equal terms %#v and %#v hash differently", p[0], p[1])
+		}
 	}
 	for _, p := range differ {
 		if Equal(p[0], p[1]) || Equal(p[1], p[0]) {
@@ -536,6 +539,12 @@ func TestLargeMapDuplicateKey(t *testing.T) {
 	enc, _ = Encode(m[:20])
 	if _, err := Decode(enc); err != nil {
 		t.Fatalf("large map without duplicates: %v", err)
+	}
+	// Keys that are maps with the same pairs in another order.
+	m = append(m[:20:20], Pair{Map{{1, 2}, {Atom("x"), String("y")}}, 0}, Pair{Map{{Atom("x"), List{int64('y')}}, {1, 2}}, 1})
+	enc, _ = Encode(m)
+	if _, err := Decode(enc); err == nil || !strings.Contains(err.Error(), "appears twice") {
+		t.Fatalf("duplicate map-valued key in large map: err %v", err)
 	}
 }
 
