@@ -55,7 +55,7 @@ func (p *proc) kill() {
 
 // startProc runs a program in its own process group with ERL_EPMD_PORT set;
 // cleanup kills it by id.
-func startProc(t *testing.T, epmdPort int, name string, args ...string) *proc {
+func startProc(t testing.TB, epmdPort int, name string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(epmdPort), "HOME="+t.TempDir())
@@ -97,7 +97,7 @@ func startErl(t *testing.T, epmdPort int, name, eval string) *proc {
 }
 
 // startRealEpmd starts the stock epmd daemon on a free loopback port.
-func startRealEpmd(t *testing.T) int {
+func startRealEpmd(t testing.TB) int {
 	t.Helper()
 	bin := testenv.Command(t, "epmd", erlHint)
 	port := freePort(t)
