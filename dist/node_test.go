@@ -108,3 +108,27 @@ func TestNoEPMDMode(t *testing.T) {
 		t.Fatalf("none mode without a port: %v", err)
 	}
 }
+
+func TestExplicitEPMD(t *testing.T) {
+	t.Parallel()
+	ep := startEPMD(t)
+	addr := "127.0.0.1:" + strconv.Itoa(ep)
+	a := startNode(t, Config{Name: "xa@127.0.0.1", EPMD: addr})
+	b := startNode(t, Config{Name: "xb@127.0.0.1", EPMD: addr})
+	if err := a.Connect(testCtx(t), b.Self()); err != nil {
+		t.Fatal(err)
+	}
+	if a.Creation() == 0 || b.Creation() == 0 {
+		t.Fatalf("creations %d %d; want nonzero from EPMD", a.Creation(), b.Creation())
+	}
+	// Closing a node unregisters it.
+	a.Close()
+	eventually(t, 10*time.Second, "the name of the closed node is free again", func() bool {
+		n, err := Start(testCtx(t), Config{Name: "xa@127.0.0.1", Cookie: "c", ListenAddr: "127.0.0.1:0", EPMD: addr, Logger: testLogger()})
+		if err != nil {
+			return false
+		}
+		n.Close()
+		return true
+	})
+}
