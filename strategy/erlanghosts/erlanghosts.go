@@ -180,7 +180,7 @@ func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
 	}
 	src := fmt.Sprintf("%s (%d hosts), EPMD port %d", path, len(hosts), port)
 	if len(hosts) == 0 {
-		return libcluster.Update{}, fmt.Errorf("erlanghosts: %s lists no usable host; add one per line, e.g. 'host1.example.com'.", path)
+		return libcluster.Update{}, fmt.Errorf("erlanghosts: %s lists no usable host; add lines such as 'host1.example.com'. (each entry ends with a dot)", path)
 	}
 
 	results := s.queryAll(ctx, hosts, port)
