@@ -355,9 +355,13 @@ type runner struct {
 	replay map[string]time.Time
 }
 
-// minReplyGap bounds immediate replies: however many new nodes appear, at
-// most one extra heartbeat per gap is sent.
-const minReplyGap = 20 * time.Millisecond
+// Immediate replies are rate limited by a token bucket: a burst of
+// replyBurst, then one per replyEvery, so a flood of new (or forged) names
+// cannot turn a node into an amplifier.
+const (
+	replyBurst = 4
+	replyEvery = 100 * time.Millisecond
+)
 
 // Bounds on per-sender memory, so a flood of forged names cannot grow it.
 const (
@@ -399,40 +403,54 @@ func (x *runner) sendOne(reply bool) {
 }
 
 // send runs the heartbeat schedule: one at once, then one after each
-// random 1ms..interval delay, plus coalesced immediate replies.
+// random 1ms..interval delay, plus rate-limited immediate replies.
 func (x *runner) send(ctx context.Context) {
 	x.sendOne(false)
-	last := time.Now()
 	next := time.NewTimer(x.nextDelay())
 	defer next.Stop()
-	var gap *time.Timer
-	var gapC <-chan time.Time
+	tokens, refilled := float64(replyBurst), time.Now()
+	var later *time.Timer // a reply waiting for a token
+	var laterC <-chan time.Time
+	defer func() {
+		if later != nil {
+			later.Stop()
+		}
+	}()
+	take := func() time.Duration { // 0: a token was taken; else wait that long
+		now := time.Now()
+		tokens = min(replyBurst, tokens+float64(now.Sub(refilled))/float64(replyEvery))
+		refilled = now
+		if tokens >= 1 {
+			tokens--
+			return 0
+		}
+		return time.Duration((1 - tokens) * float64(replyEvery))
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			if gap != nil {
-				gap.Stop()
-			}
 			return
 		case <-next.C:
 			x.sendOne(false)
-			last = time.Now()
 			next.Reset(x.nextDelay())
 		case <-x.reply:
-			if gapC != nil {
-				continue // one reply already scheduled
+			if laterC != nil {
+				continue // a reply is already scheduled; it will answer this node too
 			}
-			if wait := minReplyGap - time.Since(last); wait > 0 {
-				gap = time.NewTimer(wait)
-				gapC = gap.C
+			if wait := take(); wait > 0 {
+				later = time.NewTimer(wait)
+				laterC = later.C
 				continue
 			}
 			x.sendOne(true)
-			last = time.Now()
-		case <-gapC:
-			gapC = nil
+		case <-laterC:
+			laterC = nil
+			if wait := take(); wait > 0 {
+				later.Reset(wait)
+				laterC = later.C
+				continue
+			}
 			x.sendOne(true)
-			last = time.Now()
 		}
 	}
 }
