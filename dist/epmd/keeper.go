@@ -28,7 +28,10 @@ type Keeper struct {
 	// Port is the EPMD port; 0 means Port(). (It shadows NodeInfo.Port,
 	// which is the node's distribution port: set that as k.NodeInfo.Port.)
 	Port int
-	// ListenAddr is where the in-process server listens; "" means ":<Port>".
+	// ListenAddr is where the in-process server listens; "" means ":<Port>"
+	// (all interfaces, like the stock epmd). Registration goes to 127.0.0.1,
+	// or to ListenAddr's host when that is another loopback address, so the
+	// address must include that one.
 	ListenAddr string
 	// Logger receives diagnostics; nil means slog.Default().
 	Logger *slog.Logger
@@ -135,7 +138,7 @@ func (k *Keeper) round(ctx context.Context, node NodeInfo, own *Server) (*Regist
 		reg, err := pipeClient(own).Register(ctx, node)
 		return reg, nil, err
 	}
-	c := &Client{Host: "127.0.0.1", Port: k.epmdPort(), Timeout: 2 * time.Second}
+	c := &Client{Host: k.dialHost(), Port: k.epmdPort(), Timeout: 2 * time.Second}
 	reg, err := c.Register(ctx, node)
 	if err == nil || !isDialErr(err) {
 		return reg, nil, err
@@ -163,6 +166,18 @@ func (k *Keeper) round(ctx context.Context, node NodeInfo, own *Server) (*Regist
 	started := &startedServer{srv: srv, done: done, addr: ln.Addr().String()}
 	reg, err = pipeClient(srv).Register(ctx, node)
 	return reg, started, err
+}
+
+// dialHost is the address the local EPMD is reached at: the host of
+// ListenAddr when it is a specific loopback address (such as "[::1]:4369"),
+// else 127.0.0.1.
+func (k *Keeper) dialHost() string {
+	if host, _, err := net.SplitHostPort(k.ListenAddr); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			return host
+		}
+	}
+	return "127.0.0.1"
 }
 
 // pipeClient returns a client that registers with srv over an in-memory

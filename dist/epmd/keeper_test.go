@@ -3,6 +3,7 @@ package epmd
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"strconv"
 	"sync"
@@ -146,4 +147,51 @@ func TestKeeperDuplicateNameFails(t *testing.T) {
 	if err := k.Run(ctx, nil); err == nil {
 		t.Fatal("Run with an empty name succeeded")
 	}
+}
+
+func TestKeeperDialHost(t *testing.T) {
+	for addr, want := range map[string]string{"": "127.0.0.1", ":4369": "127.0.0.1", "0.0.0.0:1": "127.0.0.1", "[::1]:4369": "::1", "127.0.0.5:9": "127.0.0.5", "10.1.2.3:9": "127.0.0.1"} {
+		if got := (&Keeper{ListenAddr: addr}).dialHost(); got != want {
+			t.Errorf("ListenAddr %q: dial host %q, want %q", addr, got, want)
+		}
+	}
+}
+
+func TestKeeperIPv6Loopback(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	ctx, cancel := context.WithCancel(testCtx(t))
+	k := &Keeper{NodeInfo: NodeInfo{Name: "six", Port: 6666}, Port: port, ListenAddr: "[::1]:" + strconv.Itoa(port), Logger: quietLogger()}
+	ready := make(chan uint32, 4)
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx, func(c uint32) { ready <- c }) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(20 * time.Second):
+		t.Fatal("keeper on ::1 did not register")
+	}
+	info, err := (&Client{Host: "::1", Port: port}).PortPlease(ctx, "six")
+	if err != nil || info.Port != 6666 {
+		t.Fatalf("PortPlease over ::1 = %+v, %v", info, err)
+	}
+	// A second keeper on ::1 registers with the first one's server.
+	k2 := &Keeper{NodeInfo: NodeInfo{Name: "seven", Port: 7777}, Port: port, ListenAddr: "[::1]:" + strconv.Itoa(port), Logger: quietLogger()}
+	ctx2, cancel2 := context.WithCancel(ctx)
+	done2 := make(chan error, 1)
+	go func() { done2 <- k2.Run(ctx2, nil) }()
+	defer func() { cancel2(); <-done2 }()
+	eventually(t, 20*time.Second, "seven registered over ::1", func() bool {
+		_, err := (&Client{Host: "::1", Port: port}).PortPlease(ctx, "seven")
+		return err == nil
+	})
 }
