@@ -17,7 +17,7 @@ func mixedTerm() Term {
 	}
 	return Map{
 		{Atom("nodes"), nodes},
-		{Atom("payload"), Binary(strings.Repeat("p", 300))},
+		{Atom("payload"), Binary(strings.Repeat("p", 680))},
 		{Atom("ids"), List{1, 300, -5, 1 << 40, 2.5}},
 		{Binary("name"), String("a charlist of moderate length")},
 		{Atom("ref"), Ref{Node: "app@10.0.0.1", Creation: 1, ID: []uint32{1, 2, 3}}},
