@@ -30,3 +30,13 @@ func (n *Node) ConnAddrs(peer string) (local, remote string) {
 	}
 	return c.nc.LocalAddr().String(), c.nc.RemoteAddr().String()
 }
+
+// ConnInitiator returns the node that initiated the connection to peer.
+func (n *Node) ConnInitiator(peer string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if c := n.conns[libclusterNode(peer)]; c != nil {
+		return string(c.initiator)
+	}
+	return ""
+}

@@ -102,7 +102,9 @@ func TestAliveReplacesConnection(t *testing.T) {
 		t.Fatalf("initiate: %v, alive status seen: %v", err, sawAlive)
 	}
 	ev.wait(t, 10*time.Second, "replacement", func(e libcluster.NodeEvent) bool { return !e.Up && e.Reason == "connection_replaced" })
-	ev.wait(t, 10*time.Second, "a down", func(e libcluster.NodeEvent) bool { return !e.Up && e.Node == a.Self() && e.Reason == "connection_replaced" })
+	ev.wait(t, 10*time.Second, "a down", func(e libcluster.NodeEvent) bool {
+		return !e.Up && e.Node == a.Self() && e.Reason == "connection_replaced"
+	})
 }
 
 func TestConfigErrors(t *testing.T) {

@@ -71,6 +71,7 @@ func TestSimultaneousConnect(t *testing.T) {
 	a := startNode(t, Config{Name: "sa@127.0.0.1", EPMDPort: ep})
 	b := startNode(t, Config{Name: "sb@127.0.0.1", EPMDPort: ep})
 	ctx := testCtx(t)
+	greater := 0
 	for i := range 20 {
 		start := make(chan struct{})
 		var wg sync.WaitGroup
@@ -89,7 +90,17 @@ func TestSimultaneousConnect(t *testing.T) {
 			lb, rb = b.ConnAddrs(string(a.Self()))
 			return la != "" && la == rb && ra == lb
 		})
-		// Still exactly that one a moment later (no late replacement).
+		// Both sides agree on who initiated the survivor. When both attempts
+		// really overlapped it is the greater name, sb; when one attempt
+		// finished before the other began, the first one stays.
+		ia, ib := a.ConnInitiator(string(b.Self())), b.ConnInitiator(string(a.Self()))
+		if ia != ib {
+			t.Fatalf("round %d: connection initiated by %q (seen from a) / %q (from b)", i, ia, ib)
+		}
+		if ia == "sb@127.0.0.1" {
+			greater++
+		}
+		// Still exactly one per side.
 		if len(a.Nodes()) != 1 || len(b.Nodes()) != 1 {
 			t.Fatalf("round %d: nodes %v / %v", i, a.Nodes(), b.Nodes())
 		}
@@ -100,6 +111,7 @@ func TestSimultaneousConnect(t *testing.T) {
 			return len(a.Nodes()) == 0 && len(b.Nodes()) == 0
 		})
 	}
+	t.Logf("the greater name's connection survived in %d of 20 rounds", greater)
 }
 
 func FuzzHandshake(f *testing.F) {

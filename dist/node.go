@@ -602,6 +602,7 @@ func (n *Node) acceptOne(nc net.Conn) {
 			return "alive"
 		}
 		if a := n.pending[peer]; a != nil && !a.finished && !a.superseded {
+			n.log.Debug("dist: simultaneous connect", "peer", string(peer), "winner", string(max(n.self, peer)))
 			if n.self > peer {
 				return "nok"
 			}
