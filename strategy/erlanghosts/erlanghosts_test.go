@@ -107,8 +107,8 @@ func droppedReason(u libcluster.Update, cand string) string {
 // listens. Every node is found under both host spellings, and the silent
 // host delays the round by no more than connect_timeout.
 //
-// The connector records connects instead of dialling: the Erlang
-// distribution connector is not part of this test.
+// The connector here records connects instead of dialling;
+// TestConnectsThroughDist connects such nodes with the real dist.Node.
 func TestFindsNodesOnHosts(t *testing.T) {
 	port := startDebianEPMD(t)
 	startErl(t, port, "erl_a")

@@ -141,8 +141,8 @@ func newStrategy(t *testing.T, cfg map[string]any, self libcluster.Node) *Strate
 // checks that the strategy finds them all, leaves out this node, and
 // keeps watching: a node registered later joins too.
 //
-// The connector records connects instead of dialling: the Erlang
-// distribution connector is not part of this test.
+// The connector here records connects instead of dialling;
+// TestConnectsThroughDist connects such nodes with the real dist.Node.
 func TestFindsErlAndGoNodes(t *testing.T) {
 	for _, c := range []struct {
 		name  string
