@@ -36,7 +36,7 @@ type demoResult struct {
 	PIDs           []int  `json:"pids"`           // every child process started
 }
 
-var demoStrategies = []string{"epmd"}
+var demoStrategies = []string{"epmd", "gossip"}
 
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("demo", "[--nodes 5] [--strategy epmd] [--json] [--runs 1] [--timeout 60s]", stderr)
@@ -147,6 +147,7 @@ type demo struct {
 	dir      string
 	epmdAddr string
 	cookie   string
+	udpPort  int // gossip
 	children []*child
 	pids     []int
 	client   *http.Client
@@ -198,6 +199,14 @@ func (d *demo) run(ctx context.Context) (res demoResult, err error) {
 	b := make([]byte, 16)
 	rand.Read(b)
 	d.cookie = strings.ToUpper(hex.EncodeToString(b))
+	if d.strategy == "gossip" {
+		u, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			return res, fmt.Errorf("cannot find a free UDP port for gossip: %w", err)
+		}
+		d.udpPort = u.LocalAddr().(*net.UDPAddr).Port
+		u.Close()
+	}
 	if err := d.prepare(); err != nil {
 		return res, err
 	}
@@ -280,20 +289,37 @@ http:
   listen: %s
 topologies:
   demo:
-    strategy: epmd
-    config:
-      hosts: [%s]
-    policy:
+%s    policy:
       connect_timeout: 1s
       resync: 500ms
       backoff: {initial: 50ms, max: 500ms}
-`, c.name, d.cookie, d.epmdAddr, c.http, strings.Join(hosts, ", "))
+`, c.name, d.cookie, d.epmdAddr, c.http, d.strategyConfig(hosts))
 		if err := os.WriteFile(c.config, []byte(cfg), 0o600); err != nil {
 			return fmt.Errorf("cannot write the node config: %w", err)
 		}
 		d.children = append(d.children, c)
 	}
 	return nil
+}
+
+// strategyConfig is the topology's strategy and config section.
+func (d *demo) strategyConfig(hosts []string) string {
+	if d.strategy == "gossip" {
+		// Multicast on the loopback interface only, on a port and with a
+		// secret of this run, so two demos never hear each other.
+		return fmt.Sprintf(`    strategy: gossip
+    config:
+      port: %d
+      if_addr: 0.0.0.0
+      multicast_addr: 233.252.1.32
+      multicast_if: 127.0.0.1
+      security: aead
+      secret: %s
+      cluster: demo-%d
+      interval: 1s
+`, d.udpPort, d.cookie, d.udpPort)
+	}
+	return fmt.Sprintf("    strategy: epmd\n    config:\n      hosts: [%s]\n", strings.Join(hosts, ", "))
 }
 
 func freePort() (int, error) {
@@ -390,7 +416,7 @@ func (d *demo) poll(ctx context.Context) {
 func (d *demo) waitUntil(ctx context.Context, phase string, cond func() bool) (time.Duration, error) {
 	d.phase = phase
 	deadline := time.Now().Add(d.timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		d.poll(ctx)
