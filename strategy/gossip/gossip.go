@@ -518,7 +518,10 @@ func (x *runner) handle(ctx context.Context, pkt []byte, from netip.AddrPort) {
 	}
 	x.c.log.Debug("received heartbeat", "node", string(node), "from", from.String())
 	if ctx.Err() == nil {
-		x.r.Report(libcluster.Update{Nodes: []libcluster.Node{node}, Source: "gossip heartbeat from " + from.Addr().String()})
+		// A peer that stopped heartbeating and is not connected is
+		// forgotten after a few periods instead of being retried forever.
+		x.r.Report(libcluster.Update{Nodes: []libcluster.Node{node}, Expire: expireAfter(x.c.interval),
+			Source: "gossip heartbeat from " + from.Addr().String()})
 	}
 }
 
@@ -664,4 +667,10 @@ func findInterface(name string) (*net.Interface, error) {
 		}
 	}
 	return nil, fmt.Errorf("gossip: multicast_if %s is not an address of any interface on this host; use one of its addresses or an interface name", name)
+}
+
+// expireAfter is how long a peer that is neither heard from nor connected
+// stays in the desired set: a few heartbeat periods, at least 30 seconds.
+func expireAfter(interval time.Duration) time.Duration {
+	return max(6*interval, 30*time.Second)
 }
