@@ -171,7 +171,7 @@ func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
 			continue
 		}
 		if !slices.Contains(hosts, h.Name) {
-			hosts = append(hosts, h.Name)
+			hosts = append(hosts, strings.Clone(h.Name)) // not a view of the whole file
 		}
 	}
 	port := s.EPMDPort

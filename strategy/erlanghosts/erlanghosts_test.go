@@ -74,7 +74,7 @@ func sortedNodes(ns []libcluster.Node) []libcluster.Node {
 	return out
 }
 
-func writeFile(t *testing.T, path, content string) string {
+func writeFile(t testing.TB, path, content string) string {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -18,7 +19,7 @@ import (
 )
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -112,13 +113,13 @@ func tryDebianEPMD(t *testing.T, bin string) (int, error) {
 
 // startGoEPMD serves the project's EPMD on addr (e.g. "127.0.0.1:0") and
 // returns its port and a function that stops it early.
-func startGoEPMD(t *testing.T, addr string) (int, func()) {
+func startGoEPMD(t testing.TB, addr string) (int, func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &epmd.Server{}
+	s := &epmd.Server{Logger: slog.New(slog.DiscardHandler)}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	var once sync.Once
@@ -195,7 +196,7 @@ func registerGo(t *testing.T, port int, name string) *epmd.Registration {
 }
 
 // registerGoAt is registerGo for the EPMD on host:port.
-func registerGoAt(t *testing.T, host string, port int, name string) *epmd.Registration {
+func registerGoAt(t testing.TB, host string, port int, name string) *epmd.Registration {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -211,21 +211,32 @@ func (p *parser) restOfWord() string {
 	return strings.TrimRight(p.src[p.pos:end], ".")
 }
 
-// quoted reads a quoted atom or string ending with quote.
+// quoted reads a quoted atom or string ending with quote. Without escapes
+// the result is a substring of the input.
 func (p *parser) quoted(quote rune, what string) (string, error) {
 	startLine, startCol := p.line, p.col
 	p.next() // opening quote
+	start := p.pos
 	var b strings.Builder
+	escaped := false
 	n := 0
 	for {
 		if p.eof() {
 			return "", &SyntaxError{Line: startLine, Col: startCol, Msg: fmt.Sprintf("%s is never closed; add the closing %c", what, quote)}
 		}
+		at := p.pos
 		r := p.next()
 		switch r {
 		case quote:
+			if !escaped {
+				return p.src[start:at], nil
+			}
 			return b.String(), nil
 		case '\\':
+			if !escaped {
+				escaped = true
+				b.WriteString(p.src[start:at])
+			}
 			e, err := p.escape()
 			if err != nil {
 				return "", err
@@ -236,7 +247,9 @@ func (p *parser) quoted(quote rune, what string) (string, error) {
 		if n > maxAtomChars {
 			return "", &SyntaxError{Line: startLine, Col: startCol, Msg: fmt.Sprintf("%s longer than %d characters; a host name is shorter", what, maxAtomChars)}
 		}
-		b.WriteRune(r)
+		if escaped {
+			b.WriteRune(r)
+		}
 	}
 }
 

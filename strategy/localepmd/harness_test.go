@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -115,7 +116,7 @@ func startGoEPMD(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &epmd.Server{}
+	s := &epmd.Server{Logger: slog.New(slog.DiscardHandler)}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {
