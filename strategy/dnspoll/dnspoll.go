@@ -1,0 +1,137 @@
+// Package dnspoll is libcluster's Cluster.Strategy.DNSPoll: it polls a DNS
+// name for A and AAAA records and reports basename@ip for every address as
+// the complete current set.
+//
+// Config keys (see the README for details):
+//
+//	query             DNS name to resolve (required)
+//	node_basename     basename of every node, the part before '@' (required)
+//	polling_interval  time between polls; default 5s (integer ms or Go duration);
+//	                  the old spelling poll_interval is accepted with a warning
+//	ip_family         which records to ask: both (A and AAAA, default), ipv4, ipv6
+//	resolver          DNS server(s) to ask, "ip:port"; default the servers of resolv.conf
+//	timeout           bound of one lookup; default 5s
+//
+// Unlike libcluster, a failed lookup (NXDOMAIN, SERVFAIL, timeout) is an
+// error update: the topology keeps the nodes it has and emits a
+// discovery-error event instead of disconnecting everyone.
+package dnspoll
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/internal/dnsquery"
+	"github.com/libcluster-go/libcluster/strategy"
+)
+
+func init() {
+	strategy.Register(strategy.Info{
+		Name:    "dnspoll",
+		Aliases: []string{"Cluster.Strategy.DNSPoll", "dns_poll"},
+		Summary: "poll a DNS name's A/AAAA records: basename@ip",
+		New: func(a strategy.Args) (libcluster.Strategy, error) {
+			s, err := FromParams(a.Params)
+			for _, w := range a.Params.Warnings() {
+				a.Logger.Warn(w, "strategy", "dnspoll")
+			}
+			if err != nil {
+				return nil, err
+			}
+			return s, nil
+		},
+	})
+}
+
+// The values of the ip_family key.
+const (
+	FamilyBoth = "both" // A and AAAA
+	FamilyIPv4 = "ipv4" // A only
+	FamilyIPv6 = "ipv6" // AAAA only
+)
+
+// Strategy polls Query and reports Basename@ip for every address.
+type Strategy struct {
+	Query    string        // the name to resolve, e.g. "app.internal" or "app.internal."
+	Basename string        // the node basename, e.g. "app"
+	Interval time.Duration // default strategy.DefaultPollingInterval
+	Family   string        // FamilyBoth (default), FamilyIPv4 or FamilyIPv6
+	// Resolver does the lookups; nil: the system's servers, default timeout.
+	Resolver *dnsquery.Resolver
+}
+
+// FromParams builds the strategy from libcluster's config keys, reporting
+// every invalid or missing key by name.
+func FromParams(p *strategy.Params) (*Strategy, error) {
+	p.Alias("poll_interval", "polling_interval")
+	s := &Strategy{
+		Query:    p.RequiredString("query", "app.internal"),
+		Basename: p.RequiredString("node_basename", "app"),
+		Interval: p.PositiveDuration("polling_interval", strategy.DefaultPollingInterval),
+		Family:   p.Enum("ip_family", FamilyBoth, FamilyBoth, FamilyIPv4, FamilyIPv6),
+		Resolver: dnsquery.FromParams(p),
+	}
+	if s.Query != "" {
+		if err := dnsquery.CheckName(s.Query); err != nil {
+			p.Fail("query", "%v", err)
+		}
+	}
+	if s.Basename != "" {
+		if _, err := libcluster.ParseNode(s.Basename + "@127.0.0.1"); err != nil {
+			p.Fail("node_basename", "%q makes no valid node name; use letters, digits, '_', '-' or '.'", s.Basename)
+		}
+	}
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Strategy) types() []uint16 {
+	switch s.Family {
+	case FamilyIPv4:
+		return []uint16{dns.TypeA}
+	case FamilyIPv6:
+		return []uint16{dns.TypeAAAA}
+	}
+	return []uint16{dns.TypeA, dns.TypeAAAA}
+}
+
+// Source names the query, e.g. "DNS A+AAAA app.internal".
+func (s *Strategy) Source() string {
+	var ts []string
+	for _, t := range s.types() {
+		ts = append(ts, dns.TypeToString[t])
+	}
+	return "DNS " + strings.Join(ts, "+") + " " + s.Query
+}
+
+func (s *Strategy) resolver() *dnsquery.Resolver {
+	if s.Resolver == nil {
+		return &dnsquery.Resolver{}
+	}
+	return s.Resolver
+}
+
+// Discover runs one lookup round and returns the complete set. Any failed
+// lookup fails the round (a partial answer would prune live nodes).
+func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
+	addrs, err := s.resolver().LookupAddrs(ctx, s.Query, s.types()...)
+	if err != nil {
+		return libcluster.Update{}, fmt.Errorf("%s: %w", s.Source(), err)
+	}
+	nodes, dropped := strategy.NodesFromAddrs(s.Basename, addrs)
+	return libcluster.Update{Nodes: nodes, Dropped: dropped, Complete: true, Source: s.Source() + " via " + s.resolver().Describe()}, nil
+}
+
+// Run polls until ctx ends: the first poll at once, the next Interval after
+// each one ends. It is one timer chain, so it polls once per interval.
+func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
+	p := &strategy.Poller{Interval: s.Interval, Discover: s.Discover, Source: s.Source()}
+	return p.Run(ctx, r)
+}
