@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"slices"
 	"syscall"
@@ -43,6 +44,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", "", "config file (YAML or JSON)")
 	name := fs.String("name", "", "node name, overriding node.name, e.g. app@127.0.0.1")
 	cookie := fs.String("cookie", "", "distribution cookie, overriding node.cookie and node.cookie_file")
+	addrFile := fs.String("http-addr-file", "", "once serving, write the HTTP endpoint's actual host:port to this file (useful with http.listen port 0)")
 	var lf logFlags
 	lf.add(fs)
 	if code, done := parseFlags(fs, args, stdout); done {
@@ -66,7 +68,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := runNode(ctx, f, log); err != nil {
+	if err := runNode(ctx, f, log, *addrFile); err != nil {
 		fmt.Fprintln(stderr, "libcluster run:", err)
 		return exitFailure
 	}
@@ -74,7 +76,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 }
 
 // runNode runs the node of f until ctx ends, then leaves cleanly.
-func runNode(ctx context.Context, f *config.File, log *slog.Logger) error {
+func runNode(ctx context.Context, f *config.File, log *slog.Logger, addrFile string) error {
+	if addrFile != "" && f.HTTP.Listen == "" {
+		return fmt.Errorf("--http-addr-file needs http.listen in the config file")
+	}
 	var httpLn net.Listener
 	if f.HTTP.Listen != "" {
 		ln, err := net.Listen("tcp", f.HTTP.Listen)
@@ -131,6 +136,12 @@ func runNode(ctx context.Context, f *config.File, log *slog.Logger) error {
 			ReadHeaderTimeout: 5 * time.Second,
 		}
 		go func() { srvDone <- srv.Serve(httpLn) }()
+		if addrFile != "" {
+			if err := writeAtomic(addrFile, httpLn.Addr().String()+"\n"); err != nil {
+				sup.Stop()
+				return fmt.Errorf("--http-addr-file: %w", err)
+			}
+		}
 	}
 
 	var runErr error
@@ -164,4 +175,14 @@ func addrOf(ln net.Listener) string {
 		return ""
 	}
 	return ln.Addr().String()
+}
+
+// writeAtomic writes content to path through a temporary file and a
+// rename, so a reader never sees a partial file.
+func writeAtomic(path, content string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
