@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -215,7 +216,7 @@ func (r *Resolver) follow(ctx context.Context, name string, qtype uint16, server
 		// Walk the CNAME chain in the answer section, then keep the
 		// records of the asked type owned by its end.
 		owner := name
-		for range maxCNAMEHops {
+		for {
 			next := ""
 			for _, rr := range msg.Answer {
 				if cn, ok := rr.(*dns.CNAME); ok && strings.EqualFold(cn.Hdr.Name, owner) {
@@ -227,6 +228,12 @@ func (r *Resolver) follow(ctx context.Context, name string, qtype uint16, server
 				break
 			}
 			ans.Aliases = append(ans.Aliases, strings.TrimSuffix(owner, "."))
+			if len(ans.Aliases) > maxCNAMEHops || slices.ContainsFunc(ans.Aliases, func(a string) bool {
+				return strings.EqualFold(a+".", next)
+			}) {
+				return nil, &Error{Name: name, Type: dns.TypeToString[qtype], Server: server, Rcode: -1,
+					Err: fmt.Errorf("CNAME chain %s -> %s loops or is longer than %d; fix the aliases", strings.Join(ans.Aliases, " -> "), next, maxCNAMEHops)}
+			}
 			owner = next
 		}
 		ans.Name = owner
