@@ -495,3 +495,27 @@ func Example() {
 	fmt.Println(u.Nodes)
 	// Output: [app@10.0.0.5 app@10.0.0.6 app@fd00::7]
 }
+
+// BenchmarkDiscover is one poll (A + AAAA over UDP on loopback) of a name
+// with 100 addresses, the answer turned into node names.
+func BenchmarkDiscover(b *testing.B) {
+	srv := dnstest.New(b)
+	var ips []string
+	for i := range 100 {
+		ips = append(ips, fmt.Sprintf("10.0.%d.%d", i/250, i%250+1))
+	}
+	srv.SetA("app.test", ips...)
+	srv.SetAAAA("app.test", "fd00::1")
+	s, err := dnspoll.FromParams(strategy.NewParams(map[string]any{"query": "app.test", "node_basename": "app", "resolver": srv.Addr()}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		u, err := s.Discover(ctx)
+		if err != nil || len(u.Nodes) != 101 {
+			b.Fatalf("%d nodes, %v", len(u.Nodes), err)
+		}
+	}
+}

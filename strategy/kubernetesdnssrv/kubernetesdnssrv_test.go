@@ -316,3 +316,22 @@ func Example() {
 	// myapp@myapp-0.myapp.default.svc.cluster.local
 	// myapp@myapp-1.myapp.default.svc.cluster.local
 }
+
+// BenchmarkDiscover is one SRV poll over UDP on loopback for a 50-pod
+// StatefulSet (the answer exceeds 512 bytes; EDNS0 keeps it on UDP).
+func BenchmarkDiscover(b *testing.B) {
+	srv := dnstest.New(b)
+	srv.SetSRV(qname, pods(50)...)
+	s, err := kubernetesdnssrv.FromParams(strategy.NewParams(map[string]any{"service": "myapp", "namespace": "ns", "application_name": "myapp", "resolver": srv.Addr()}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		u, err := s.Discover(ctx)
+		if err != nil || len(u.Nodes) != 50 {
+			b.Fatalf("%d nodes, %v", len(u.Nodes), err)
+		}
+	}
+}
