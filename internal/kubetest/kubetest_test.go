@@ -237,3 +237,12 @@ func ExampleStart() {
 	}
 	_ = test
 }
+
+// BenchmarkStart measures how long a test waits for a ready cluster
+// (etcd and kube-apiserver started, /readyz answered) plus its teardown.
+func BenchmarkStart(b *testing.B) {
+	for b.Loop() {
+		c := kubetest.Start(b)
+		c.Stop()
+	}
+}
