@@ -78,6 +78,7 @@ type Error struct {
 	Err    error // the network error when Rcode is -1
 }
 
+// Error says what failed, where, and what to check.
 func (e *Error) Error() string {
 	var what, hint string
 	switch {
