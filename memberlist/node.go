@@ -1,0 +1,531 @@
+package memberlist
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ml "github.com/hashicorp/memberlist"
+
+	"github.com/libcluster-go/libcluster"
+)
+
+var (
+	// ErrCannotDisconnect is returned by [Node.Disconnect] for a live
+	// member: memberlist cannot drop one member from one node's view.
+	ErrCannotDisconnect = errors.New("memberlist cannot drop a live member; it stays until it leaves or its failure detector finds it dead (use the topology's never prune policy with this connector)")
+	// ErrClosed is returned by methods of a [Node] that has been closed.
+	ErrClosed = errors.New("memberlist: node is closed; start a new one")
+)
+
+// Down-event reasons given in [libcluster.NodeEvent.Reason].
+const (
+	// ReasonLeft: the member announced that it was leaving (Node.Close).
+	ReasonLeft = "left"
+	// ReasonFailed: the failure detector declared the member dead.
+	ReasonFailed = "failed"
+)
+
+// NameMismatchError reports that the address a node name maps to is held
+// by a memberlist node with another name.
+type NameMismatchError struct {
+	Want libcluster.Node // the node that was to be connected
+	Got  libcluster.Node // the node found at Addr; empty when unknown
+	Addr netip.AddrPort  // the address dialled
+}
+
+func (e *NameMismatchError) Error() string {
+	got := "a node with another name"
+	if e.Got != "" {
+		got = string(e.Got)
+	}
+	return fmt.Sprintf("memberlist: %s answers at %s, not %s: check the node name, that its host resolves to that node, and the fleet's port (Config.PeerPort)", got, e.Addr, e.Want)
+}
+
+// meta is what every node of this package publishes as its memberlist node
+// metadata; the leaving form is published by Close just before the leave.
+var (
+	metaAlive   = []byte("libcluster/1")
+	metaLeaving = []byte("libcluster/1 leaving")
+)
+
+// maxSeen bounds the table of learned member addresses.
+const maxSeen = 8192
+
+// Node is a cluster member on memberlist. It implements
+// [libcluster.Connector] and [libcluster.NodeWatcher]. All methods are safe
+// for concurrent use.
+type Node struct {
+	s            settings
+	log          *slog.Logger
+	ml           *ml.Memberlist
+	probeTimeout time.Duration
+
+	leaving atomic.Bool
+	closed  atomic.Bool    // set under mu, so that no join starts after Close
+	wg      sync.WaitGroup // joins in flight
+
+	closeOnce sync.Once
+	closeErr  error
+
+	mu   sync.Mutex
+	seen map[libcluster.Node]seenAddr // guarded by mu
+
+	ev eventQueue
+}
+
+type seenAddr struct {
+	addr  netip.AddrPort
+	alive bool
+}
+
+// Start validates cfg, binds the UDP and TCP listeners and starts the
+// memberlist protocol. The node is alone until Connect joins it to a peer
+// (or a peer joins it). ctx bounds only the start itself; the node runs
+// until Close.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s, err := check(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		s:    s,
+		log:  s.log.With("node", string(s.self)),
+		seen: map[libcluster.Node]seenAddr{},
+	}
+	n.ev.init()
+	c := s.mlConfig(&delegate{n: n})
+	m, err := ml.Create(c)
+	if err != nil {
+		n.ev.close()
+		return nil, fmt.Errorf("memberlist: start %s on %s: %w (pick a free port, or an address of this machine)",
+			s.self, net.JoinHostPort(c.BindAddr, fmt.Sprint(s.bindPort)), err)
+	}
+	n.ml = m
+	n.probeTimeout = c.ProbeTimeout
+	if n.s.peerPort == 0 {
+		n.s.peerPort = c.BindPort // memberlist stores the port it bound
+	}
+	return n, nil
+}
+
+// Self returns this node's name.
+func (n *Node) Self() libcluster.Node { return n.s.self }
+
+// Addr returns the address this node advertises to its peers.
+func (n *Node) Addr() netip.AddrPort {
+	ln := n.ml.LocalNode()
+	a, _ := netip.AddrFromSlice(ln.Addr)
+	return netip.AddrPortFrom(a.Unmap(), ln.Port)
+}
+
+// PeerPort returns the port dialled to join nodes not seen yet.
+func (n *Node) PeerPort() int { return n.s.peerPort }
+
+// Memberlist returns the underlying memberlist, for what this package does
+// not wrap (health score, member metadata, ...). Do not call Leave or
+// Shutdown on it; use Close.
+func (n *Node) Memberlist() *ml.Memberlist { return n.ml }
+
+// Nodes returns the live members (alive or suspected), without this node.
+func (n *Node) Nodes() []libcluster.Node {
+	if n.closed.Load() {
+		return nil
+	}
+	var out []libcluster.Node
+	for _, m := range n.ml.Members() {
+		if m.Name != string(n.s.self) {
+			out = append(out, libcluster.Node(m.Name))
+		}
+	}
+	return out
+}
+
+func (n *Node) isMember(peer libcluster.Node) bool {
+	return slices.ContainsFunc(n.ml.Members(), func(m *ml.Node) bool { return m.Name == string(peer) })
+}
+
+// memberAt returns the live member advertising addr, or "".
+func (n *Node) memberAt(addr netip.AddrPort) libcluster.Node {
+	for _, m := range n.ml.Members() {
+		a, _ := netip.AddrFromSlice(m.Addr)
+		if netip.AddrPortFrom(a.Unmap(), m.Port) == addr {
+			return libcluster.Node(m.Name)
+		}
+	}
+	return ""
+}
+
+// WatchNodes calls fn for every member that joins (up) or goes away (down,
+// with reason "left" or "failed") until stop is called. Events come in
+// order from one goroutine; memberlist's goroutines never wait for fn.
+func (n *Node) WatchNodes(fn func(libcluster.NodeEvent)) (stop func()) {
+	return n.ev.watch(fn)
+}
+
+// Connect joins peer's cluster, or returns nil at once when peer is already
+// a live member. It pings the peer's address under peer's name first, so a
+// different node at that address is reported as a [*NameMismatchError] and
+// not merged. The address is the one peer advertised when it was last seen,
+// else host:PeerPort for each address its host resolves to. Connect gives
+// up when ctx ends (the join may still finish in the background).
+func (n *Node) Connect(ctx context.Context, peer libcluster.Node) error {
+	if peer == n.s.self {
+		return nil
+	}
+	if _, err := libcluster.ParseNode(string(peer)); err != nil {
+		return fmt.Errorf("memberlist: %w: %w", libcluster.ErrIgnored, err)
+	}
+	n.mu.Lock()
+	if n.closed.Load() {
+		n.mu.Unlock()
+		return ErrClosed
+	}
+	n.wg.Add(1)
+	n.mu.Unlock()
+	if n.isMember(peer) {
+		n.wg.Done()
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer n.wg.Done()
+		done <- n.join(ctx, peer)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("memberlist: connect %s: %w", peer, context.Cause(ctx))
+	}
+}
+
+// candidates lists the addresses to try for peer, best first.
+func (n *Node) candidates(ctx context.Context, peer libcluster.Node) ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	n.mu.Lock()
+	if sa, ok := n.seen[peer]; ok {
+		out = append(out, sa.addr)
+	}
+	n.mu.Unlock()
+	port := uint16(n.s.peerPort)
+	if a, ok := peer.Addr(); ok {
+		out = append(out, netip.AddrPortFrom(a.Unmap(), port))
+	} else {
+		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", peer.Host())
+		if err != nil && len(out) == 0 {
+			return nil, fmt.Errorf("memberlist: connect %s: cannot resolve host %q: %w (check DNS, or name nodes by IP address)", peer, peer.Host(), err)
+		}
+		for _, a := range addrs {
+			out = append(out, netip.AddrPortFrom(a.Unmap(), port))
+		}
+	}
+	out = slices.Compact(out) // the learned address usually equals the first resolved one
+	if len(out) > 8 {
+		out = out[:8]
+	}
+	return out, nil
+}
+
+func (n *Node) join(ctx context.Context, peer libcluster.Node) error {
+	cands, err := n.candidates(ctx, peer)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range cands {
+		if ctx.Err() != nil {
+			break
+		}
+		err := n.joinAt(peer, c)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return fmt.Errorf("memberlist: connect %s: %w", peer, errors.Join(errs...))
+}
+
+func (n *Node) joinAt(peer libcluster.Node, addr netip.AddrPort) error {
+	udp := net.UDPAddrFromAddrPort(addr)
+	if _, err := n.ml.Ping(string(peer), udp); err != nil {
+		// Ask again without a name: any memberlist node answers that.
+		if _, err2 := n.ml.Ping("", udp); err2 == nil {
+			return &NameMismatchError{Want: peer, Got: n.memberAt(addr), Addr: addr}
+		}
+		return fmt.Errorf("memberlist: connect %s: no answer at %s within %v; check that it runs, listens on that port (UDP and TCP) and uses the same SecretKey",
+			peer, addr, n.probeTimeout)
+	}
+	if _, err := n.ml.Join([]string{addr.String()}); err != nil {
+		return fmt.Errorf("memberlist: connect %s: join at %s: %w", peer, addr, oneLine{err})
+	}
+	if n.isMember(peer) {
+		return nil
+	}
+	if got := n.memberAt(addr); got != "" {
+		return &NameMismatchError{Want: peer, Got: got, Addr: addr}
+	}
+	return fmt.Errorf("memberlist: connect %s: joined at %s, but %s is not a live member (it may be leaving); will retry", peer, addr, peer)
+}
+
+// Disconnect cannot remove a live member: memberlist has no way to drop one
+// member from one node's view. It returns an error wrapping
+// [libcluster.ErrNotConnected] when peer is not a live member, and
+// [ErrCannotDisconnect] when it is. A topology's prune therefore has no
+// effect here; members go away by leaving or by failing.
+func (n *Node) Disconnect(_ context.Context, peer libcluster.Node) error {
+	if n.closed.Load() || !n.isMember(peer) || peer == n.s.self {
+		return fmt.Errorf("memberlist: disconnect %s: %w", peer, libcluster.ErrNotConnected)
+	}
+	return fmt.Errorf("memberlist: disconnect %s: %w", peer, ErrCannotDisconnect)
+}
+
+// Close leaves the cluster gracefully and shuts the node down: it announces
+// that it is leaving (so peers report it down with reason "left"), gossips
+// the leave, waiting at most Config.LeaveTimeout, then stops listening.
+// It returns an error when the leave could not be gossiped in time; the
+// node is closed either way, and peers then find it failed. Close is safe to
+// call more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.mu.Lock()
+		n.closed.Store(true)
+		n.mu.Unlock()
+		start := time.Now()
+		n.leaving.Store(true)
+		var errs []error
+		// Publish the leaving mark first, so that it reaches peers before the
+		// leave itself (a later leave message replaces a queued update).
+		if err := n.ml.UpdateNode(n.s.leaveTimeout / 2); err != nil {
+			errs = append(errs, fmt.Errorf("announce leaving: %w", err))
+		}
+		if err := n.ml.Leave(max(n.s.leaveTimeout-time.Since(start), 100*time.Millisecond)); err != nil {
+			errs = append(errs, fmt.Errorf("leave: %w", err))
+		}
+		n.shutdown()
+		if len(errs) > 0 {
+			n.closeErr = fmt.Errorf("memberlist: close %s: %w (peers may report it failed instead of left)", n.s.self, errors.Join(errs...))
+		}
+	})
+	return n.closeErr
+}
+
+// shutdown stops the node without leaving, as a crash would.
+func (n *Node) shutdown() {
+	n.mu.Lock()
+	n.closed.Store(true)
+	n.mu.Unlock()
+	if err := n.ml.Shutdown(); err != nil {
+		n.log.Warn("memberlist shutdown", "error", err)
+	}
+	n.wg.Wait()
+	n.ev.close()
+}
+
+// delegate receives memberlist's callbacks. They run on memberlist's
+// goroutines, some with its node lock held: they must not block and must
+// not call back into the memberlist.
+type delegate struct{ n *Node }
+
+// NodeMeta publishes the metadata mark (alive or leaving).
+func (d *delegate) NodeMeta(limit int) []byte {
+	m := metaAlive
+	if d.n.leaving.Load() {
+		m = metaLeaving
+	}
+	if len(m) > limit {
+		return nil
+	}
+	return slices.Clone(m)
+}
+
+// NotifyMsg ignores user messages; this package sends none.
+func (d *delegate) NotifyMsg([]byte) {}
+
+// GetBroadcasts has nothing to broadcast.
+func (d *delegate) GetBroadcasts(int, int) [][]byte { return nil }
+
+// LocalState has no state to push.
+func (d *delegate) LocalState(bool) []byte { return nil }
+
+// MergeRemoteState ignores the remote state.
+func (d *delegate) MergeRemoteState([]byte, bool) {}
+
+// NotifyAlive rejects members whose names are not node names, so that
+// every member this package reports is a valid libcluster.Node.
+func (d *delegate) NotifyAlive(peer *ml.Node) error {
+	if _, err := libcluster.ParseNode(peer.Name); err != nil {
+		return fmt.Errorf("member name is not a libcluster node name: %w", err)
+	}
+	return nil
+}
+
+// NotifyJoin reports a member up and learns its address.
+func (d *delegate) NotifyJoin(peer *ml.Node) {
+	name := libcluster.Node(peer.Name)
+	if name == d.n.s.self {
+		return
+	}
+	d.n.learn(peer, true)
+	d.n.ev.push(libcluster.NodeEvent{Node: name, Up: true})
+}
+
+// NotifyLeave reports a member down: "left" when it had published the
+// leaving mark, "failed" otherwise.
+func (d *delegate) NotifyLeave(peer *ml.Node) {
+	name := libcluster.Node(peer.Name)
+	if name == d.n.s.self {
+		return
+	}
+	d.n.learn(peer, false)
+	reason := ReasonFailed
+	if bytes.Equal(peer.Meta, metaLeaving) {
+		reason = ReasonLeft
+	}
+	d.n.ev.push(libcluster.NodeEvent{Node: name, Reason: reason})
+}
+
+// NotifyUpdate learns a changed address; it is not an up or down event.
+func (d *delegate) NotifyUpdate(peer *ml.Node) {
+	if libcluster.Node(peer.Name) != d.n.s.self {
+		d.n.learn(peer, true)
+	}
+}
+
+// learn records the address a member advertises, for reconnecting it later.
+func (n *Node) learn(peer *ml.Node, alive bool) {
+	a, ok := netip.AddrFromSlice(peer.Addr)
+	if !ok || peer.Port == 0 {
+		return
+	}
+	name := libcluster.Node(peer.Name)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, known := n.seen[name]; !known && len(n.seen) >= maxSeen {
+		for k, v := range n.seen { // forget members that are gone
+			if !v.alive {
+				delete(n.seen, k)
+			}
+		}
+		if len(n.seen) >= maxSeen {
+			return
+		}
+	}
+	n.seen[name] = seenAddr{addr: netip.AddrPortFrom(a.Unmap(), peer.Port), alive: alive}
+}
+
+// eventQueue hands node events to watchers in order from its own
+// goroutine, so memberlist's goroutines never wait for a watcher.
+type eventQueue struct {
+	mu       sync.Mutex
+	q        []libcluster.NodeEvent
+	watchers map[int]func(libcluster.NodeEvent)
+	next     int
+	closed   bool
+	wake     chan struct{}
+	done     chan struct{}
+}
+
+func (e *eventQueue) init() {
+	e.watchers = map[int]func(libcluster.NodeEvent){}
+	e.wake = make(chan struct{}, 1)
+	e.done = make(chan struct{})
+	go e.run()
+}
+
+func (e *eventQueue) push(ev libcluster.NodeEvent) {
+	e.mu.Lock()
+	if !e.closed {
+		e.q = append(e.q, ev)
+	}
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *eventQueue) watch(fn func(libcluster.NodeEvent)) func() {
+	e.mu.Lock()
+	id := e.next
+	e.next++
+	e.watchers[id] = fn
+	e.mu.Unlock()
+	return func() {
+		e.mu.Lock()
+		delete(e.watchers, id)
+		e.mu.Unlock()
+	}
+}
+
+// close delivers what is queued, then stops the goroutine.
+func (e *eventQueue) close() {
+	e.mu.Lock()
+	already := e.closed
+	e.closed = true
+	e.mu.Unlock()
+	if already {
+		return
+	}
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+	<-e.done
+}
+
+func (e *eventQueue) run() {
+	defer close(e.done)
+	for {
+		e.mu.Lock()
+		q, closed := e.q, e.closed
+		e.q = nil
+		ids := make([]int, 0, len(e.watchers))
+		for id := range e.watchers {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		fns := make([]func(libcluster.NodeEvent), len(ids))
+		for i, id := range ids {
+			fns[i] = e.watchers[id]
+		}
+		e.mu.Unlock()
+		for _, ev := range q {
+			for _, fn := range fns {
+				fn(ev)
+			}
+		}
+		if closed {
+			return
+		}
+		if len(q) == 0 {
+			<-e.wake
+		}
+	}
+}
+
+// oneLine wraps an error whose text spans lines (memberlist's multierror
+// lists) so that it reads as one line in logs.
+type oneLine struct{ err error }
+
+func (e oneLine) Error() string {
+	s := strings.Join(strings.Fields(e.err.Error()), " ")
+	return strings.TrimPrefix(strings.TrimPrefix(s, "1 error occurred: "), "* ")
+}
+
+func (e oneLine) Unwrap() error { return e.err }
