@@ -46,10 +46,10 @@ have() { [[ $force -eq 0 && -x "$bin_dir/$1" ]]; }
 # Installs a built binary atomically, so an interrupted build never leaves
 # a half-written file that a later run would take for a finished one.
 install_bin() {
-	local src=$1 name=$2
-	cp "$src" "$bin_dir/.$name.tmp"
-	chmod 0755 "$bin_dir/.$name.tmp"
-	mv -f "$bin_dir/.$name.tmp" "$bin_dir/$name"
+	local src=$1 name=$2 tmp="$bin_dir/.$2.tmp.$$"
+	cp "$src" "$tmp"
+	chmod 0755 "$tmp"
+	mv -f "$tmp" "$bin_dir/$name"
 }
 
 build_etcd() {
