@@ -173,7 +173,7 @@ func (t *Topology) NewStrategy(self libcluster.Node, logger *slog.Logger) (libcl
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return t.Strategy.New(strategy.Args{
+	return t.Strategy.Build(strategy.Args{
 		Topology: t.Name,
 		Self:     self,
 		Params:   strategy.NewParams(cloneMap(t.Params)),

@@ -40,6 +40,25 @@ type Info struct {
 	New     Factory
 }
 
+// Build runs the constructor and logs the config warnings it recorded (a
+// deprecated key, say) on a.Logger, so no strategy has to.
+func (i Info) Build(a Args) (libcluster.Strategy, error) {
+	if a.Logger == nil {
+		a.Logger = slog.Default()
+	}
+	if a.Params == nil {
+		a.Params = NewParams(nil)
+	}
+	s, err := i.New(a)
+	for _, w := range a.Params.Warnings() {
+		a.Logger.Warn(w, "strategy", i.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 var (
 	regMu sync.RWMutex
 	reg   = map[string]*Info{}

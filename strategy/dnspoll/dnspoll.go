@@ -36,14 +36,7 @@ func init() {
 		Aliases: []string{"Cluster.Strategy.DNSPoll", "dns_poll"},
 		Summary: "poll a DNS name's A/AAAA records: basename@ip",
 		New: func(a strategy.Args) (libcluster.Strategy, error) {
-			s, err := FromParams(a.Params)
-			for _, w := range a.Params.Warnings() {
-				a.Logger.Warn(w, "strategy", "dnspoll")
-			}
-			if err != nil {
-				return nil, err
-			}
-			return s, nil
+			return FromParams(a.Params)
 		},
 	})
 }

@@ -447,7 +447,7 @@ func TestDeprecatedPollIntervalAndRegistry(t *testing.T) {
 	info, _ := strategy.Lookup("dnspoll")
 	var buf strings.Builder
 	p := strategy.NewParams(map[string]any{"query": "app.test", "node_basename": "app", "poll_interval": 1500})
-	st, err := info.New(strategy.Args{Topology: "t", Params: p, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	st, err := info.Build(strategy.Args{Topology: "t", Params: p, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

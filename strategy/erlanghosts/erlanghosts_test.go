@@ -386,7 +386,7 @@ func TestConfig(t *testing.T) {
 		}
 	}
 	info, _ := strategy.Lookup("erlanghosts")
-	st, err := info.New(strategy.Args{Params: strategy.NewParams(nil)})
+	st, err := info.Build(strategy.Args{Params: strategy.NewParams(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

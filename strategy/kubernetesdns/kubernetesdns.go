@@ -38,14 +38,7 @@ func init() {
 		Aliases: []string{"Cluster.Strategy.Kubernetes.DNS", "kubernetes.dns"},
 		Summary: "poll a headless service's A records: application_name@ip",
 		New: func(a strategy.Args) (libcluster.Strategy, error) {
-			s, err := FromParams(a.Params)
-			for _, w := range a.Params.Warnings() {
-				a.Logger.Warn(w, "strategy", "kubernetes_dns")
-			}
-			if err != nil {
-				return nil, err
-			}
-			return s, nil
+			return FromParams(a.Params)
 		},
 	})
 }

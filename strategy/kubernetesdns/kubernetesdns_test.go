@@ -233,7 +233,7 @@ func TestRegistered(t *testing.T) {
 		}
 	}
 	info, _ := strategy.Lookup("kubernetes_dns")
-	st, err := info.New(strategy.Args{Params: strategy.NewParams(map[string]any{"service": svc, "application_name": "node"}),
+	st, err := info.Build(strategy.Args{Params: strategy.NewParams(map[string]any{"service": svc, "application_name": "node"}),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -42,14 +42,7 @@ func init() {
 		Aliases: []string{"Cluster.Strategy.Kubernetes.DNSSRV", "kubernetes.dnssrv"},
 		Summary: "poll a StatefulSet service's SRV records: application_name@pod-hostname",
 		New: func(a strategy.Args) (libcluster.Strategy, error) {
-			s, err := FromParams(a.Params)
-			for _, w := range a.Params.Warnings() {
-				a.Logger.Warn(w, "strategy", "kubernetes_dnssrv")
-			}
-			if err != nil {
-				return nil, err
-			}
-			return s, nil
+			return FromParams(a.Params)
 		},
 	})
 }

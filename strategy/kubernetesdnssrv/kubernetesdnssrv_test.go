@@ -270,7 +270,7 @@ func TestRegistered(t *testing.T) {
 		}
 	}
 	info, _ := strategy.Lookup("kubernetes_dnssrv")
-	st, err := info.New(strategy.Args{Params: strategy.NewParams(map[string]any{"service": "myapp", "namespace": "ns", "application_name": "myapp"}),
+	st, err := info.Build(strategy.Args{Params: strategy.NewParams(map[string]any{"service": "myapp", "namespace": "ns", "application_name": "myapp"}),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -317,7 +317,7 @@ func TestConfig(t *testing.T) {
 		}
 	}
 	info, _ := strategy.Lookup("localepmd")
-	st, err := info.New(strategy.Args{Self: "a@127.0.0.1", Params: strategy.NewParams(nil)})
+	st, err := info.Build(strategy.Args{Self: "a@127.0.0.1", Params: strategy.NewParams(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -331,7 +331,7 @@ func TestRegistered(t *testing.T) {
 		}
 	}
 	info, _ := strategy.Lookup("rancher")
-	st, err := info.New(strategy.Args{Params: strategy.NewParams(map[string]any{"node_basename": "app"})})
+	st, err := info.Build(strategy.Args{Params: strategy.NewParams(map[string]any{"node_basename": "app"})})
 	if err != nil {
 		t.Fatal(err)
 	}
