@@ -13,6 +13,7 @@ import (
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/dist"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 	"github.com/libcluster-go/libcluster/internal/dnstest"
 	"github.com/libcluster-go/libcluster/internal/testenv"
 )
@@ -97,22 +98,22 @@ func TestRealNodesFormClusterFromARecords(t *testing.T) {
 		}
 		return true
 	}
-	eventually(t, "a full mesh of 3 real nodes", func() bool { return meshed(ms) })
+	clustertest.Eventually(t, "a full mesh of 3 real nodes", func() bool { return meshed(ms) })
 
 	// 127.0.0.3 leaves: its topology stops and its record goes. The others
 	// disconnect it (prune immediate).
 	ms[2].stop()
 	srv.SetA("app.test", "127.0.0.1", "127.0.0.2")
-	eventually(t, "app@127.0.0.3 pruned by both others", func() bool { return meshed(ms[:2]) })
+	clustertest.Eventually(t, "app@127.0.0.3 pruned by both others", func() bool { return meshed(ms[:2]) })
 
 	// A fourth node joins: the mesh forms again, and the other two
 	// topologies want it from the first poll that sees its record.
 	m4 := startMember(t, "app@127.0.0.4", "127.0.0.4:"+port, srv, "ipv4")
 	srv.SetA("app.test", "127.0.0.1", "127.0.0.2", "127.0.0.4")
 	cluster := []*member{ms[0], ms[1], m4}
-	eventually(t, "a full mesh with app@127.0.0.4", func() bool { return meshed(cluster) })
+	clustertest.Eventually(t, "a full mesh with app@127.0.0.4", func() bool { return meshed(cluster) })
 	for _, m := range ms[:2] {
-		eventually(t, "app@127.0.0.4 desired", func() bool {
+		clustertest.Eventually(t, "app@127.0.0.4 desired", func() bool {
 			return slices.Contains(m.topo.Status().Desired, "app@127.0.0.4")
 		})
 	}
@@ -132,14 +133,14 @@ func TestRealNodesConnectOverIPv6(t *testing.T) {
 	port := strconv.Itoa(distPort(t))
 	v6 := startMember(t, "app@::1", "[::1]:"+port, srv, "ipv6")
 	v4 := startMember(t, "app@127.0.0.1", "127.0.0.1:"+port, srv, "both")
-	eventually(t, "app@127.0.0.1 connected to app@::1", func() bool {
+	clustertest.Eventually(t, "app@127.0.0.1 connected to app@::1", func() bool {
 		return slices.Equal(peersOf(v4), []libcluster.Node{"app@::1"}) &&
 			slices.Equal(peersOf(v6), []libcluster.Node{"app@127.0.0.1"})
 	})
 	// v6's strategy asks AAAA only, so it sees just itself; it must not
 	// prune the peer that connected to it (never in its desired set).
 	before := srv.Queries("app.test", dns.TypeAAAA)
-	eventually(t, "4 more polls", func() bool { return srv.Queries("app.test", dns.TypeAAAA) >= before+4 })
+	clustertest.Eventually(t, "4 more polls", func() bool { return srv.Queries("app.test", dns.TypeAAAA) >= before+4 })
 	if !slices.Equal(peersOf(v4), []libcluster.Node{"app@::1"}) {
 		t.Fatalf("connection over ::1 dropped: %v", peersOf(v4))
 	}

@@ -8,13 +8,13 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 	"github.com/libcluster-go/libcluster/internal/dnsquery"
 	"github.com/libcluster-go/libcluster/internal/dnstest"
 	"github.com/libcluster-go/libcluster/strategy"
@@ -22,110 +22,6 @@ import (
 )
 
 const interval = 200 * time.Millisecond
-
-// recorder is a Connector that records calls; the distribution layer is
-// not what these tests are about (the dist connector has its own tests).
-type recorder struct {
-	self libcluster.Node
-	mu   sync.Mutex
-	up   map[libcluster.Node]bool
-	log  []string
-	at   map[libcluster.Node]time.Time // first connect
-}
-
-func newRecorder() *recorder {
-	return &recorder{self: "self@127.0.0.99", up: map[libcluster.Node]bool{}, at: map[libcluster.Node]time.Time{}}
-}
-
-func (r *recorder) Self() libcluster.Node { return r.self }
-
-func (r *recorder) Connect(_ context.Context, n libcluster.Node) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.up[n] = true
-	r.log = append(r.log, "connect "+string(n))
-	if _, ok := r.at[n]; !ok {
-		r.at[n] = time.Now()
-	}
-	return nil
-}
-
-func (r *recorder) Disconnect(_ context.Context, n libcluster.Node) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.up[n] {
-		return libcluster.ErrNotConnected
-	}
-	delete(r.up, n)
-	r.log = append(r.log, "disconnect "+string(n))
-	return nil
-}
-
-func (r *recorder) Nodes() []libcluster.Node {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []libcluster.Node
-	for n := range r.up {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (r *recorder) disconnects() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := 0
-	for _, l := range r.log {
-		if strings.HasPrefix(l, "disconnect ") {
-			c++
-		}
-	}
-	return c
-}
-
-// events collects a topology's events.
-type events struct {
-	mu  sync.Mutex
-	evs []libcluster.Event
-}
-
-func (e *events) observe(ev libcluster.Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.evs = append(e.evs, ev)
-}
-
-func (e *events) of(k libcluster.EventKind) []libcluster.Event {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []libcluster.Event
-	for _, ev := range e.evs {
-		if ev.Kind == k {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func nodes(ss ...string) []libcluster.Node {
-	out := make([]libcluster.Node, len(ss))
-	for i, s := range ss {
-		out[i] = libcluster.Node(s)
-	}
-	return out
-}
 
 func build(t *testing.T, cfg map[string]any) *dnspoll.Strategy {
 	t.Helper()
@@ -137,14 +33,14 @@ func build(t *testing.T, cfg map[string]any) *dnspoll.Strategy {
 }
 
 // runTopology runs a topology over the strategy until the test ends.
-func runTopology(t *testing.T, s libcluster.Strategy, prune libcluster.Prune) (*recorder, *events, *libcluster.Topology) {
+func runTopology(t *testing.T, s libcluster.Strategy, prune libcluster.Prune) (*clustertest.Connector, *clustertest.EventLog, *libcluster.Topology) {
 	t.Helper()
-	conn, evs := newRecorder(), &events{}
+	conn, evs := clustertest.NewConnector("self@127.0.0.99"), &clustertest.EventLog{}
 	topo := &libcluster.Topology{
 		Name: "dns", Strategy: s, Connector: conn,
 		Policy:    libcluster.Policy{Prune: prune, Resync: time.Hour},
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Observers: []libcluster.Observer{evs.observe},
+		Observers: []libcluster.Observer{evs.Observe},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -165,24 +61,22 @@ func TestClusterFormsFromARecordsAndFollowsChanges(t *testing.T) {
 	s := build(t, map[string]any{"query": "app.test", "node_basename": "app", "polling_interval": 200, "resolver": srv.Addr()})
 	conn, _, _ := runTopology(t, s, libcluster.PruneImmediate)
 
-	want := nodes("app@127.0.0.1", "app@127.0.0.2", "app@127.0.0.3")
-	eventually(t, "3 nodes connected", func() bool { return slices.Equal(conn.Nodes(), want) })
+	want := clustertest.Nodes("app@127.0.0.1", "app@127.0.0.2", "app@127.0.0.3")
+	clustertest.Eventually(t, "3 nodes connected", func() bool { return slices.Equal(conn.Nodes(), want) })
 
 	// A record removed: pruned at the next poll.
 	srv.SetA("app.test", "127.0.0.1", "127.0.0.2")
-	eventually(t, "app@127.0.0.3 disconnected", func() bool { return slices.Equal(conn.Nodes(), want[:2]) })
+	clustertest.Eventually(t, "app@127.0.0.3 disconnected", func() bool { return slices.Equal(conn.Nodes(), want[:2]) })
 
 	// A record added: connected from the first poll after the change.
 	// Counting the polls between the change and the connect, rather than
 	// time, keeps this exact on a loaded machine.
 	changed := time.Now()
 	srv.SetA("app.test", "127.0.0.1", "127.0.0.2", "127.0.0.4")
-	eventually(t, "app@127.0.0.4 connected", func() bool {
+	clustertest.Eventually(t, "app@127.0.0.4 connected", func() bool {
 		return slices.Contains(conn.Nodes(), "app@127.0.0.4")
 	})
-	conn.mu.Lock()
-	connected := conn.at["app@127.0.0.4"]
-	conn.mu.Unlock()
+	connected, _ := conn.FirstConnect("app@127.0.0.4")
 	polls := 0
 	for _, q := range srv.QueryLog("app.test", dns.TypeA) {
 		if q.Time.After(changed) && q.Time.Before(connected) {
@@ -199,16 +93,16 @@ func TestPruneNeverKeepsRemovedNode(t *testing.T) {
 	srv.SetA("app.test", "127.0.0.1", "127.0.0.2")
 	s := build(t, map[string]any{"query": "app.test", "node_basename": "app", "polling_interval": "200ms", "resolver": srv.Addr()})
 	conn, _, topo := runTopology(t, s, libcluster.PruneNever)
-	want := nodes("app@127.0.0.1", "app@127.0.0.2")
-	eventually(t, "2 nodes connected", func() bool { return slices.Equal(conn.Nodes(), want) })
+	want := clustertest.Nodes("app@127.0.0.1", "app@127.0.0.2")
+	clustertest.Eventually(t, "2 nodes connected", func() bool { return slices.Equal(conn.Nodes(), want) })
 
 	srv.SetA("app.test", "127.0.0.1")
 	before := srv.Queries("app.test", dns.TypeA)
-	eventually(t, "3 more polls", func() bool { return srv.Queries("app.test", dns.TypeA) >= before+3 })
+	clustertest.Eventually(t, "3 more polls", func() bool { return srv.Queries("app.test", dns.TypeA) >= before+3 })
 	if got := conn.Nodes(); !slices.Equal(got, want) {
 		t.Fatalf("under prune never, connected %v after the record went; want %v", got, want)
 	}
-	if n := conn.disconnects(); n != 0 {
+	if n := len(conn.Disconnects()); n != 0 {
 		t.Fatalf("%d disconnects under prune never", n)
 	}
 	if d := topo.Status().Desired; !slices.Equal(d, want) {
@@ -225,14 +119,14 @@ func TestAAAARecordsMakeIPv6Names(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := nodes("app@::1", "app@2001:db8::a"); !slices.Equal(u.Nodes, want) {
+	if want := clustertest.Nodes("app@::1", "app@2001:db8::a"); !slices.Equal(u.Nodes, want) {
 		t.Fatalf("nodes %v, want %v", u.Nodes, want)
 	}
 	if !strings.HasPrefix(u.Source, "DNS A+AAAA app6.test.") || !u.Complete {
 		t.Fatalf("source %q complete %v", u.Source, u.Complete)
 	}
 	conn, _, _ := runTopology(t, s, libcluster.PruneImmediate)
-	eventually(t, "IPv6 nodes connected", func() bool { return len(conn.Nodes()) == 2 })
+	clustertest.Eventually(t, "IPv6 nodes connected", func() bool { return len(conn.Nodes()) == 2 })
 
 	// ip_family ipv4 asks A only.
 	s4 := build(t, map[string]any{"query": "app6.test", "node_basename": "app", "ip_family": "ipv4", "resolver": srv.Addr()})
@@ -251,15 +145,15 @@ func TestOutageKeepsNodesAndReportsErrors(t *testing.T) {
 	srv.SetA("app.test", "127.0.0.1", "127.0.0.2")
 	s := build(t, map[string]any{"query": "app.test", "node_basename": "app", "polling_interval": 200, "resolver": srv.Addr(), "timeout": "1s"})
 	conn, evs, topo := runTopology(t, s, libcluster.PruneImmediate)
-	want := nodes("app@127.0.0.1", "app@127.0.0.2")
-	eventually(t, "2 nodes connected", func() bool { return slices.Equal(conn.Nodes(), want) })
+	want := clustertest.Nodes("app@127.0.0.1", "app@127.0.0.2")
+	clustertest.Eventually(t, "2 nodes connected", func() bool { return slices.Equal(conn.Nodes(), want) })
 
 	srv.Stop()
-	eventually(t, "3 discovery errors", func() bool { return len(evs.of(libcluster.EventDiscoveryError)) >= 3 })
-	if got := conn.Nodes(); !slices.Equal(got, want) || conn.disconnects() != 0 {
-		t.Fatalf("during the outage: connected %v, %d disconnects; want %v and none", got, conn.disconnects(), want)
+	clustertest.Eventually(t, "3 discovery errors", func() bool { return len(evs.Of(libcluster.EventDiscoveryError)) >= 3 })
+	if got := conn.Nodes(); !slices.Equal(got, want) || len(conn.Disconnects()) != 0 {
+		t.Fatalf("during the outage: connected %v, %d disconnects; want %v and none", got, len(conn.Disconnects()), want)
 	}
-	msg := evs.of(libcluster.EventDiscoveryError)[0].Err.Error()
+	msg := evs.Of(libcluster.EventDiscoveryError)[0].Err.Error()
 	for _, part := range []string{"app.test", srv.Addr(), "DNS A+AAAA"} {
 		if !strings.Contains(msg, part) {
 			t.Errorf("error %q does not name %q", msg, part)
@@ -270,9 +164,9 @@ func TestOutageKeepsNodesAndReportsErrors(t *testing.T) {
 	}
 
 	// One error event per poll, not more: the poller does not retry in a loop.
-	errs0, start := len(evs.of(libcluster.EventDiscoveryError)), time.Now()
-	eventually(t, "3 more errors", func() bool { return len(evs.of(libcluster.EventDiscoveryError)) >= errs0+3 })
-	if n, max := len(evs.of(libcluster.EventDiscoveryError))-errs0, int(time.Since(start)/interval)+2; n > max {
+	errs0, start := len(evs.Of(libcluster.EventDiscoveryError)), time.Now()
+	clustertest.Eventually(t, "3 more errors", func() bool { return len(evs.Of(libcluster.EventDiscoveryError)) >= errs0+3 })
+	if n, max := len(evs.Of(libcluster.EventDiscoveryError))-errs0, int(time.Since(start)/interval)+2; n > max {
 		t.Errorf("%d error events in %v; want at most one per %v poll (%d)", n, time.Since(start), interval, max)
 	}
 
@@ -280,7 +174,7 @@ func TestOutageKeepsNodesAndReportsErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.SetA("app.test", "127.0.0.1", "127.0.0.2", "127.0.0.3")
-	eventually(t, "recovery", func() bool {
+	clustertest.Eventually(t, "recovery", func() bool {
 		return topo.Status().LastError == nil && len(conn.Nodes()) == 3
 	})
 }
@@ -290,10 +184,10 @@ func TestEmptyAnswerIsCompleteEmptySet(t *testing.T) {
 	srv.SetA("app.test", "127.0.0.1")
 	s := build(t, map[string]any{"query": "app.test", "node_basename": "app", "polling_interval": 200, "resolver": srv.Addr()})
 	conn, evs, _ := runTopology(t, s, libcluster.PruneImmediate)
-	eventually(t, "connected", func() bool { return len(conn.Nodes()) == 1 })
+	clustertest.Eventually(t, "connected", func() bool { return len(conn.Nodes()) == 1 })
 	srv.SetA("app.test") // NOERROR, no records
-	eventually(t, "pruned", func() bool { return len(conn.Nodes()) == 0 })
-	if n := len(evs.of(libcluster.EventDiscoveryError)); n != 0 {
+	clustertest.Eventually(t, "pruned", func() bool { return len(conn.Nodes()) == 0 })
+	if n := len(evs.Of(libcluster.EventDiscoveryError)); n != 0 {
 		t.Fatalf("%d discovery errors for an empty answer", n)
 	}
 }
@@ -343,7 +237,7 @@ func TestCNAMEAliasIsFollowed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := nodes("app@127.0.0.5"); !slices.Equal(u.Nodes, want) {
+	if want := clustertest.Nodes("app@127.0.0.5"); !slices.Equal(u.Nodes, want) {
 		t.Fatalf("nodes %v, want %v", u.Nodes, want)
 	}
 }
@@ -367,39 +261,22 @@ func pollGaps(t *testing.T, log []dnstest.Query, iv time.Duration) {
 	}
 }
 
-type countReporter struct {
-	mu sync.Mutex
-	us []libcluster.Update
-}
-
-func (c *countReporter) Report(u libcluster.Update) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.us = append(c.us, u)
-}
-
-func (c *countReporter) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.us)
-}
-
 func TestPollsOncePerInterval(t *testing.T) {
 	srv := dnstest.New(t)
 	srv.SetA("app.test", "127.0.0.1")
 	s := build(t, map[string]any{"query": "app.test", "node_basename": "app", "polling_interval": 200, "resolver": srv.Addr()})
 	ctx, cancel := context.WithCancel(context.Background())
-	rep := &countReporter{}
+	rep := &clustertest.Recorder{}
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx, rep) }()
-	eventually(t, "8 polls", func() bool { return rep.len() >= 8 })
+	clustertest.Eventually(t, "8 polls", func() bool { return rep.Len() >= 8 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	log := srv.QueryLog("app.test", dns.TypeA)
-	if d := len(log) - rep.len(); d < 0 || d > 1 {
-		t.Errorf("%d A queries for %d reports; want one query per poll", len(log), rep.len())
+	if d := len(log) - rep.Len(); d < 0 || d > 1 {
+		t.Errorf("%d A queries for %d reports; want one query per poll", len(log), rep.Len())
 	}
 	pollGaps(t, log, interval)
 }
