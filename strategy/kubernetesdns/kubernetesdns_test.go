@@ -7,13 +7,13 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 	"github.com/libcluster-go/libcluster/internal/dnstest"
 	"github.com/libcluster-go/libcluster/strategy"
 	"github.com/libcluster-go/libcluster/strategy/kubernetesdns"
@@ -33,48 +33,9 @@ func build(t *testing.T, cfg map[string]any) *kubernetesdns.Strategy {
 	return s
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func run(t *testing.T, s libcluster.Strategy) *clustertest.Recorder {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// reports records what a strategy reports.
-type reports struct {
-	mu sync.Mutex
-	us []libcluster.Update
-}
-
-func (r *reports) Report(u libcluster.Update) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.us = append(r.us, u)
-}
-
-func (r *reports) all() []libcluster.Update {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.us)
-}
-
-func (r *reports) count(errs bool) int {
-	n := 0
-	for _, u := range r.all() {
-		if (u.Err != nil) == errs {
-			n++
-		}
-	}
-	return n
-}
-
-func run(t *testing.T, s libcluster.Strategy) *reports {
-	t.Helper()
-	rep := &reports{}
+	rep := &clustertest.Recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx, rep) }()
@@ -134,25 +95,25 @@ func TestFailuresAreErrorUpdatesNotEmptySets(t *testing.T) {
 	srv.SetA(svc, "10.0.0.1")
 	s := build(t, map[string]any{"service": svc, "application_name": "node", "resolver": srv.Addr(), "polling_interval": 200, "timeout": "1s"})
 	rep := run(t, s)
-	eventually(t, "a good poll", func() bool { return rep.count(false) >= 1 })
+	clustertest.Eventually(t, "a good poll", func() bool { return rep.Count(false) >= 1 })
 
 	srv.SetNXDOMAIN(svc)
-	eventually(t, "an NXDOMAIN error", func() bool { return rep.count(true) >= 1 })
+	clustertest.Eventually(t, "an NXDOMAIN error", func() bool { return rep.Count(true) >= 1 })
 	srv.SetA(svc, "10.0.0.1")
-	good := rep.count(false)
-	eventually(t, "recovery", func() bool { return rep.count(false) > good })
+	good := rep.Count(false)
+	clustertest.Eventually(t, "recovery", func() bool { return rep.Count(false) > good })
 
 	srv.Stop()
-	errs := rep.count(true)
-	eventually(t, "3 outage errors", func() bool { return rep.count(true) >= errs+3 })
+	errs := rep.Count(true)
+	clustertest.Eventually(t, "3 outage errors", func() bool { return rep.Count(true) >= errs+3 })
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	good = rep.count(false)
-	eventually(t, "recovery after restart", func() bool { return rep.count(false) > good })
+	good = rep.Count(false)
+	clustertest.Eventually(t, "recovery after restart", func() bool { return rep.Count(false) > good })
 
 	var sawNX, sawDown bool
-	for _, u := range rep.all() {
+	for _, u := range rep.Updates() {
 		if u.Err == nil {
 			if !u.Complete || !slices.Equal(u.Nodes, []libcluster.Node{"node@10.0.0.1"}) {
 				t.Errorf("good update %+v", u)
@@ -180,10 +141,10 @@ func TestPollsOncePerInterval(t *testing.T) {
 	srv.SetA(svc, "10.0.0.1")
 	s := build(t, map[string]any{"service": svc, "application_name": "node", "resolver": srv.Addr(), "polling_interval": "200ms"})
 	rep := run(t, s)
-	eventually(t, "8 polls", func() bool { return len(rep.all()) >= 8 })
+	clustertest.Eventually(t, "8 polls", func() bool { return len(rep.Updates()) >= 8 })
 	log := srv.QueryLog(svc, dns.TypeA)
-	if d := len(log) - len(rep.all()); d < 0 || d > 1 {
-		t.Errorf("%d queries for %d reports; want one per poll", len(log), len(rep.all()))
+	if d := len(log) - len(rep.Updates()); d < 0 || d > 1 {
+		t.Errorf("%d queries for %d reports; want one per poll", len(log), len(rep.Updates()))
 	}
 	span := log[len(log)-1].Time.Sub(log[0].Time)
 	if max := int(span/interval) + 2; len(log) > max {

@@ -7,13 +7,13 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 	"github.com/libcluster-go/libcluster/internal/dnstest"
 	"github.com/libcluster-go/libcluster/strategy"
 	"github.com/libcluster-go/libcluster/strategy/kubernetesdnssrv"
@@ -33,56 +33,11 @@ func build(t *testing.T, cfg map[string]any) *kubernetesdnssrv.Strategy {
 	return s
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func pods(n int) []dnstest.SRV {
 	var out []dnstest.SRV
 	for i := range n {
 		out = append(out, dnstest.SRV{Target: fmt.Sprintf("myapp-%d.myapp.ns.svc.cluster.local.", i), Port: 4369, Weight: 33, Priority: 10})
 	}
-	return out
-}
-
-// recorder is a Connector that records; the distribution layer has its
-// own tests.
-type recorder struct {
-	mu sync.Mutex
-	up map[libcluster.Node]bool
-}
-
-func (r *recorder) Self() libcluster.Node { return "myapp@myapp-9.myapp.ns.svc.cluster.local" }
-func (r *recorder) Connect(_ context.Context, n libcluster.Node) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.up[n] = true
-	return nil
-}
-func (r *recorder) Disconnect(_ context.Context, n libcluster.Node) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.up[n] {
-		return libcluster.ErrNotConnected
-	}
-	delete(r.up, n)
-	return nil
-}
-func (r *recorder) Nodes() []libcluster.Node {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []libcluster.Node
-	for n := range r.up {
-		out = append(out, n)
-	}
-	slices.Sort(out)
 	return out
 }
 
@@ -103,15 +58,15 @@ func TestSRVTargetsMakeHostnameNodes(t *testing.T) {
 		t.Fatalf("update %+v; want nodes %v", u, want)
 	}
 
-	conn := &recorder{up: map[libcluster.Node]bool{}}
+	conn := clustertest.NewConnector("myapp@myapp-9.myapp.ns.svc.cluster.local")
 	topo := &libcluster.Topology{Name: "srv", Strategy: s, Connector: conn, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- topo.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	eventually(t, "3 pods connected", func() bool { return slices.Equal(conn.Nodes(), want) })
+	clustertest.Eventually(t, "3 pods connected", func() bool { return slices.Equal(conn.Nodes(), want) })
 	srv.SetSRV(qname, pods(2)...) // scaled down
-	eventually(t, "myapp-2 pruned", func() bool { return slices.Equal(conn.Nodes(), want[:2]) })
+	clustertest.Eventually(t, "myapp-2 pruned", func() bool { return slices.Equal(conn.Nodes(), want[:2]) })
 }
 
 func TestBadTargetsAreDropped(t *testing.T) {
@@ -170,24 +125,12 @@ func TestOutageAndPollRate(t *testing.T) {
 	srv := dnstest.New(t)
 	srv.SetSRV(qname, pods(3)...)
 	s := build(t, map[string]any{"service": "myapp", "namespace": "ns", "application_name": "myapp", "resolver": srv.Addr(), "polling_interval": "200ms", "timeout": "1s"})
-	var mu sync.Mutex
-	var us []libcluster.Update
-	rep := libcluster.Reporter(reporterFunc(func(u libcluster.Update) { mu.Lock(); us = append(us, u); mu.Unlock() }))
-	count := func(errs bool) int {
-		mu.Lock()
-		defer mu.Unlock()
-		n := 0
-		for _, u := range us {
-			if (u.Err != nil) == errs {
-				n++
-			}
-		}
-		return n
-	}
+	rep := &clustertest.Recorder{}
+	count := rep.Count
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx, rep) }()
-	eventually(t, "8 polls", func() bool { return count(false) >= 8 })
+	clustertest.Eventually(t, "8 polls", func() bool { return count(false) >= 8 })
 
 	// Once per interval (libcluster polls twice).
 	log := srv.QueryLog(qname, dns.TypeSRV)
@@ -202,17 +145,17 @@ func TestOutageAndPollRate(t *testing.T) {
 	}
 
 	srv.Stop()
-	eventually(t, "3 errors", func() bool { return count(true) >= 3 })
+	clustertest.Eventually(t, "3 errors", func() bool { return count(true) >= 3 })
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	good := count(false)
-	eventually(t, "recovery", func() bool { return count(false) > good })
+	clustertest.Eventually(t, "recovery", func() bool { return count(false) > good })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range us {
+	for _, u := range rep.Updates() {
 		if u.Err != nil && (!strings.Contains(u.Err.Error(), "DNS SRV "+qname) || u.Complete || len(u.Nodes) > 0) {
 			t.Errorf("error update %+v", u)
 		}
@@ -221,10 +164,6 @@ func TestOutageAndPollRate(t *testing.T) {
 		}
 	}
 }
-
-type reporterFunc func(libcluster.Update)
-
-func (f reporterFunc) Report(u libcluster.Update) { f(u) }
 
 func TestConfigErrorsNameTheKey(t *testing.T) {
 	ok := map[string]any{"service": "myapp", "namespace": "ns", "application_name": "myapp"}
