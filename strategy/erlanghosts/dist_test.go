@@ -11,6 +11,7 @@ import (
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/dist"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 )
 
 // TestConnectsThroughDist runs the strategy in a Topology whose connector
@@ -48,7 +49,7 @@ func TestConnectsThroughDist(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	want := sorted("erl_a@127.0.0.1", "erl_b@127.0.0.1", "go_1@127.0.0.1")
-	eventually(t, "all three connected over Erlang distribution", func() bool {
+	clustertest.Eventually(t, "all three connected over Erlang distribution", func() bool {
 		got := self.Nodes()
 		slices.Sort(got)
 		return slices.Equal(got, want) && slices.Equal(topo.Status().Connected, want)

@@ -12,52 +12,9 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 	"github.com/libcluster-go/libcluster/strategy"
 )
-
-// recorder is a Connector that records calls and dials nothing.
-type recorder struct {
-	self libcluster.Node
-	mu   sync.Mutex
-	up   map[libcluster.Node]bool
-}
-
-func (r *recorder) Self() libcluster.Node { return r.self }
-func (r *recorder) Connect(_ context.Context, n libcluster.Node) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.up[n] = true
-	return nil
-}
-func (r *recorder) Disconnect(_ context.Context, n libcluster.Node) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.up[n] {
-		return libcluster.ErrNotConnected
-	}
-	delete(r.up, n)
-	return nil
-}
-func (r *recorder) Nodes() []libcluster.Node {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []libcluster.Node
-	for n := range r.up {
-		out = append(out, n)
-	}
-	return out
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func sorted(ns ...string) []libcluster.Node {
 	out := make([]libcluster.Node, len(ns))
@@ -164,13 +121,13 @@ localhost.
 		t.Errorf("source %q, want the path and 4 hosts", u.Source)
 	}
 
-	conn := &recorder{self: self, up: map[libcluster.Node]bool{}}
+	conn := clustertest.NewConnector(self)
 	topo := &libcluster.Topology{Name: "hosts", Strategy: s, Connector: conn}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = topo.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	eventually(t, "every node connected through the topology", func() bool {
+	clustertest.Eventually(t, "every node connected through the topology", func() bool {
 		return slices.Equal(topo.Status().Connected, want)
 	})
 }
@@ -251,7 +208,7 @@ func TestRemovalRules(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = s.Run(ctx, reporterFunc(func(u libcluster.Update) {
+		_ = s.Run(ctx, clustertest.ReporterFunc(func(u libcluster.Update) {
 			select {
 			case <-updates: // keep only the latest
 			default:
@@ -307,10 +264,6 @@ func TestRemovalRules(t *testing.T) {
 	}
 }
 
-type reporterFunc func(libcluster.Update)
-
-func (f reporterFunc) Report(u libcluster.Update) { f(u) }
-
 // TestAdditiveByDefault shows that without remove_unregistered a node that
 // leaves stays desired in a topology.
 func TestAdditiveByDefault(t *testing.T) {
@@ -325,15 +278,15 @@ func TestAdditiveByDefault(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = s.Run(ctx, reporterFunc(func(u libcluster.Update) { mu.Lock(); reports = append(reports, u); mu.Unlock() }))
+		_ = s.Run(ctx, clustertest.ReporterFunc(func(u libcluster.Update) { mu.Lock(); reports = append(reports, u); mu.Unlock() }))
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(reports) }
-	eventually(t, "a first report", func() bool { return count() > 0 })
+	clustertest.Eventually(t, "a first report", func() bool { return count() > 0 })
 	a.Close()
 	waitNames(t, port, "a to unregister", func(ns []string) bool { return !slices.Contains(ns, "a") })
 	n := count()
-	eventually(t, "three more rounds", func() bool { return count() >= n+3 })
+	clustertest.Eventually(t, "three more rounds", func() bool { return count() >= n+3 })
 	mu.Lock()
 	defer mu.Unlock()
 	for _, u := range reports {
@@ -409,13 +362,13 @@ func TestOneRound(t *testing.T) {
 	ticks := make(chan libcluster.Update, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 2)
-	go func() { done <- once.Run(ctx, reporterFunc(func(u libcluster.Update) { got <- u })) }()
+	go func() { done <- once.Run(ctx, clustertest.ReporterFunc(func(u libcluster.Update) { got <- u })) }()
 	u := <-got
 	if u.Err != nil || !slices.Equal(u.Nodes, sorted("a@127.0.0.1")) {
 		t.Fatalf("first round: %+v", u)
 	}
 	go func() {
-		done <- clock.Run(ctx, reporterFunc(func(u libcluster.Update) {
+		done <- clock.Run(ctx, clustertest.ReporterFunc(func(u libcluster.Update) {
 			select {
 			case ticks <- u:
 			case <-ctx.Done():

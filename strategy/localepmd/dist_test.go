@@ -10,6 +10,7 @@ import (
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/dist"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 )
 
 // startDist starts a Go distribution node that registers with the EPMD on
@@ -62,7 +63,7 @@ func TestConnectsThroughDist(t *testing.T) {
 			t.Cleanup(func() { cancel(); <-done })
 
 			want := nodes("erl_a", "erl_b", "erl_c", "go_1", "go_2")
-			eventually(t, "all five connected over Erlang distribution", func() bool {
+			clustertest.Eventually(t, "all five connected over Erlang distribution", func() bool {
 				got := self.Nodes()
 				slices.Sort(got)
 				return slices.Equal(got, want) && slices.Equal(topo.Status().Connected, want)

@@ -12,52 +12,9 @@ import (
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/dist/epmd"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 	"github.com/libcluster-go/libcluster/strategy"
 )
-
-// recorder is a Connector that records calls and dials nothing.
-type recorder struct {
-	self        libcluster.Node
-	mu          sync.Mutex
-	up          map[libcluster.Node]bool
-	disconnects []libcluster.Node
-}
-
-func newRecorder(self libcluster.Node) *recorder {
-	return &recorder{self: self, up: map[libcluster.Node]bool{}}
-}
-
-func (r *recorder) Self() libcluster.Node { return r.self }
-func (r *recorder) Connect(_ context.Context, n libcluster.Node) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.up[n] = true
-	return nil
-}
-func (r *recorder) Disconnect(_ context.Context, n libcluster.Node) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.up[n] {
-		return libcluster.ErrNotConnected
-	}
-	delete(r.up, n)
-	r.disconnects = append(r.disconnects, n)
-	return nil
-}
-func (r *recorder) Nodes() []libcluster.Node {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []libcluster.Node
-	for n := range r.up {
-		out = append(out, n)
-	}
-	return out
-}
-func (r *recorder) disconnected() []libcluster.Node {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.disconnects)
-}
 
 // counting wraps a strategy and counts its reports.
 type counting struct {
@@ -68,7 +25,7 @@ type counting struct {
 }
 
 func (c *counting) Run(ctx context.Context, r libcluster.Reporter) error {
-	return c.s.Run(ctx, reporterFunc(func(u libcluster.Update) {
+	return c.s.Run(ctx, clustertest.ReporterFunc(func(u libcluster.Update) {
 		c.mu.Lock()
 		c.reports++
 		c.last = u
@@ -89,21 +46,6 @@ func (c *counting) lastUpdate() libcluster.Update {
 	return c.last
 }
 
-type reporterFunc func(libcluster.Update)
-
-func (f reporterFunc) Report(u libcluster.Update) { f(u) }
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func nodes(names ...string) []libcluster.Node {
 	out := make([]libcluster.Node, len(names))
 	for i, n := range names {
@@ -115,9 +57,9 @@ func nodes(names ...string) []libcluster.Node {
 
 // runTopology runs strategy s for self in a Topology with a recording
 // connector until the test ends.
-func runTopology(t *testing.T, s libcluster.Strategy, self libcluster.Node) (*libcluster.Topology, *recorder, *counting) {
+func runTopology(t *testing.T, s libcluster.Strategy, self libcluster.Node) (*libcluster.Topology, *clustertest.Connector, *counting) {
 	t.Helper()
-	conn := newRecorder(self)
+	conn := clustertest.NewConnector(self)
 	cs := &counting{s: s}
 	topo := &libcluster.Topology{Name: "local", Strategy: cs, Connector: conn}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -167,7 +109,7 @@ func TestFindsErlAndGoNodes(t *testing.T) {
 			topo, _, cs := runTopology(t, s, self)
 
 			want := nodes("erl_a", "erl_b", "erl_c", "go_1", "go_2")
-			eventually(t, "all five nodes connected", func() bool {
+			clustertest.Eventually(t, "all five nodes connected", func() bool {
 				return slices.Equal(topo.Status().Connected, want)
 			})
 			u := cs.lastUpdate()
@@ -183,7 +125,7 @@ func TestFindsErlAndGoNodes(t *testing.T) {
 
 			registerGo(t, port, "go_late")
 			want = nodes("erl_a", "erl_b", "erl_c", "go_1", "go_2", "go_late")
-			eventually(t, "a node registered later to join", func() bool {
+			clustertest.Eventually(t, "a node registered later to join", func() bool {
 				return slices.Equal(topo.Status().Connected, want)
 			})
 		})
@@ -207,15 +149,15 @@ func TestRemovalRules(t *testing.T) {
 	topoC, connC, csC := runTopology(t, complete, self)
 	both := nodes("gone", "keep")
 	for _, topo := range []*libcluster.Topology{topoA, topoC} {
-		eventually(t, "both nodes connected", func() bool { return slices.Equal(topo.Status().Connected, both) })
+		clustertest.Eventually(t, "both nodes connected", func() bool { return slices.Equal(topo.Status().Connected, both) })
 	}
 
 	gone.Close()
 	waitNames(t, port, "gone to unregister", func(ns []string) bool { return !slices.Contains(ns, "gone") })
-	eventually(t, "remove_unregistered to drop the node", func() bool {
+	clustertest.Eventually(t, "remove_unregistered to drop the node", func() bool {
 		return slices.Equal(topoC.Status().Desired, nodes("keep"))
 	})
-	if got := connC.disconnected(); !slices.Equal(got, nodes("gone")) {
+	if got := connC.Disconnects(); !slices.Equal(got, nodes("gone")) {
 		t.Errorf("remove_unregistered disconnects %v, want [gone@127.0.0.1]", got)
 	}
 	if !csC.lastUpdate().Complete {
@@ -223,11 +165,11 @@ func TestRemovalRules(t *testing.T) {
 	}
 	// The additive topology has seen the new answer several times by now.
 	n := csA.count()
-	eventually(t, "three more polls", func() bool { return csA.count() >= n+3 })
+	clustertest.Eventually(t, "three more polls", func() bool { return csA.count() >= n+3 })
 	if got := topoA.Status().Desired; !slices.Equal(got, both) {
 		t.Errorf("default mode desired %v after a node left EPMD, want %v kept", got, both)
 	}
-	if got := connA.disconnected(); len(got) != 0 {
+	if got := connA.Disconnects(); len(got) != 0 {
 		t.Errorf("default mode disconnected %v, want nothing", got)
 	}
 }
@@ -242,7 +184,7 @@ func TestNoEPMD(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Run(ctx, reporterFunc(func(u libcluster.Update) {
+		done <- s.Run(ctx, clustertest.ReporterFunc(func(u libcluster.Update) {
 			select {
 			case updates <- u:
 			default:

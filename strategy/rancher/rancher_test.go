@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 	"github.com/libcluster-go/libcluster/strategy"
 )
 
@@ -70,47 +71,6 @@ func ctr(name string, ips ...string) string {
 	return `{"name":"` + name + `","primary_ip":"` + primary + `","ips":[` + strings.Join(q, ",") + `],"state":"running","health_state":"healthy"}`
 }
 
-// recorder is a Connector that records calls and connects nothing real.
-type recorder struct {
-	mu          sync.Mutex
-	up          map[libcluster.Node]bool
-	connects    []libcluster.Node
-	disconnects []libcluster.Node
-}
-
-func (r *recorder) Self() libcluster.Node { return "app@10.42.0.99" }
-func (r *recorder) Connect(_ context.Context, n libcluster.Node) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.up[n] = true
-	r.connects = append(r.connects, n)
-	return nil
-}
-func (r *recorder) Disconnect(_ context.Context, n libcluster.Node) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.up[n] {
-		return libcluster.ErrNotConnected
-	}
-	delete(r.up, n)
-	r.disconnects = append(r.disconnects, n)
-	return nil
-}
-func (r *recorder) Nodes() []libcluster.Node {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []libcluster.Node
-	for n := range r.up {
-		out = append(out, n)
-	}
-	return out
-}
-func (r *recorder) disconnected() []libcluster.Node {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.disconnects)
-}
-
 func newStrategy(t *testing.T, cfg map[string]any) *Strategy {
 	t.Helper()
 	s, err := FromParams(strategy.NewParams(cfg))
@@ -118,25 +78,6 @@ func newStrategy(t *testing.T, cfg map[string]any) *Strategy {
 		t.Fatalf("FromParams: %v", err)
 	}
 	return s
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func nodes(s ...string) []libcluster.Node {
-	out := make([]libcluster.Node, len(s))
-	for i, x := range s {
-		out[i] = libcluster.Node(x)
-	}
-	return out
 }
 
 // TestTopologyFollowsMetadata runs the strategy in a Topology against a
@@ -154,7 +95,7 @@ func TestTopologyFollowsMetadata(t *testing.T) {
 		"metadata_url":     srv.URL + "/latest/self/service",
 		"polling_interval": 20,
 	})
-	conn := &recorder{up: map[libcluster.Node]bool{}}
+	conn := clustertest.NewConnector("app@10.42.0.99")
 	var evMu sync.Mutex
 	var discErrs []error
 	topo := &libcluster.Topology{
@@ -173,13 +114,13 @@ func TestTopologyFollowsMetadata(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	connected := func(want ...string) func() bool {
-		return func() bool { return slices.Equal(topo.Status().Connected, nodes(want...)) }
+		return func() bool { return slices.Equal(topo.Status().Connected, clustertest.Nodes(want...)) }
 	}
-	eventually(t, "app@10.42.0.1 and .2 connected", connected("app@10.42.0.1", "app@10.42.0.2"))
+	clustertest.Eventually(t, "app@10.42.0.1 and .2 connected", connected("app@10.42.0.1", "app@10.42.0.2"))
 
 	md.set(200, serviceJSON(ctr("app_2", "10.42.0.2"), ctr("app_4", "10.42.0.4")))
-	eventually(t, "set to follow the new answer", connected("app@10.42.0.2", "app@10.42.0.4"))
-	if got := conn.disconnected(); !slices.Equal(got, nodes("app@10.42.0.1")) {
+	clustertest.Eventually(t, "set to follow the new answer", connected("app@10.42.0.2", "app@10.42.0.4"))
+	if got := conn.Disconnects(); !slices.Equal(got, clustertest.Nodes("app@10.42.0.1")) {
 		t.Fatalf("disconnects = %v, want [app@10.42.0.1]", got)
 	}
 
@@ -195,25 +136,25 @@ func TestTopologyFollowsMetadata(t *testing.T) {
 	} {
 		before, hits := errCount(), md.count()
 		md.set(bad.status, bad.body)
-		eventually(t, "a discovery error for "+bad.want, func() bool { return errCount() > before })
+		clustertest.Eventually(t, "a discovery error for "+bad.want, func() bool { return errCount() > before })
 		// Let a few more failing polls pass to show the set is kept.
-		eventually(t, "three more polls", func() bool { return md.count() >= hits+3 })
+		clustertest.Eventually(t, "three more polls", func() bool { return md.count() >= hits+3 })
 		evMu.Lock()
 		last := discErrs[len(discErrs)-1]
 		evMu.Unlock()
 		if !strings.Contains(last.Error(), bad.want) {
 			t.Errorf("discovery error %q does not mention %q", last, bad.want)
 		}
-		if st := topo.Status(); !slices.Equal(st.Desired, nodes("app@10.42.0.2", "app@10.42.0.4")) || st.LastError == nil {
+		if st := topo.Status(); !slices.Equal(st.Desired, clustertest.Nodes("app@10.42.0.2", "app@10.42.0.4")) || st.LastError == nil {
 			t.Fatalf("after %q: desired %v, last error %v; want the last good set kept and the error shown", bad.want, st.Desired, st.LastError)
 		}
-		if got := conn.disconnected(); len(got) != 1 {
+		if got := conn.Disconnects(); len(got) != 1 {
 			t.Fatalf("after %q: disconnects %v; an error must not disconnect anyone", bad.want, got)
 		}
 	}
 
 	md.set(200, serviceJSON(ctr("app_4", "10.42.0.4")))
-	eventually(t, "recovery after errors", connected("app@10.42.0.4"))
+	clustertest.Eventually(t, "recovery after errors", connected("app@10.42.0.4"))
 	if st := topo.Status(); st.LastError != nil {
 		t.Errorf("LastError = %v after a good answer, want nil", st.LastError)
 	}
@@ -244,7 +185,7 @@ func TestDiscover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := nodes("app@10.0.0.1", "app@10.0.0.2", "app@fd00::1"); !slices.Equal(u.Nodes, want) {
+	if want := clustertest.Nodes("app@10.0.0.1", "app@10.0.0.2", "app@fd00::1"); !slices.Equal(u.Nodes, want) {
 		t.Errorf("nodes %v, want %v", u.Nodes, want)
 	}
 	if len(u.Dropped) != 2 || u.Dropped[0].Candidate != "d" || !strings.Contains(u.Dropped[0].Reason, "no IP address") ||
