@@ -101,7 +101,7 @@ func podCandidates(p *corev1.Pod) []candidate {
 		ready:       ready,
 		serving:     ready,
 		terminating: p.DeletionTimestamp != nil,
-		what:        fmt.Sprintf("Pod %s/%s (%s)", p.Namespace, p.Name, p.Status.Phase),
+		what:        fmt.Sprintf("Pod %s/%s %s (%s)", p.Namespace, p.Name, p.Status.PodIP, p.Status.Phase),
 	}
 	if c.ip == "" {
 		c.what = fmt.Sprintf("Pod %s/%s (%s, no IP yet)", p.Namespace, p.Name, p.Status.Phase)

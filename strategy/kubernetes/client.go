@@ -97,6 +97,9 @@ func (s *Strategy) resolve() (*conn, error) {
 	if c.who == "" {
 		c.who = tokenSubject(cfg.BearerToken)
 	}
+	// The Endpoints mode draws a deprecation warning on every request; the
+	// README says so once instead of the log on every poll.
+	cfg.WarningHandler = rest.NoWarnings{}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = userAgent
 	}
