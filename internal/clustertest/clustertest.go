@@ -255,3 +255,21 @@ func (e *EventLog) Of(k libcluster.EventKind) []libcluster.Event {
 	}
 	return out
 }
+
+// AllConnected reports whether every node in want is connected, and the
+// latest of their connect times.
+func (c *Connector) AllConnected(want []libcluster.Node) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var last time.Time
+	for _, n := range want {
+		at, ok := c.up[n]
+		if !ok {
+			return time.Time{}, false
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	return last, true
+}

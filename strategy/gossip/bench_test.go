@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 )
 
 // convergeOnce starts two members, waits for their mesh, then starts a
@@ -11,7 +13,7 @@ import (
 // The heartbeat interval is libcluster's 5 s, so anything much faster
 // than that comes from the immediate replies.
 func convergeOnce(t testing.TB) time.Duration {
-	port := freeUDPPort(t)
+	port := clustertest.FreeUDPPort(t)
 	sa, sb := loopbackMulticast(0, port), loopbackMulticast(1, port)
 	sa.Interval, sb.Interval = DefaultInterval, DefaultInterval
 	a, b := startMember(t, sa), startMember(t, sb)

@@ -3,30 +3,20 @@ package gossip
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"testing"
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/dist"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 )
-
-func freeTCPPort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // TestLoopbackDistMesh: three real Erlang-distribution nodes (package dist)
 // find each other through gossip on the host loopback and form a full mesh.
 func TestLoopbackDistMesh(t *testing.T) {
 	for _, mode := range []string{"multicast", "broadcast"} {
 		t.Run(mode, func(t *testing.T) {
-			port, epmdPort := freeUDPPort(t), freeTCPPort(t)
+			port, epmdPort := clustertest.FreeUDPPort(t), clustertest.FreePort(t)
 			var nodes []*dist.Node
 			for i := range 3 {
 				n, err := dist.Start(context.Background(), dist.Config{
@@ -54,7 +44,7 @@ func TestLoopbackDistMesh(t *testing.T) {
 				go func() { defer close(done); _ = topo.Run(ctx) }()
 				t.Cleanup(func() { cancel(); <-done })
 			}
-			waitFor(t, "full dist mesh", func() bool {
+			clustertest.Eventually(t, "full dist mesh", func() bool {
 				for _, n := range nodes {
 					got := n.Nodes()
 					for _, o := range nodes {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 )
 
 // FuzzDecode feeds arbitrary datagrams to every decoder mode. It must never
@@ -48,11 +49,11 @@ func FuzzDecode(f *testing.F) {
 // node: it keeps running, counts every one of them as dropped, and still
 // accepts a good heartbeat afterwards.
 func TestFloodOfGarbage(t *testing.T) {
-	port := freeUDPPort(t)
+	port := clustertest.FreeUDPPort(t)
 	s := loopbackMulticast(0, port)
 	s.Interval = time.Hour // only the first heartbeat: the counters stay exact
 	m := startMember(t, s)
-	waitFor(t, "own first heartbeat", func() bool { return m.s.Stats().Own == 1 })
+	clustertest.Eventually(t, "own first heartbeat", func() bool { return m.s.Stats().Own == 1 })
 
 	c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
 	if err != nil {
@@ -89,15 +90,15 @@ func TestFloodOfGarbage(t *testing.T) {
 		}
 		if i%50 == 49 { // let the reader keep up, so the socket buffer does not overflow
 			want := uint64(i + 1)
-			waitFor(t, "flood received", func() bool { return m.s.Stats().DroppedTotal() >= want })
+			clustertest.Eventually(t, "flood received", func() bool { return m.s.Stats().DroppedTotal() >= want })
 		}
 	}
-	waitFor(t, "flood counted", func() bool { return m.s.Stats().DroppedTotal() == N })
+	clustertest.Eventually(t, "flood counted", func() bool { return m.s.Stats().DroppedTotal() == N })
 	if _, err := c.Write(good); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "good heartbeat connected", func() bool {
-		_, ok := m.rec.has([]libcluster.Node{"good@127.0.0.1"})
+	clustertest.Eventually(t, "good heartbeat connected", func() bool {
+		_, ok := m.rec.AllConnected([]libcluster.Node{"good@127.0.0.1"})
 		return ok
 	})
 	st := m.s.Stats()
@@ -107,16 +108,5 @@ func TestFloodOfGarbage(t *testing.T) {
 	}
 	if st.Dropped[DropOversize] != N/5 {
 		t.Fatalf("oversize drops %d, want %d", st.Dropped[DropOversize], N/5)
-	}
-}
-
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }

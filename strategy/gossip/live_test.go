@@ -5,99 +5,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 )
-
-// recorder is a Connector that records Connect calls and reports success.
-type recorder struct {
-	self libcluster.Node
-	mu   sync.Mutex
-	set  map[libcluster.Node]time.Time
-	ch   chan struct{}
-}
-
-func newRecorder(self libcluster.Node) *recorder {
-	return &recorder{self: self, set: map[libcluster.Node]time.Time{}, ch: make(chan struct{}, 1)}
-}
-
-func (r *recorder) Self() libcluster.Node { return r.self }
-
-func (r *recorder) Connect(_ context.Context, n libcluster.Node) error {
-	r.mu.Lock()
-	if _, ok := r.set[n]; !ok {
-		r.set[n] = time.Now()
-	}
-	r.mu.Unlock()
-	select {
-	case r.ch <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-func (r *recorder) Disconnect(_ context.Context, n libcluster.Node) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.set[n]; !ok {
-		return libcluster.ErrNotConnected
-	}
-	delete(r.set, n)
-	return nil
-}
-
-func (r *recorder) Nodes() []libcluster.Node {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []libcluster.Node
-	for n := range r.set {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// has reports whether every node in want was connected, and when the last
-// of them was.
-func (r *recorder) has(want []libcluster.Node) (time.Time, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var last time.Time
-	for _, n := range want {
-		at, ok := r.set[n]
-		if !ok {
-			return time.Time{}, false
-		}
-		if at.After(last) {
-			last = at
-		}
-	}
-	return last, true
-}
-
-// freeUDPPort returns a UDP port that was free a moment ago, so parallel
-// tests do not share a gossip port.
-func freeUDPPort(t testing.TB) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 type member struct {
 	s    *Strategy
-	rec  *recorder
+	rec  *clustertest.Connector
 	stop func()
 }
 
@@ -107,7 +28,7 @@ func startMember(t testing.TB, s *Strategy) *member {
 	if s.Logger == nil {
 		s.Logger = quietLogger()
 	}
-	rec := newRecorder(s.Self)
+	rec := clustertest.NewConnector(s.Self)
 	topo := &libcluster.Topology{Name: "gossip-test", Strategy: s, Connector: rec, Logger: s.Logger}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -132,7 +53,7 @@ func waitMesh(t testing.TB, ms []*member, timeout time.Duration) time.Time {
 					want = append(want, o.s.Self)
 				}
 			}
-			at, ok := m.rec.has(want)
+			at, ok := m.rec.AllConnected(want)
 			if !ok {
 				all = false
 				break
@@ -174,7 +95,7 @@ func loopbackBroadcast(i, port int) *Strategy {
 }
 
 func TestLoopbackMulticast(t *testing.T) {
-	port := freeUDPPort(t)
+	port := clustertest.FreeUDPPort(t)
 	var ms []*member
 	for i := range 3 {
 		ms = append(ms, startMember(t, loopbackMulticast(i, port)))
@@ -188,7 +109,7 @@ func TestLoopbackMulticast(t *testing.T) {
 }
 
 func TestLoopbackBroadcast(t *testing.T) {
-	port := freeUDPPort(t)
+	port := clustertest.FreeUDPPort(t)
 	var ms []*member
 	for i := range 3 {
 		ms = append(ms, startMember(t, loopbackBroadcast(i, port)))
@@ -199,7 +120,7 @@ func TestLoopbackBroadcast(t *testing.T) {
 func TestLoopbackSecrets(t *testing.T) {
 	for _, sec := range []Security{SecurityCBC, SecurityAEAD} {
 		t.Run(string(sec), func(t *testing.T) {
-			port := freeUDPPort(t)
+			port := clustertest.FreeUDPPort(t)
 			var ms []*member
 			for i := range 3 {
 				s := loopbackMulticast(i, port)
