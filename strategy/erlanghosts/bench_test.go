@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/libcluster-go/libcluster/internal/epmdtest"
 )
 
 // BenchmarkParseHostsFile parses a 100-host file with comments.
@@ -27,11 +29,11 @@ func BenchmarkParseHostsFile(b *testing.B) {
 // BenchmarkDiscover runs whole rounds: read the file, ask two loopback
 // EPMDs (the project's server) in parallel, 10 names each.
 func BenchmarkDiscover(b *testing.B) {
-	port, _ := startGoEPMD(b, "127.0.0.1:0")
-	startGoEPMD(b, fmt.Sprintf("127.0.0.2:%d", port))
+	port, _ := epmdtest.Serve(b, "127.0.0.1:0")
+	epmdtest.Serve(b, fmt.Sprintf("127.0.0.2:%d", port))
 	for i := range 10 {
-		registerGoAt(b, "127.0.0.1", port, fmt.Sprintf("a%d", i))
-		registerGoAt(b, "127.0.0.2", port, fmt.Sprintf("b%d", i))
+		epmdtest.Register(b, "127.0.0.1", port, fmt.Sprintf("a%d", i))
+		epmdtest.Register(b, "127.0.0.2", port, fmt.Sprintf("b%d", i))
 	}
 	path := writeFile(b, filepath.Join(b.TempDir(), "hosts"), "'127.0.0.1'.\n'127.0.0.2'.\n")
 	s := &Strategy{Path: path, EPMDPort: port}

@@ -12,6 +12,7 @@ import (
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/dist"
 	"github.com/libcluster-go/libcluster/internal/clustertest"
+	"github.com/libcluster-go/libcluster/internal/erltest"
 )
 
 // TestConnectsThroughDist runs the strategy in a Topology whose connector
@@ -37,7 +38,7 @@ func TestConnectsThroughDist(t *testing.T) {
 	}
 	start("go_1")
 	self := start("self")
-	waitNames(t, port, "every node registered", hasAll("erl_a", "erl_b", "go_1", "self"))
+	erltest.WaitNames(t, port, "every node registered", erltest.HasAll("erl_a", "erl_b", "go_1", "self"))
 
 	path := writeFile(t, filepath.Join(t.TempDir(), "hosts"), "'127.0.0.1'.\n'127.0.0.78'.\n")
 	s := newStrategy(t, map[string]any{"path": path, "epmd_port": port, "polling_interval": "100ms"}, self.Self())

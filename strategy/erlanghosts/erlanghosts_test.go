@@ -13,6 +13,8 @@ import (
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/internal/clustertest"
+	"github.com/libcluster-go/libcluster/internal/epmdtest"
+	"github.com/libcluster-go/libcluster/internal/erltest"
 	"github.com/libcluster-go/libcluster/strategy"
 )
 
@@ -73,7 +75,7 @@ func TestFindsNodesOnHosts(t *testing.T) {
 	registerGo(t, port, "go_1")
 	registerGo(t, port, "go_2")
 	registerGo(t, port, "self")
-	waitNames(t, port, "the erl nodes", hasAll("erl_a", "erl_b"))
+	erltest.WaitNames(t, port, "the erl nodes", erltest.HasAll("erl_a", "erl_b"))
 	startSilent(t, "127.0.0.77:"+strconv.Itoa(port))
 
 	path := writeFile(t, filepath.Join(t.TempDir(), "hosts"), `% test cluster
@@ -136,10 +138,10 @@ localhost.
 // then home), that the file is read again each round, and the errors for
 // a missing or malformed file.
 func TestSearchOrderAndReread(t *testing.T) {
-	port, _ := startGoEPMD(t, "127.0.0.1:0")
-	startGoEPMD(t, "127.0.0.2:"+strconv.Itoa(port))
-	registerGoAt(t, "127.0.0.1", port, "one")
-	registerGoAt(t, "127.0.0.2", port, "two")
+	port, _ := epmdtest.Serve(t, "127.0.0.1:0")
+	epmdtest.Serve(t, "127.0.0.2:"+strconv.Itoa(port))
+	epmdtest.Register(t, "127.0.0.1", port, "one")
+	epmdtest.Register(t, "127.0.0.2", port, "two")
 
 	cwd, home := t.TempDir(), t.TempDir()
 	t.Chdir(cwd)
@@ -194,11 +196,11 @@ func TestSearchOrderAndReread(t *testing.T) {
 // remove_unregistered complete sets that drop unregistered nodes but keep
 // the nodes of a host that stopped answering.
 func TestRemovalRules(t *testing.T) {
-	port, stop1 := startGoEPMD(t, "127.0.0.1:0")
-	_, stop2 := startGoEPMD(t, "127.0.0.2:"+strconv.Itoa(port))
-	a := registerGoAt(t, "127.0.0.1", port, "a")
-	registerGoAt(t, "127.0.0.1", port, "b")
-	registerGoAt(t, "127.0.0.2", port, "c")
+	port, stop1 := epmdtest.Serve(t, "127.0.0.1:0")
+	_, stop2 := epmdtest.Serve(t, "127.0.0.2:"+strconv.Itoa(port))
+	a := epmdtest.Register(t, "127.0.0.1", port, "a")
+	epmdtest.Register(t, "127.0.0.1", port, "b")
+	epmdtest.Register(t, "127.0.0.2", port, "c")
 	path := writeFile(t, filepath.Join(t.TempDir(), "hosts"), "'127.0.0.1'.\n'127.0.0.2'.\n")
 	cfg := map[string]any{"path": path, "epmd_port": port, "polling_interval": 20, "remove_unregistered": true}
 	s := newStrategy(t, cfg, "self@127.0.0.1")
@@ -267,7 +269,7 @@ func TestRemovalRules(t *testing.T) {
 // TestAdditiveByDefault shows that without remove_unregistered a node that
 // leaves stays desired in a topology.
 func TestAdditiveByDefault(t *testing.T) {
-	port, _ := startGoEPMD(t, "127.0.0.1:0")
+	port, _ := epmdtest.Serve(t, "127.0.0.1:0")
 	a := registerGo(t, port, "a")
 	registerGo(t, port, "b")
 	path := writeFile(t, filepath.Join(t.TempDir(), "hosts"), "'127.0.0.1'.\n")
@@ -284,7 +286,7 @@ func TestAdditiveByDefault(t *testing.T) {
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(reports) }
 	clustertest.Eventually(t, "a first report", func() bool { return count() > 0 })
 	a.Close()
-	waitNames(t, port, "a to unregister", func(ns []string) bool { return !slices.Contains(ns, "a") })
+	erltest.WaitNames(t, port, "a to unregister", func(ns []string) bool { return !slices.Contains(ns, "a") })
 	n := count()
 	clustertest.Eventually(t, "three more rounds", func() bool { return count() >= n+3 })
 	mu.Lock()
@@ -353,7 +355,7 @@ func TestConfig(t *testing.T) {
 // runs alongside as the clock: while it reports five rounds, the one-round
 // strategy must report nothing more.
 func TestOneRound(t *testing.T) {
-	port, _ := startGoEPMD(t, "127.0.0.1:0")
+	port, _ := epmdtest.Serve(t, "127.0.0.1:0")
 	registerGo(t, port, "a")
 	path := writeFile(t, filepath.Join(t.TempDir(), "hosts"), "'127.0.0.1'.\n")
 	once := newStrategy(t, map[string]any{"path": path, "epmd_port": port, "timeout": "infinity"}, "self@127.0.0.1")

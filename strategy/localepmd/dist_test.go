@@ -11,6 +11,7 @@ import (
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/dist"
 	"github.com/libcluster-go/libcluster/internal/clustertest"
+	"github.com/libcluster-go/libcluster/internal/erltest"
 )
 
 // startDist starts a Go distribution node that registers with the EPMD on
@@ -52,7 +53,7 @@ func TestConnectsThroughDist(t *testing.T) {
 			startDist(t, port, "go_1")
 			startDist(t, port, "go_2")
 			self := startDist(t, port, "self")
-			waitNames(t, port, "every node registered", hasAll("erl_a", "erl_b", "erl_c", "go_1", "go_2", "self"))
+			erltest.WaitNames(t, port, "every node registered", erltest.HasAll("erl_a", "erl_b", "erl_c", "go_1", "go_2", "self"))
 
 			s := newStrategy(t, map[string]any{"epmd_port": port, "polling_interval": "100ms"}, self.Self())
 			topo := &libcluster.Topology{Name: "local", Strategy: s, Connector: self,

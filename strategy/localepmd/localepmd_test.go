@@ -13,6 +13,7 @@ import (
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/dist/epmd"
 	"github.com/libcluster-go/libcluster/internal/clustertest"
+	"github.com/libcluster-go/libcluster/internal/erltest"
 	"github.com/libcluster-go/libcluster/strategy"
 )
 
@@ -102,7 +103,7 @@ func TestFindsErlAndGoNodes(t *testing.T) {
 			registerGo(t, port, "go_1")
 			registerGo(t, port, "go_2")
 			registerGo(t, port, "self")
-			waitNames(t, port, "three erl nodes", hasAll("erl_a", "erl_b", "erl_c"))
+			erltest.WaitNames(t, port, "three erl nodes", erltest.HasAll("erl_a", "erl_b", "erl_c"))
 
 			self := libcluster.Node("self@127.0.0.1")
 			s := newStrategy(t, map[string]any{"epmd_port": port, "polling_interval": "50ms"}, self)
@@ -153,7 +154,7 @@ func TestRemovalRules(t *testing.T) {
 	}
 
 	gone.Close()
-	waitNames(t, port, "gone to unregister", func(ns []string) bool { return !slices.Contains(ns, "gone") })
+	erltest.WaitNames(t, port, "gone to unregister", func(ns []string) bool { return !slices.Contains(ns, "gone") })
 	clustertest.Eventually(t, "remove_unregistered to drop the node", func() bool {
 		return slices.Equal(topoC.Status().Desired, nodes("keep"))
 	})
@@ -177,7 +178,7 @@ func TestRemovalRules(t *testing.T) {
 // TestNoEPMD shows that a missing EPMD is an error update with a hint,
 // retried, and that the strategy recovers once an EPMD appears.
 func TestNoEPMD(t *testing.T) {
-	port := freePort(t)
+	port := clustertest.FreePort(t)
 	self := libcluster.Node("self@127.0.0.1")
 	s := newStrategy(t, map[string]any{"epmd_port": port, "polling_interval": "20ms"}, self)
 	updates := make(chan libcluster.Update, 100)
