@@ -10,13 +10,14 @@ import (
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/dist/etf"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 )
 
 // BenchmarkHandshake measures one complete version-6 handshake (TCP
 // connect over loopback, name, status, both challenges, cookie digests)
 // from a Go initiator to a Go node, without the EPMD lookup.
 func BenchmarkHandshake(b *testing.B) {
-	ep := freePort(b)
+	ep := clustertest.FreePort(b)
 	acc := startNode(b, Config{Name: "hb@127.0.0.1", EPMDPort: ep})
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(acc.Port()))
 	b.ReportAllocs()
@@ -39,7 +40,7 @@ func BenchmarkHandshake(b *testing.B) {
 // BenchmarkSendReceive measures a REG_SEND round trip between two Go
 // nodes: a sends to b's registered name, b sends the body back to a's.
 func BenchmarkSendReceive(b *testing.B) {
-	ep := freePort(b)
+	ep := clustertest.FreePort(b)
 	na := startNode(b, Config{Name: "ba@127.0.0.1", EPMDPort: ep})
 	nb := startNode(b, Config{Name: "bb@127.0.0.1", EPMDPort: ep})
 	back, err := na.Register("back")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 )
 
 func dialNode(t *testing.T, n *Node) (net.Conn, *hsConn) {
@@ -28,7 +29,7 @@ func dialNode(t *testing.T, n *Node) (net.Conn, *hsConn) {
 // An OTP 23/24 node without epmd sends the old 'n' name and a complement.
 func TestAcceptOldNameWithComplement(t *testing.T) {
 	t.Parallel()
-	g := startNode(t, Config{Name: "gold@127.0.0.1", EPMDPort: freePort(t)})
+	g := startNode(t, Config{Name: "gold@127.0.0.1", EPMDPort: clustertest.FreePort(t)})
 	ev := watch(t, g)
 	_, h := dialNode(t, g)
 	msg := []byte{'n', 0, 5}
@@ -67,7 +68,7 @@ func TestAcceptOldNameWithComplement(t *testing.T) {
 // A peer lacking a mandatory flag is refused with not_allowed.
 func TestRefuseMissingFlags(t *testing.T) {
 	t.Parallel()
-	g := startNode(t, Config{Name: "gflags@127.0.0.1", EPMDPort: freePort(t)})
+	g := startNode(t, Config{Name: "gflags@127.0.0.1", EPMDPort: clustertest.FreePort(t)})
 	_, h := dialNode(t, g)
 	msg := []byte{'N'}
 	msg = binary.BigEndian.AppendUint64(msg, ourFlags&^flagUnlinkID)
@@ -86,14 +87,14 @@ func TestRefuseMissingFlags(t *testing.T) {
 // replaces the old one.
 func TestAliveReplacesConnection(t *testing.T) {
 	t.Parallel()
-	ep := freePort(t)
+	ep := clustertest.FreePort(t)
 	a := startNode(t, Config{Name: "ala@127.0.0.1", EPMDPort: ep})
 	b := startNode(t, Config{Name: "alb@127.0.0.1", EPMDPort: ep})
 	ev := watch(t, b)
 	if err := a.Connect(testCtx(t), b.Self()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "b sees a", func() bool { return len(b.Nodes()) == 1 })
+	clustertest.EventuallyWithin(t, 10*time.Second, "b sees a", func() bool { return len(b.Nodes()) == 1 })
 	_, h := dialNode(t, b)
 	sawAlive := false
 	cfg := hsConfig{self: "ala@127.0.0.1", creation: 99, flags: ourFlags, cookie: []byte("testcookie")}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"sync"
 	"testing"
@@ -12,17 +11,6 @@ import (
 
 	"github.com/libcluster-go/libcluster"
 )
-
-// freePort returns a TCP port that was free on 127.0.0.1 a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 func testLogger() *slog.Logger {
 	if os.Getenv("DIST_TEST_LOG") != "" {
@@ -98,18 +86,6 @@ func (e *events) wait(t testing.TB, d time.Duration, what string, f func(libclus
 		case <-deadline.C:
 			t.Fatalf("no %s event within %v; events: %+v", what, d, e.all())
 		}
-	}
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not happen within %v", what, d)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -2,13 +2,7 @@ package dist
 
 import (
 	"context"
-	"net"
-	"os"
-	"os/exec"
-	"regexp"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,106 +10,24 @@ import (
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/dist/epmd"
 	"github.com/libcluster-go/libcluster/dist/etf"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
+	"github.com/libcluster-go/libcluster/internal/epmdtest"
+	"github.com/libcluster-go/libcluster/internal/erltest"
 	"github.com/libcluster-go/libcluster/internal/testenv"
 )
 
-const erlHint = "apt-get install erlang-base"
-
-// erlProc is a real erl node started by a test.
-type erlProc struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  strings.Builder
-	exit chan struct{}
-}
-
-func (p *erlProc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *erlProc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-// waitOutput waits until the output matches re and returns the submatches.
-func (p *erlProc) waitOutput(t testing.TB, d time.Duration, re string) []string {
+// startErl runs a real erl node name (long or short) with cookie on the
+// EPMD at epmdPort and evaluates expr.
+func startErl(t testing.TB, epmdPort int, name, cookie string, extra []string, expr string) *erltest.Proc {
 	t.Helper()
-	rx := regexp.MustCompile(re)
-	var m []string
-	deadline := time.Now().Add(d)
-	for {
-		if m = rx.FindStringSubmatch(p.output()); m != nil {
-			return m
-		}
-		select {
-		case <-p.exit:
-			if m = rx.FindStringSubmatch(p.output()); m != nil {
-				return m
-			}
-			t.Fatalf("erl exited before printing %q; output:\n%s", re, p.output())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("erl did not print %q within %v; output:\n%s", re, d, p.output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// signal sends sig to erl's process group (erl execs the emulator in it).
-func (p *erlProc) signal(sig syscall.Signal) {
-	_ = syscall.Kill(-p.cmd.Process.Pid, sig)
-}
-
-// startErl runs erl -noshell with the given name, cookie and EPMD port
-// (never starting an epmd daemon of its own) and evaluates expr. Cleanup
-// kills it by its process group id.
-func startErl(t testing.TB, epmdPort int, name, cookie string, extra []string, expr string) *erlProc {
-	t.Helper()
-	erl := testenv.Command(t, "erl", erlHint)
-	args := []string{"-noshell", "-start_epmd", "false", "-setcookie", cookie}
-	if strings.Contains(name, ".") {
-		args = append(args, "-name", name)
-	} else {
-		args = append(args, "-sname", name)
-	}
-	args = append(args, extra...)
-	args = append(args, "-eval", expr)
-	cmd := exec.Command(erl, args...)
-	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(epmdPort), "HOME="+t.TempDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	p := &erlProc{cmd: cmd, exit: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p, p
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting erl: %v", err)
-	}
-	go func() { _ = cmd.Wait(); close(p.exit) }()
-	t.Cleanup(func() {
-		p.signal(syscall.SIGCONT)
-		p.signal(syscall.SIGKILL)
-		<-p.exit
-		if t.Failed() {
-			t.Logf("erl %s output:\n%s", name, p.output())
-		}
-	})
-	return p
+	return erltest.StartErl(t, erltest.ErlOptions{Name: name, Cookie: cookie, EPMDPort: epmdPort, Args: extra, Eval: expr})
 }
 
 // startEPMD serves EPMD for one test on a free loopback port.
 func startEPMD(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &epmd.Server{Logger: testLogger()}
-	go func() { _ = s.Serve(ln) }()
-	t.Cleanup(func() { s.Close() })
-	return ln.Addr().(*net.TCPAddr).Port
+	port, _ := epmdtest.Serve(t, "127.0.0.1:0")
+	return port
 }
 
 func testCtx(t testing.TB) context.Context {
@@ -139,10 +51,10 @@ func TestErlPingsGo(t *testing.T) {
 		io:format("ping2=~p~n", [R2]),
 		io:format("monitor=~p~n", [catch gen_server:call({nope, 'gping@127.0.0.1'}, hi, 10000)]),
 		halt().`)
-	p.waitOutput(t, 30*time.Second, `ping=pong`)
-	p.waitOutput(t, 10*time.Second, `hidden=\['gping@127.0.0.1'\] visible=\[\]`)
-	p.waitOutput(t, 10*time.Second, `ping2=pong`)
-	p.waitOutput(t, 10*time.Second, `monitor=\{'EXIT',\{noproc,`)
+	p.WaitOutput(t, 30*time.Second, `ping=pong`)
+	p.WaitOutput(t, 10*time.Second, `hidden=\['gping@127.0.0.1'\] visible=\[\]`)
+	p.WaitOutput(t, 10*time.Second, `ping2=pong`)
+	p.WaitOutput(t, 10*time.Second, `monitor=\{'EXIT',\{noproc,`)
 	ev.wait(t, 10*time.Second, "node up", func(e libcluster.NodeEvent) bool { return e.Up && e.Node == "eping@127.0.0.1" })
 }
 
@@ -209,7 +121,7 @@ func TestGoConnectsErlEcho(t *testing.T) {
 		end,
 		io:format("hidden=~p~n", [nodes(hidden)]),
 		halt().`)
-	p.waitOutput(t, 30*time.Second, `ready`)
+	p.WaitOutput(t, 30*time.Second, `ready`)
 	ctx := testCtx(t)
 	if err := g.Connect(ctx, "eecho@127.0.0.1"); err != nil {
 		t.Fatalf("connect to erl: %v", err)
@@ -217,11 +129,11 @@ func TestGoConnectsErlEcho(t *testing.T) {
 	if err := g.Send(ctx, "eecho@127.0.0.1", "e2e", etf.Atom("start")); err != nil {
 		t.Fatal(err)
 	}
-	m := p.waitOutput(t, 60*time.Second, `verdict=(\w+)(.*)`)
+	m := p.WaitOutput(t, 60*time.Second, `verdict=(\w+)(.*)`)
 	if m[1] != "ok" {
 		t.Fatalf("erl verdict: %s%s", m[1], m[2])
 	}
-	p.waitOutput(t, 10*time.Second, `hidden=\['gecho@127.0.0.1'\]`)
+	p.WaitOutput(t, 10*time.Second, `hidden=\['gecho@127.0.0.1'\]`)
 	t.Logf("erl: verdict=ok%s", m[2])
 }
 
@@ -235,8 +147,8 @@ func TestWrongCookieErl(t *testing.T) {
 		io:format("ping=~p~n", [net_adm:ping('gcookie@127.0.0.1')]),
 		io:format("ready~n"),
 		receive after infinity -> ok end.`)
-	p.waitOutput(t, 30*time.Second, `ping=pang`)
-	p.waitOutput(t, 10*time.Second, `ready`)
+	p.WaitOutput(t, 30*time.Second, `ping=pang`)
+	p.WaitOutput(t, 10*time.Second, `ready`)
 	// The Go node (cookie "right") connects to that erl (cookie "wrong").
 	err := g.Connect(testCtx(t), "ecookie1@127.0.0.1")
 	if err == nil || !strings.Contains(err.Error(), "cookie") {
@@ -255,7 +167,7 @@ func TestErlFrozenNetTickTimeout(t *testing.T) {
 	ev := watch(t, g)
 	p := startErl(t, ep, "etick@127.0.0.1", "testcookie", []string{"-kernel", "net_ticktime", "4"}, `
 		io:format("ready~n"), receive after infinity -> ok end.`)
-	p.waitOutput(t, 30*time.Second, `ready`)
+	p.WaitOutput(t, 30*time.Second, `ready`)
 	if err := g.Connect(testCtx(t), "etick@127.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +179,7 @@ func TestErlFrozenNetTickTimeout(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	p.signal(syscall.SIGSTOP)
+	p.Signal(syscall.SIGSTOP)
 	stopped := time.Now()
 	e := ev.wait(t, 20*time.Second, "node down", func(e libcluster.NodeEvent) bool { return !e.Up })
 	took := time.Since(stopped)
@@ -297,14 +209,14 @@ func TestGoPausedErlSeesNodedown(t *testing.T) {
 			end
 		end,
 		Loop().`)
-	p.waitOutput(t, 30*time.Second, `ready`)
+	p.WaitOutput(t, 30*time.Second, `ready`)
 	if err := g.Connect(testCtx(t), "epause@127.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
-	p.waitOutput(t, 10*time.Second, `nodeup 'gpause@127.0.0.1'`)
+	p.WaitOutput(t, 10*time.Second, `nodeup 'gpause@127.0.0.1'`)
 	g.PauseTicks(true)
 	paused := time.Now()
-	m := p.waitOutput(t, 20*time.Second, `nodedown 'gpause@127.0.0.1' (\w+)`)
+	m := p.WaitOutput(t, 20*time.Second, `nodedown 'gpause@127.0.0.1' (\w+)`)
 	took := time.Since(paused)
 	if m[1] != "net_tick_timeout" {
 		t.Fatalf("erl nodedown reason %s, want net_tick_timeout", m[1])
@@ -315,7 +227,7 @@ func TestGoPausedErlSeesNodedown(t *testing.T) {
 
 func TestInProcessEPMDWithErl(t *testing.T) {
 	t.Parallel()
-	ep := freePort(t)
+	ep := clustertest.FreePort(t)
 	// g1 finds no EPMD on ep and serves it in-process.
 	g1 := startNode(t, Config{Name: "gk1@127.0.0.1", EPMDPort: ep})
 	p := startErl(t, ep, "ekeep@127.0.0.1", "testcookie", nil, `
@@ -327,7 +239,7 @@ func TestInProcessEPMDWithErl(t *testing.T) {
 			end
 		end,
 		Loop().`)
-	p.waitOutput(t, 30*time.Second, `ready`)
+	p.WaitOutput(t, 30*time.Second, `ready`)
 	g2 := startNode(t, Config{Name: "gk2@127.0.0.1", EPMDPort: ep})
 	ctx := testCtx(t)
 	names, err := (&epmd.Client{Port: ep}).Names(ctx)
@@ -342,7 +254,7 @@ func TestInProcessEPMDWithErl(t *testing.T) {
 	if err := g1.Close(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "g2 re-registered with its own EPMD", func() bool {
+	clustertest.EventuallyWithin(t, 20*time.Second, "g2 re-registered with its own EPMD", func() bool {
 		info, err := (&epmd.Client{Port: ep, Timeout: time.Second}).PortPlease(ctx, "gk2")
 		return err == nil && info.Port == g2.Port()
 	})
@@ -354,5 +266,5 @@ func TestInProcessEPMDWithErl(t *testing.T) {
 	if err := g2.Send(ctx, "ekeep@127.0.0.1", "e5", etf.Tuple{etf.Atom("ping"), etf.Atom("gk3@127.0.0.1")}); err != nil {
 		t.Fatal(err)
 	}
-	p.waitOutput(t, 30*time.Second, `ping 'gk3@127.0.0.1'=pong`)
+	p.WaitOutput(t, 30*time.Second, `ping 'gk3@127.0.0.1'=pong`)
 }

@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 )
 
 func TestFullMesh(t *testing.T) {
 	t.Parallel()
-	ep := freePort(t)
+	ep := clustertest.FreePort(t)
 	const size = 10
 	nodes := make([]*Node, size)
 	for i := range nodes {
@@ -42,7 +43,7 @@ func TestFullMesh(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	eventually(t, 20*time.Second, "every node connected to 9 others", func() bool {
+	clustertest.EventuallyWithin(t, 20*time.Second, "every node connected to 9 others", func() bool {
 		for _, n := range nodes {
 			if len(n.Nodes()) != size-1 {
 				return false
@@ -67,7 +68,7 @@ func TestFullMesh(t *testing.T) {
 
 func TestSimultaneousConnect(t *testing.T) {
 	t.Parallel()
-	ep := freePort(t)
+	ep := clustertest.FreePort(t)
 	a := startNode(t, Config{Name: "sa@127.0.0.1", EPMDPort: ep})
 	b := startNode(t, Config{Name: "sb@127.0.0.1", EPMDPort: ep})
 	ctx := testCtx(t)
@@ -85,7 +86,7 @@ func TestSimultaneousConnect(t *testing.T) {
 			t.Fatalf("round %d: connect errors: a->b %v, b->a %v", i, errA, errB)
 		}
 		var la, ra, lb, rb string
-		eventually(t, 10*time.Second, "one shared connection", func() bool {
+		clustertest.EventuallyWithin(t, 10*time.Second, "one shared connection", func() bool {
 			la, ra = a.ConnAddrs(string(b.Self()))
 			lb, rb = b.ConnAddrs(string(a.Self()))
 			return la != "" && la == rb && ra == lb
@@ -107,7 +108,7 @@ func TestSimultaneousConnect(t *testing.T) {
 		if err := a.Disconnect(ctx, b.Self()); err != nil {
 			t.Fatalf("round %d: disconnect: %v", i, err)
 		}
-		eventually(t, 10*time.Second, "both sides disconnected", func() bool {
+		clustertest.EventuallyWithin(t, 10*time.Second, "both sides disconnected", func() bool {
 			return len(a.Nodes()) == 0 && len(b.Nodes()) == 0
 		})
 	}

@@ -10,11 +10,12 @@ import (
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/dist/etf"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 )
 
 func TestGoToGo(t *testing.T) {
 	t.Parallel()
-	ep := freePort(t)
+	ep := clustertest.FreePort(t)
 	a := startNode(t, Config{Name: "ga@127.0.0.1", EPMDPort: ep})
 	b := startNode(t, Config{Name: "gb@127.0.0.1", EPMDPort: ep})
 	ea, eb := watch(t, a), watch(t, b)
@@ -33,7 +34,7 @@ func TestGoToGo(t *testing.T) {
 	if got := a.Nodes(); len(got) != 1 || got[0] != b.Self() {
 		t.Fatalf("a.Nodes() = %v", got)
 	}
-	eventually(t, 10*time.Second, "b sees a", func() bool { return len(b.Nodes()) == 1 })
+	clustertest.EventuallyWithin(t, 10*time.Second, "b sees a", func() bool { return len(b.Nodes()) == 1 })
 	ea.wait(t, 10*time.Second, "up on a", func(ev libcluster.NodeEvent) bool { return ev.Up && ev.Node == b.Self() })
 	eb.wait(t, 10*time.Second, "up on b", func(ev libcluster.NodeEvent) bool { return ev.Up && ev.Node == a.Self() })
 
@@ -77,7 +78,7 @@ func TestGoToGo(t *testing.T) {
 
 func TestGoToGoWrongCookie(t *testing.T) {
 	t.Parallel()
-	ep := freePort(t)
+	ep := clustertest.FreePort(t)
 	a := startNode(t, Config{Name: "wa@127.0.0.1", EPMDPort: ep, Cookie: "one"})
 	b := startNode(t, Config{Name: "wb@127.0.0.1", EPMDPort: ep, Cookie: "two"})
 	ea, eb := watch(t, a), watch(t, b)
@@ -94,7 +95,7 @@ func TestGoToGoWrongCookie(t *testing.T) {
 
 func TestNoEPMDMode(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
+	port := clustertest.FreePort(t)
 	addr := func(ip string) string { return ip + ":" + strconv.Itoa(port) }
 	a := startNode(t, Config{Name: "na@127.0.0.1", EPMD: EPMDNone, ListenAddr: addr("127.0.0.1")})
 	b := startNode(t, Config{Name: "nb@127.0.0.2", EPMD: EPMDNone, ListenAddr: addr("127.0.0.2")})
@@ -103,7 +104,7 @@ func TestNoEPMDMode(t *testing.T) {
 	if err := b.Connect(ctx, a.Self()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "a sees b", func() bool { return len(a.Nodes()) == 1 })
+	clustertest.EventuallyWithin(t, 10*time.Second, "a sees b", func() bool { return len(a.Nodes()) == 1 })
 	if _, err := Start(ctx, Config{Name: "nc@127.0.0.1", Cookie: "c", EPMD: EPMDNone}); err == nil || !strings.Contains(err.Error(), "fixed port") {
 		t.Fatalf("none mode without a port: %v", err)
 	}
@@ -123,7 +124,7 @@ func TestExplicitEPMD(t *testing.T) {
 	}
 	// Closing a node unregisters it.
 	a.Close()
-	eventually(t, 10*time.Second, "the name of the closed node is free again", func() bool {
+	clustertest.EventuallyWithin(t, 10*time.Second, "the name of the closed node is free again", func() bool {
 		n, err := Start(testCtx(t), Config{Name: "xa@127.0.0.1", Cookie: "c", ListenAddr: "127.0.0.1:0", EPMD: addr, Logger: testLogger()})
 		if err != nil {
 			return false
