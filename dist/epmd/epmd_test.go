@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 )
 
 func TestPortEnv(t *testing.T) {
@@ -90,7 +92,7 @@ func TestClientServer(t *testing.T) {
 	if reg.Err() != nil {
 		t.Errorf("Err after Close = %v, want nil", reg.Err())
 	}
-	eventually(t, 10*time.Second, "alpha unregistered", func() bool {
+	clustertest.EventuallyWithin(t, 10*time.Second, "alpha unregistered", func() bool {
 		_, err := c.PortPlease(ctx, "alpha")
 		return errors.Is(err, ErrNotRegistered)
 	})
@@ -147,7 +149,7 @@ func TestServerOldAliveAndWireLayouts(t *testing.T) {
 	if c := binary.BigEndian.Uint16(resp[2:]); c < 1 || c > 3 {
 		t.Errorf("old creation %d, want 1..3", c)
 	}
-	eventually(t, 10*time.Second, "old node listed", func() bool { return len(srv.Names()) == 1 })
+	clustertest.EventuallyWithin(t, 10*time.Second, "old node listed", func() bool { return len(srv.Names()) == 1 })
 
 	// NAMES reply starts with the server's own port.
 	b := rawRequest(t, port, []byte{0, 1, tagNamesReq})
@@ -176,7 +178,7 @@ func TestServerOldAliveAndWireLayouts(t *testing.T) {
 	if _, err := conn.Write([]byte{0}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "old node unregistered after stray byte", func() bool { return len(srv.Names()) == 0 })
+	clustertest.EventuallyWithin(t, 10*time.Second, "old node unregistered after stray byte", func() bool { return len(srv.Names()) == 0 })
 }
 
 func TestServerRefusesRemoteAndInvalidRegistration(t *testing.T) {
@@ -255,7 +257,7 @@ func TestServerMaxConns(t *testing.T) {
 
 func TestClientErrors(t *testing.T) {
 	ctx := testCtx(t)
-	c := &Client{Port: freePort(t), Timeout: 5 * time.Second}
+	c := &Client{Port: clustertest.FreePort(t), Timeout: 5 * time.Second}
 	if _, err := c.Names(ctx); err == nil {
 		t.Fatal("Names against a closed port succeeded")
 	}

@@ -1,119 +1,40 @@
 package epmd
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/libcluster-go/libcluster/internal/clustertest"
+	"github.com/libcluster-go/libcluster/internal/erltest"
 	"github.com/libcluster-go/libcluster/internal/testenv"
 )
 
-const erlHint = "apt-get install erlang-base"
-
-// proc is a child process started by a test, with its combined output.
-type proc struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  strings.Builder
-	exit chan struct{}
-	err  error
-}
-
-func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-// waitOutput waits until the output matches re and returns the submatches.
-func (p *proc) waitOutput(t *testing.T, re *regexp.Regexp) []string {
+// startErl starts `erl -name <name>@127.0.0.1` on the EPMD at epmdPort,
+// which runs eval and stays up.
+func startErl(t *testing.T, epmdPort int, name, eval string) *erltest.Proc {
 	t.Helper()
-	var m []string
-	eventually(t, 30*time.Second, fmt.Sprintf("output matching %q from %s (output so far: %q)", re, p.cmd.Args[0], p.output()), func() bool {
-		m = re.FindStringSubmatch(p.output())
-		return m != nil
-	})
-	return m
-}
-
-// kill stops the process group by its id and waits for the process.
-func (p *proc) kill() {
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.exit
-}
-
-// startProc runs a program in its own process group with ERL_EPMD_PORT set;
-// cleanup kills it by id.
-func startProc(t testing.TB, epmdPort int, name string, args ...string) *proc {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(epmdPort), "HOME="+t.TempDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	p := &proc{cmd: cmd, exit: make(chan struct{})}
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.out.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-		}
-	}()
-	go func() {
-		p.err = cmd.Wait()
-		pw.Close()
-		close(p.exit)
-	}()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.output())
-		}
-	})
-	return p
-}
-
-// startErl starts `erl -name <name>@127.0.0.1` that runs eval and stays up.
-func startErl(t *testing.T, epmdPort int, name, eval string) *proc {
-	t.Helper()
-	erl := testenv.Command(t, "erl", erlHint)
-	return startProc(t, epmdPort, erl, "-noshell", "-name", name+"@127.0.0.1", "-setcookie", "c",
-		"-start_epmd", "false", "-kernel", "inet_dist_use_interface", "{127,0,0,1}", "-eval", eval)
+	return erltest.StartErl(t, erltest.ErlOptions{Name: name + "@127.0.0.1", Cookie: "c", EPMDPort: epmdPort,
+		Args: []string{"-kernel", "inet_dist_use_interface", "{127,0,0,1}"}, Eval: eval})
 }
 
 // startRealEpmd starts the stock epmd daemon on a free loopback port.
 func startRealEpmd(t testing.TB) int {
 	t.Helper()
-	bin := testenv.Command(t, "epmd", erlHint)
-	port := freePort(t)
-	startProc(t, port, bin, "-port", strconv.Itoa(port), "-address", "127.0.0.1")
-	c := &Client{Port: port, Timeout: time.Second}
-	eventually(t, 20*time.Second, "real epmd answering", func() bool {
-		_, err := c.Names(context.Background())
-		return err == nil
-	})
+	port, _ := erltest.StartEpmd(t, "-address", "127.0.0.1")
 	return port
 }
 
 // epmdNames runs the stock `epmd -names` client against port.
 func epmdNames(t *testing.T, port int) string {
 	t.Helper()
-	bin := testenv.Command(t, "epmd", erlHint)
+	bin := testenv.Command(t, "epmd", erltest.Hint)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, "-port", strconv.Itoa(port), "-names").CombinedOutput()
@@ -131,7 +52,7 @@ func TestInteropGoClientWithRealEpmd(t *testing.T) {
 
 	startErl(t, port, "x", `io:format("UP~n")`)
 	var info NodeInfo
-	eventually(t, 30*time.Second, "erl x registered with the real epmd", func() bool {
+	clustertest.EventuallyWithin(t, 30*time.Second, "erl x registered with the real epmd", func() bool {
 		var err error
 		info, err = c.PortPlease(ctx, "x")
 		return err == nil
@@ -162,7 +83,7 @@ func TestInteropGoClientWithRealEpmd(t *testing.T) {
 		t.Fatalf("epmd -names does not list gonode:\n%s", out)
 	}
 	reg.Close()
-	eventually(t, 20*time.Second, "gonode unregistered from real epmd", func() bool {
+	clustertest.EventuallyWithin(t, 20*time.Second, "gonode unregistered from real epmd", func() bool {
 		_, err := c.PortPlease(ctx, "gonode")
 		return errors.Is(err, ErrNotRegistered)
 	})
@@ -175,7 +96,7 @@ var creationRE = regexp.MustCompile(`CREATION (\d+)`)
 
 func TestInteropErlWithGoServer(t *testing.T) {
 	testenv.Short(t)
-	testenv.Command(t, "erl", erlHint)
+	testenv.Command(t, "erl", erltest.Hint)
 	srv, port := startServer(t)
 	ctx := testCtx(t)
 	c := &Client{Port: port}
@@ -187,9 +108,9 @@ func TestInteropErlWithGoServer(t *testing.T) {
 
 	eval := `io:format("CREATION ~p~nNAMES ~p~n", [erlang:system_info(creation), net_adm:names("127.0.0.1")])`
 	x := startErl(t, port, "x", eval)
-	m := x.waitOutput(t, regexp.MustCompile(`NAMES (.*)`))
+	m := x.WaitOutput(t, 30*time.Second, `NAMES (.*)`)
 	var info NodeInfo
-	eventually(t, 30*time.Second, "x listed by the Go server", func() bool {
+	clustertest.EventuallyWithin(t, 30*time.Second, "x listed by the Go server", func() bool {
 		for _, n := range srv.Names() {
 			if n.Name == "x" {
 				info = n
@@ -214,27 +135,27 @@ func TestInteropErlWithGoServer(t *testing.T) {
 		!strings.Contains(out, "name gonode at port 5555") {
 		t.Fatalf("epmd -names against the Go server:\n%s", out)
 	}
-	first := x.waitOutput(t, creationRE)[1]
+	first := x.WaitOutput(t, 30*time.Second, creationRE.String())[1]
 
 	// A second erl with a taken name must refuse to start.
 	dup := startErl(t, port, "gonode", `io:format("STARTED~n")`)
 	select {
-	case <-dup.exit:
+	case <-dup.Done():
 	case <-time.After(30 * time.Second):
-		t.Fatalf("erl with a duplicate name did not exit; output:\n%s", dup.output())
+		t.Fatalf("erl with a duplicate name did not exit; output:\n%s", dup.Output())
 	}
-	if strings.Contains(dup.output(), "STARTED") || !strings.Contains(dup.output(), "in use") {
-		t.Fatalf("erl started with a name the Go node holds:\n%s", dup.output())
+	if strings.Contains(dup.Output(), "STARTED") || !strings.Contains(dup.Output(), "in use") {
+		t.Fatalf("erl started with a name the Go node holds:\n%s", dup.Output())
 	}
 
 	// Killing x unregisters it; a restarted x gets a new creation.
-	x.kill()
-	eventually(t, 20*time.Second, "x unregistered after kill", func() bool {
+	x.Kill()
+	clustertest.EventuallyWithin(t, 20*time.Second, "x unregistered after kill", func() bool {
 		_, err := c.PortPlease(ctx, "x")
 		return errors.Is(err, ErrNotRegistered)
 	})
 	x2 := startErl(t, port, "x", eval)
-	second := x2.waitOutput(t, creationRE)[1]
+	second := x2.WaitOutput(t, 30*time.Second, creationRE.String())[1]
 	if first == second || first == "0" || second == "0" {
 		t.Errorf("creations of x before and after restart: %s, %s; want distinct nonzero", first, second)
 	}
@@ -242,29 +163,24 @@ func TestInteropErlWithGoServer(t *testing.T) {
 
 func TestInteropKeeperTakesOverFromRealEpmd(t *testing.T) {
 	testenv.Short(t)
-	bin := testenv.Command(t, "epmd", erlHint)
-	testenv.Command(t, "erl", erlHint)
-	port := freePort(t)
-	real := startProc(t, port, bin, "-port", strconv.Itoa(port), "-address", "127.0.0.1")
+	testenv.Command(t, "epmd", erltest.Hint)
+	testenv.Command(t, "erl", erltest.Hint)
+	port, real := erltest.StartEpmd(t, "-address", "127.0.0.1")
 	c := &Client{Port: port}
 	ctx := testCtx(t)
-	eventually(t, 20*time.Second, "real epmd answering", func() bool {
-		_, err := c.Names(ctx)
-		return err == nil
-	})
 	k := startKeeper(t, "keeper", port)
-	eventually(t, 20*time.Second, "keeper registered with the real epmd", func() bool {
+	clustertest.EventuallyWithin(t, 20*time.Second, "keeper registered with the real epmd", func() bool {
 		return len(k.creations()) == 1 && strings.Contains(epmdNames(t, port), "name keeper at port")
 	})
 
 	// The real epmd dies: the keeper serves EPMD itself, and a real erl
 	// can register with it.
-	real.kill()
-	eventually(t, 20*time.Second, "keeper re-registered with its own server", func() bool {
+	real.Kill()
+	clustertest.EventuallyWithin(t, 20*time.Second, "keeper re-registered with its own server", func() bool {
 		return len(k.creations()) == 2
 	})
 	startErl(t, port, "y", `io:format("UP~n")`)
-	eventually(t, 30*time.Second, "erl y registered with the keeper's server", func() bool {
+	clustertest.EventuallyWithin(t, 30*time.Second, "erl y registered with the keeper's server", func() bool {
 		n, err := c.Names(ctx)
 		return err == nil && len(n) == 2 && n[0].Name == "keeper" && n[1].Name == "y"
 	})

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 )
 
 // runningKeeper is a Keeper run in the background by a test.
@@ -80,13 +82,13 @@ func namesAt(ctx context.Context, port int) []string {
 }
 
 func TestKeeperTakeover(t *testing.T) {
-	port := freePort(t)
+	port := clustertest.FreePort(t)
 	ctx := testCtx(t)
 	a := startKeeper(t, "a", port)
-	eventually(t, 20*time.Second, "keeper a registered", func() bool { return len(a.creations()) == 1 })
+	clustertest.EventuallyWithin(t, 20*time.Second, "keeper a registered", func() bool { return len(a.creations()) == 1 })
 	b := startKeeper(t, "bb", port)
 	c := startKeeper(t, "ccc", port)
-	eventually(t, 20*time.Second, "all three listed and ready", func() bool {
+	clustertest.EventuallyWithin(t, 20*time.Second, "all three listed and ready", func() bool {
 		return slices.Equal(namesAt(ctx, port), []string{"a", "bb", "ccc"}) &&
 			len(b.creations()) == 1 && len(c.creations()) == 1
 	})
@@ -94,7 +96,7 @@ func TestKeeperTakeover(t *testing.T) {
 	// Stop a, which serves EPMD: b and c race for the port, one wins and
 	// both end up registered again.
 	a.stop(t)
-	eventually(t, 20*time.Second, "b and c re-registered after takeover", func() bool {
+	clustertest.EventuallyWithin(t, 20*time.Second, "b and c re-registered after takeover", func() bool {
 		return len(b.creations()) == 2 && len(c.creations()) == 2 &&
 			slices.Equal(namesAt(ctx, port), []string{"bb", "ccc"})
 	})
@@ -112,7 +114,7 @@ func TestKeeperTakeover(t *testing.T) {
 
 	// Stopping b, whether or not it won the port, must leave c registered.
 	b.stop(t)
-	eventually(t, 20*time.Second, "c alone listed", func() bool {
+	clustertest.EventuallyWithin(t, 20*time.Second, "c alone listed", func() bool {
 		return slices.Equal(namesAt(ctx, port), []string{"ccc"})
 	})
 }
@@ -120,13 +122,13 @@ func TestKeeperTakeover(t *testing.T) {
 func TestKeeperRegistersWithRunningServer(t *testing.T) {
 	srv, port := startServer(t)
 	k := startKeeper(t, "kk", port)
-	eventually(t, 20*time.Second, "keeper registered with the existing server", func() bool {
+	clustertest.EventuallyWithin(t, 20*time.Second, "keeper registered with the existing server", func() bool {
 		n := srv.Names()
 		return len(n) == 1 && n[0].Name == "kk"
 	})
 	// The existing server dies: the keeper takes over the port itself.
 	srv.Close()
-	eventually(t, 20*time.Second, "keeper serves and re-registered", func() bool {
+	clustertest.EventuallyWithin(t, 20*time.Second, "keeper serves and re-registered", func() bool {
 		return len(k.creations()) == 2 && slices.Equal(namesAt(testCtx(t), port), []string{"kk"})
 	})
 }
@@ -190,7 +192,7 @@ func TestKeeperIPv6Loopback(t *testing.T) {
 	done2 := make(chan error, 1)
 	go func() { done2 <- k2.Run(ctx2, nil) }()
 	defer func() { cancel2(); <-done2 }()
-	eventually(t, 20*time.Second, "seven registered over ::1", func() bool {
+	clustertest.EventuallyWithin(t, 20*time.Second, "seven registered over ::1", func() bool {
 		_, err := (&Client{Host: "::1", Port: port}).PortPlease(ctx, "seven")
 		return err == nil
 	})
