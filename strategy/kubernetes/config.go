@@ -180,6 +180,9 @@ func FromParams(p *strategy.Params) (*Strategy, error) {
 	for _, e := range s.check() {
 		p.Fail(e.Key, "%s", e.Msg)
 	}
+	if s.ServiceAccountPath == "" {
+		p.Fail("kubernetes_service_account_path", "empty; leave it unset for %s", DefaultServiceAccountPath)
+	}
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
@@ -230,9 +233,6 @@ func (s *Strategy) check() []*strategy.ParamError {
 	}
 	if _, err := s.masterURL(); err != nil {
 		fail("kubernetes_master", "%v", err)
-	}
-	if s.ServiceAccountPath == "" {
-		fail("kubernetes_service_account_path", "empty; leave it unset for %s", DefaultServiceAccountPath)
 	}
 	return errs
 }

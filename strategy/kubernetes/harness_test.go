@@ -269,7 +269,8 @@ type countingTransport struct {
 	lists   int
 	watches int
 	other   int
-	queries []string // query strings of the watches
+	queries []string    // query strings of the watches
+	listAt  []time.Time // when each LIST was sent
 }
 
 func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -281,6 +282,7 @@ func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		c.queries = append(c.queries, req.URL.RawQuery)
 	case req.Method == http.MethodGet:
 		c.lists++
+		c.listAt = append(c.listAt, time.Now())
 	default:
 		c.other++
 	}
