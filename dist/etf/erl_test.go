@@ -2,17 +2,15 @@ package etf
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"fmt"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/libcluster-go/libcluster/internal/erltest"
 	"github.com/libcluster-go/libcluster/internal/testenv"
 )
 
@@ -133,26 +131,19 @@ func appendRecord(dst []byte, name string, bins ...[]byte) []byte {
 	return dst
 }
 
-func runErl(t *testing.T, erl, code, dir string) string {
+func runErl(t *testing.T, code, dir string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	// No distribution, so no epmd is started and no port is used.
-	cmd := exec.CommandContext(ctx, erl, "-noshell", "-noinput", "-eval", code, "-extra", dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("erl failed: %v\n%s", err, out)
-	}
-	return string(out)
+	return erltest.RunErl(t, "", "-noshell", "-noinput", "-eval", code, "-extra", dir)
 }
 
 // TestErlInterop decodes terms written by a real erl, re-encodes them and
 // has erl check =:= equality; then it has erl decode terms made in Go and
 // send them back.
 func TestErlInterop(t *testing.T) {
-	erl := testenv.Command(t, "erl", "apt-get install erlang-base")
+	testenv.Command(t, "erl", erltest.Hint)
 	dir := t.TempDir()
-	runErl(t, erl, erlMakeTerms, dir)
+	runErl(t, erlMakeTerms, dir)
 	data, err := os.ReadFile(filepath.Join(dir, "erl.bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +186,7 @@ func TestErlInterop(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "native.bin"), nat, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := runErl(t, erl, erlCheckTerms, dir)
+	out := runErl(t, erlCheckTerms, dir)
 	oks, decoded := 0, 0
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		switch {

@@ -1,29 +1,19 @@
 package gossip
 
 import (
-	"context"
 	"encoding/hex"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/internal/testenv"
+	"github.com/libcluster-go/libcluster/internal/erltest"
 )
 
 // runErl evaluates expr in a fresh erl (no distribution) and returns its
 // trimmed standard output.
 func runErl(t *testing.T, expr string) string {
 	t.Helper()
-	erl := testenv.Command(t, "erl", "apt-get install erlang-base erlang-crypto")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, erl, "-noshell", "-eval", expr+", halt().").CombinedOutput()
-	if err != nil {
-		t.Fatalf("erl: %v\n%s", err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(erltest.RunErl(t, "apt-get install erlang-base erlang-crypto", "-noshell", "-eval", expr+", halt()."))
 }
 
 // TestErlangDecodesOurHeartbeats hands the Go node's datagrams, plain and
