@@ -14,12 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/libcluster-go/libcluster/httpapi"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
+	"github.com/libcluster-go/libcluster/internal/erltest"
 	"github.com/libcluster-go/libcluster/internal/testenv"
 )
 
@@ -66,78 +67,19 @@ func runCLI(t *testing.T, timeout time.Duration, args ...string) (int, string, s
 	return code, stdout.String(), stderr.String()
 }
 
-// proc is a long-running process started by a test.
-type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// start starts a process that the test's cleanup kills by PID.
-func start(t *testing.T, env []string, name string, args ...string) *proc {
+// stop sends SIGTERM to a process started by erltest.Start and waits for
+// a clean exit.
+func stop(t *testing.T, p *erltest.Proc) {
 	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), env...)
-	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	go func() { cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-			return
-		default:
-		}
-		cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("output of %s %v:\n%s", name, args, p.out.String())
-		}
-	})
-	return p
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (p *proc) stop(t *testing.T) {
-	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.Signal(syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(15 * time.Second):
-		t.Fatalf("process %d did not exit within 15s of SIGTERM", p.cmd.Process.Pid)
+		t.Fatalf("process %d did not exit within 15s of SIGTERM", p.Pid())
 	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("exit code after SIGTERM = %d, want 0; output:\n%s", code, p.out.String())
+	if err := p.Err(); err != nil {
+		t.Errorf("exit after SIGTERM: %v, want exit code 0; output:\n%s", err, p.Output())
 	}
-}
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func writeFile(t *testing.T, name, content string) string {
@@ -252,7 +194,7 @@ func TestBadInputs(t *testing.T) {
 	}
 	defer busy.Close()
 	busyAddr := busy.Addr().String()
-	epmdPort := freeTCPPort(t) // nothing listens: the node never gets that far
+	epmdPort := clustertest.FreePort(t) // nothing listens: the node never gets that far
 	base := func(extra string) string {
 		return "node:\n  name: a@127.0.0.1\n  cookie: c\n  epmd: 127.0.0.1:" + fmt.Sprint(epmdPort) + "\n" + extra
 	}
@@ -316,8 +258,8 @@ topologies:
 // startEPMD runs `libcluster epmd` on a free port and returns the port.
 func startEPMD(t *testing.T) int {
 	t.Helper()
-	port := freeTCPPort(t)
-	p := start(t, nil, binary, "epmd", "--port", fmt.Sprint(port), "--address", "127.0.0.1")
+	port := clustertest.FreePort(t)
+	p := erltest.Start(t, nil, binary, "epmd", "--port", fmt.Sprint(port), "--address", "127.0.0.1")
 	eventually(t, 20*time.Second, "epmd listening", func() (bool, string) {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
@@ -326,13 +268,13 @@ func startEPMD(t *testing.T) int {
 		c.Close()
 		return true, ""
 	})
-	t.Cleanup(func() { p.stop(t) })
+	t.Cleanup(func() { stop(t, p) })
 	return port
 }
 
 func TestRunTwoNodes(t *testing.T) {
 	epmdPort := startEPMD(t)
-	httpA, httpB := freeTCPPort(t), freeTCPPort(t)
+	httpA, httpB := clustertest.FreePort(t), clustertest.FreePort(t)
 	cfg := func(name string, httpPort int, peer string) string {
 		return fmt.Sprintf(`node:
   name: %s
@@ -350,7 +292,7 @@ topologies:
     policy: {min_nodes: 1, backoff: {initial: 50ms, max: 500ms}}
 `, name, epmdPort, httpPort, peer)
 	}
-	a := start(t, nil, binary, "run", "--config", writeFile(t, "a.yaml", cfg("a@127.0.0.1", httpA, "b@127.0.0.1")), "--log-format", "json")
+	a := erltest.Start(t, nil, binary, "run", "--config", writeFile(t, "a.yaml", cfg("a@127.0.0.1", httpA, "b@127.0.0.1")), "--log-format", "json")
 	addrA := fmt.Sprintf("127.0.0.1:%d", httpA)
 	eventually(t, 20*time.Second, "a serves /readyz", func() (bool, string) {
 		resp, err := http.Get("http://" + addrA + "/readyz")
@@ -364,7 +306,7 @@ topologies:
 	if code != 503 || !strings.Contains(body, "pair (0 of 1") {
 		t.Errorf("readyz alone = %d %q, want 503 naming topology pair", code, body)
 	}
-	b := start(t, nil, binary, "run", "--config", writeFile(t, "b.yaml", cfg("b@127.0.0.1", httpB, "a@127.0.0.1")))
+	b := erltest.Start(t, nil, binary, "run", "--config", writeFile(t, "b.yaml", cfg("b@127.0.0.1", httpB, "a@127.0.0.1")))
 	eventually(t, 30*time.Second, "a and b connected", func() (bool, string) {
 		m, err := getMembers(addrA)
 		if err != nil {
@@ -389,7 +331,7 @@ topologies:
 		t.Errorf("members: exit %d\n%s%s", code, out, errOut)
 	}
 	// Stopping b: a notices, logs it, and is no longer ready.
-	b.stop(t)
+	stop(t, b)
 	eventually(t, 30*time.Second, "a notices b left", func() (bool, string) {
 		m, err := getMembers(addrA)
 		if err != nil {
@@ -397,8 +339,8 @@ topologies:
 		}
 		return len(m.Nodes) == 0, fmt.Sprintf("%+v", m)
 	})
-	a.stop(t)
-	log := a.out.String()
+	stop(t, a)
+	log := a.Output()
 	for _, w := range []string{`"msg":"member joined","node":"b@127.0.0.1"`, `"msg":"member left","node":"b@127.0.0.1"`, `"msg":"node stopped"`} {
 		if !strings.Contains(log, w) {
 			t.Errorf("a's log lacks %s:\n%s", w, log)
@@ -407,9 +349,7 @@ topologies:
 }
 
 func TestErlInterop(t *testing.T) {
-	erl := testenv.Command(t, "erl", "apt-get install erlang-base")
 	epmdPort := startEPMD(t)
-	env := []string{fmt.Sprintf("ERL_EPMD_PORT=%d", epmdPort)}
 	// erl waits for the Go node to show in nodes(hidden), prints the list
 	// and stays up until the test ends.
 	script := `W = fun W(0) -> io:format("TIMEOUT ~p~n", [nodes(hidden)]);
@@ -417,9 +357,9 @@ func TestErlInterop(t *testing.T) {
 	                    true -> io:format("HIDDEN ~p~n", [nodes(hidden)]);
 	                    false -> timer:sleep(100), W(N - 1) end end,
 	        W(600).`
-	e := start(t, env, erl, "-name", "e1@127.0.0.1", "-setcookie", "interopcookie", "-start_epmd", "false", "-noshell", "-eval", script)
+	e := erltest.StartErl(t, erltest.ErlOptions{Name: "e1@127.0.0.1", Cookie: "interopcookie", EPMDPort: epmdPort, Eval: script})
 	eventually(t, 30*time.Second, "erl registered with EPMD", func() (bool, string) {
-		out := e.out.String()
+		out := e.Output()
 		if strings.Contains(out, "rror") {
 			return false, out
 		}
@@ -433,7 +373,7 @@ func TestErlInterop(t *testing.T) {
 		b, _ := io.ReadAll(c)
 		return bytes.Contains(b, []byte("name e1 ")), string(b)
 	})
-	httpPort := freeTCPPort(t)
+	httpPort := clustertest.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", httpPort)
 	cfg := fmt.Sprintf(`node:
   name: go1@127.0.0.1
@@ -446,7 +386,7 @@ topologies:
     strategy: epmd
     config: {hosts: [e1@127.0.0.1]}
 `, epmdPort, addr)
-	g := start(t, nil, binary, "run", "--config", writeFile(t, "go1.yaml", cfg))
+	g := erltest.Start(t, nil, binary, "run", "--config", writeFile(t, "go1.yaml", cfg))
 	eventually(t, 30*time.Second, "/members lists e1@127.0.0.1", func() (bool, string) {
 		m, err := getMembers(addr)
 		if err != nil {
@@ -455,14 +395,14 @@ topologies:
 		return len(m.Nodes) == 1 && m.Nodes[0] == "e1@127.0.0.1", fmt.Sprintf("%+v", m)
 	})
 	eventually(t, 30*time.Second, "erl lists go1 in nodes(hidden)", func() (bool, string) {
-		sc := bufio.NewScanner(strings.NewReader(e.out.String()))
+		sc := bufio.NewScanner(strings.NewReader(e.Output()))
 		for sc.Scan() {
 			if strings.HasPrefix(sc.Text(), "HIDDEN ") && strings.Contains(sc.Text(), "'go1@127.0.0.1'") {
 				t.Logf("erl printed: %s", sc.Text())
 				return true, ""
 			}
 		}
-		return false, e.out.String()
+		return false, e.Output()
 	})
-	g.stop(t)
+	stop(t, g)
 }
