@@ -19,11 +19,7 @@ package dnspoll
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"time"
-
-	"github.com/miekg/dns"
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/internal/dnsquery"
@@ -43,9 +39,9 @@ func init() {
 
 // The values of the ip_family key.
 const (
-	FamilyBoth = "both" // A and AAAA
-	FamilyIPv4 = "ipv4" // A only
-	FamilyIPv6 = "ipv6" // AAAA only
+	FamilyBoth = dnsquery.FamilyBoth // A and AAAA
+	FamilyIPv4 = dnsquery.FamilyIPv4 // A only
+	FamilyIPv6 = dnsquery.FamilyIPv6 // AAAA only
 )
 
 // Strategy polls Query and reports Basename@ip for every address.
@@ -69,57 +65,23 @@ func FromParams(p *strategy.Params) (*Strategy, error) {
 		Family:   p.Enum("ip_family", FamilyBoth, FamilyBoth, FamilyIPv4, FamilyIPv6),
 		Resolver: dnsquery.FromParams(p),
 	}
-	if s.Query != "" {
-		if err := dnsquery.CheckName(s.Query); err != nil {
-			p.Fail("query", "%v", err)
-		}
-	}
-	if s.Basename != "" {
-		if _, err := libcluster.ParseNode(s.Basename + "@127.0.0.1"); err != nil {
-			p.Fail("node_basename", "%q makes no valid node name; use letters, digits, '_', '-' or '.'", s.Basename)
-		}
-	}
+	dnsquery.CheckNameParam(p, "query", s.Query)
+	dnsquery.CheckBasenameParam(p, "node_basename", s.Basename)
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Strategy) types() []uint16 {
-	switch s.Family {
-	case FamilyIPv4:
-		return []uint16{dns.TypeA}
-	case FamilyIPv6:
-		return []uint16{dns.TypeAAAA}
-	}
-	return []uint16{dns.TypeA, dns.TypeAAAA}
-}
+func (s *Strategy) types() []uint16 { return dnsquery.FamilyTypes(s.Family, FamilyBoth) }
 
 // Source names the query, e.g. "DNS A+AAAA app.internal".
-func (s *Strategy) Source() string {
-	var ts []string
-	for _, t := range s.types() {
-		ts = append(ts, dns.TypeToString[t])
-	}
-	return "DNS " + strings.Join(ts, "+") + " " + s.Query
-}
-
-func (s *Strategy) resolver() *dnsquery.Resolver {
-	if s.Resolver == nil {
-		return &dnsquery.Resolver{}
-	}
-	return s.Resolver
-}
+func (s *Strategy) Source() string { return dnsquery.AddrsSource(s.Query, s.types()) }
 
 // Discover runs one lookup round and returns the complete set. Any failed
 // lookup fails the round (a partial answer would prune live nodes).
 func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
-	addrs, err := s.resolver().LookupAddrs(ctx, s.Query, s.types()...)
-	if err != nil {
-		return libcluster.Update{}, fmt.Errorf("%s: %w", s.Source(), err)
-	}
-	nodes, dropped := strategy.NodesFromAddrs(s.Basename, addrs)
-	return libcluster.Update{Nodes: nodes, Dropped: dropped, Complete: true, Source: s.Source() + " via " + s.resolver().Describe()}, nil
+	return dnsquery.DiscoverAddrs(ctx, s.Resolver, s.Query, s.Basename, s.types())
 }
 
 // Run polls until ctx ends: the first poll at once, the next Interval after

@@ -21,11 +21,7 @@ package kubernetesdns
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"time"
-
-	"github.com/miekg/dns"
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/internal/dnsquery"
@@ -45,9 +41,9 @@ func init() {
 
 // The values of the ip_family key.
 const (
-	FamilyIPv4 = "ipv4" // A only (default, libcluster's behaviour)
-	FamilyIPv6 = "ipv6" // AAAA only, for IPv6-only clusters
-	FamilyBoth = "both" // A and AAAA
+	FamilyIPv4 = dnsquery.FamilyIPv4 // A only (default, libcluster's behaviour)
+	FamilyIPv6 = dnsquery.FamilyIPv6 // AAAA only, for IPv6-only clusters
+	FamilyBoth = dnsquery.FamilyBoth // A and AAAA
 )
 
 // Strategy polls the A (and/or AAAA) records of Service and reports
@@ -71,56 +67,22 @@ func FromParams(p *strategy.Params) (*Strategy, error) {
 		Family:   p.Enum("ip_family", FamilyIPv4, FamilyIPv4, FamilyIPv6, FamilyBoth),
 		Resolver: dnsquery.FromParams(p),
 	}
-	if s.Service != "" {
-		if err := dnsquery.CheckName(s.Service); err != nil {
-			p.Fail("service", "%v", err)
-		}
-	}
-	if s.AppName != "" {
-		if _, err := libcluster.ParseNode(s.AppName + "@127.0.0.1"); err != nil {
-			p.Fail("application_name", "%q makes no valid node name; use letters, digits, '_', '-' or '.'", s.AppName)
-		}
-	}
+	dnsquery.CheckNameParam(p, "service", s.Service)
+	dnsquery.CheckBasenameParam(p, "application_name", s.AppName)
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Strategy) types() []uint16 {
-	switch s.Family {
-	case FamilyIPv6:
-		return []uint16{dns.TypeAAAA}
-	case FamilyBoth:
-		return []uint16{dns.TypeA, dns.TypeAAAA}
-	}
-	return []uint16{dns.TypeA}
-}
+func (s *Strategy) types() []uint16 { return dnsquery.FamilyTypes(s.Family, FamilyIPv4) }
 
 // Source names the query, e.g. "DNS A myapp-headless.default.svc.cluster.local".
-func (s *Strategy) Source() string {
-	var ts []string
-	for _, t := range s.types() {
-		ts = append(ts, dns.TypeToString[t])
-	}
-	return "DNS " + strings.Join(ts, "+") + " " + s.Service
-}
-
-func (s *Strategy) resolver() *dnsquery.Resolver {
-	if s.Resolver == nil {
-		return &dnsquery.Resolver{}
-	}
-	return s.Resolver
-}
+func (s *Strategy) Source() string { return dnsquery.AddrsSource(s.Service, s.types()) }
 
 // Discover runs one lookup round and returns the complete set.
 func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
-	addrs, err := s.resolver().LookupAddrs(ctx, s.Service, s.types()...)
-	if err != nil {
-		return libcluster.Update{}, fmt.Errorf("%s: %w", s.Source(), err)
-	}
-	nodes, dropped := strategy.NodesFromAddrs(s.AppName, addrs)
-	return libcluster.Update{Nodes: nodes, Dropped: dropped, Complete: true, Source: s.Source() + " via " + s.resolver().Describe()}, nil
+	return dnsquery.DiscoverAddrs(ctx, s.Resolver, s.Service, s.AppName, s.types())
 }
 
 // Run polls until ctx ends: the first poll at once, the next Interval after

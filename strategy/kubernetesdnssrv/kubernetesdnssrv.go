@@ -85,11 +85,7 @@ func FromParams(p *strategy.Params) (*Strategy, error) {
 	if s.Namespace != "" && !label.MatchString(s.Namespace) {
 		p.Fail("namespace", "%q is not a Kubernetes namespace name (one DNS label: letters, digits and '-', at most 63), e.g. default", s.Namespace)
 	}
-	if s.AppName != "" {
-		if _, err := libcluster.ParseNode(s.AppName + "@127.0.0.1"); err != nil {
-			p.Fail("application_name", "%q makes no valid node name; use letters, digits, '_', '-' or '.'", s.AppName)
-		}
-	}
+	dnsquery.CheckBasenameParam(p, "application_name", s.AppName)
 	domain, key := p.String("cluster_domain", ""), "cluster_domain"
 	if domain == "" {
 		domain, key = os.Getenv(ClusterDomainEnv), "environment variable "+ClusterDomainEnv
@@ -120,18 +116,11 @@ func (s *Strategy) QueryName() string {
 // Source names the query, e.g. "DNS SRV myapp.default.svc.cluster.local.".
 func (s *Strategy) Source() string { return "DNS SRV " + s.QueryName() }
 
-func (s *Strategy) resolver() *dnsquery.Resolver {
-	if s.Resolver == nil {
-		return &dnsquery.Resolver{}
-	}
-	return s.Resolver
-}
-
 // Discover runs one SRV lookup and returns the complete set. Targets that
 // make no valid node name (e.g. "." meaning "no service") are dropped with
 // the reason.
 func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
-	ans, err := s.resolver().Lookup(ctx, s.QueryName(), dns.TypeSRV)
+	ans, err := dnsquery.OrDefault(s.Resolver).Lookup(ctx, s.QueryName(), dns.TypeSRV)
 	if err != nil {
 		return libcluster.Update{}, fmt.Errorf("%s: %w", s.Source(), err)
 	}
@@ -151,7 +140,7 @@ func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
 	}
 	nodes, bad := strategy.NodesFromNames(cands)
 	dropped = append(dropped, bad...)
-	return libcluster.Update{Nodes: nodes, Dropped: dropped, Complete: true, Source: s.Source() + " via " + s.resolver().Describe()}, nil
+	return libcluster.Update{Nodes: nodes, Dropped: dropped, Complete: true, Source: s.Source() + " via " + dnsquery.OrDefault(s.Resolver).Describe()}, nil
 }
 
 // Run polls until ctx ends: the first poll at once, the next Interval after
