@@ -26,31 +26,26 @@ func setupMulticast(conn *net.UDPConn, c settings) error {
 		}
 		return fmt.Errorf("gossip: %s for group %s on %s: %w; check multicast_if and that the interface is up and multicast capable", what, c.group, where, err)
 	}
-	if c.group.Is4() {
-		p := ipv4.NewPacketConn(conn)
-		if ifi != nil {
-			if err := p.SetMulticastInterface(ifi); err != nil {
-				return fail("setting the multicast interface", err)
-			}
-		}
-		if err := p.SetMulticastTTL(c.ttl); err != nil {
-			return fail("setting multicast_ttl", err)
-		}
-		if err := p.SetMulticastLoopback(true); err != nil {
-			return fail("enabling multicast loopback", err)
-		}
-		if err := p.JoinGroup(ifi, group); err != nil {
-			return fail("joining", err)
-		}
-		return nil
+	// ipv4 and ipv6 offer the same calls but for the TTL (hop limit).
+	var p interface {
+		SetMulticastInterface(*net.Interface) error
+		SetMulticastLoopback(bool) error
+		JoinGroup(*net.Interface, net.Addr) error
 	}
-	p := ipv6.NewPacketConn(conn)
+	var setTTL func(int) error
+	if c.group.Is4() {
+		p4 := ipv4.NewPacketConn(conn)
+		p, setTTL = p4, p4.SetMulticastTTL
+	} else {
+		p6 := ipv6.NewPacketConn(conn)
+		p, setTTL = p6, p6.SetMulticastHopLimit
+	}
 	if ifi != nil {
 		if err := p.SetMulticastInterface(ifi); err != nil {
 			return fail("setting the multicast interface", err)
 		}
 	}
-	if err := p.SetMulticastHopLimit(c.ttl); err != nil {
+	if err := setTTL(c.ttl); err != nil {
 		return fail("setting multicast_ttl", err)
 	}
 	if err := p.SetMulticastLoopback(true); err != nil {
