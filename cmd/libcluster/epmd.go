@@ -17,15 +17,9 @@ func cmdEPMD(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("epmd", "[--port 4369] [--address 0.0.0.0]", stderr)
 	port := fs.Int("port", epmd.Port(), "TCP port to serve on (default: ERL_EPMD_PORT or 4369)")
 	address := fs.String("address", "0.0.0.0", "IP address to listen on")
-	var lf logFlags
-	lf.add(fs)
-	if code, done := parseFlags(fs, args, stdout); done {
-		return code
-	}
-	log, err := lf.logger(stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "libcluster epmd:", err)
-		return exitUsage
+	log, rc, quit := parseLogged(fs, args, stdout, stderr, "")
+	if quit {
+		return rc
 	}
 	if *port < 1 || *port > 65535 {
 		fmt.Fprintf(stderr, "libcluster epmd: invalid --port %d; want 1 to 65535\n", *port)

@@ -22,16 +22,9 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	name := fs.String("name", "", "node name, overriding node.name")
 	httpAddr := fs.String("http", "", "host:port of the running node's HTTP endpoint, to compare with what it has connected")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long each topology's discovery may take")
-	var lf logFlags
-	lf.add(fs)
-	if code, done := parseFlags(fs, args, stdout); done {
-		return code
-	}
-	lf.level = "error"
-	log, err := lf.logger(stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "libcluster explain:", err)
-		return exitUsage
+	log, rc, quit := parseLogged(fs, args, stdout, stderr, "error")
+	if quit {
+		return rc
 	}
 	opts := []config.Option{config.WithCookie("unused-by-explain")}
 	if *name != "" {

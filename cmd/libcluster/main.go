@@ -130,6 +130,27 @@ func (l *logFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&l.level, "log-level", "info", "least severe level logged: debug, info, warn or error")
 }
 
+// parseLogged adds the log flags to fs, parses args and builds the
+// logger on stderr; level, when set, replaces the --log-level value. done
+// is true when the command should return code at once (--help, a bad flag
+// or log flag).
+func parseLogged(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, level string) (log *slog.Logger, code int, done bool) {
+	var lf logFlags
+	lf.add(fs)
+	if code, done := parseFlags(fs, args, stdout); done {
+		return nil, code, true
+	}
+	if level != "" {
+		lf.level = level
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
+		return nil, exitUsage, true
+	}
+	return log, 0, false
+}
+
 func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(l.level)); err != nil {

@@ -45,15 +45,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	name := fs.String("name", "", "node name, overriding node.name, e.g. app@127.0.0.1")
 	cookie := fs.String("cookie", "", "distribution cookie, overriding node.cookie and node.cookie_file")
 	addrFile := fs.String("http-addr-file", "", "once serving, write the HTTP endpoint's actual host:port to this file (useful with http.listen port 0)")
-	var lf logFlags
-	lf.add(fs)
-	if code, done := parseFlags(fs, args, stdout); done {
-		return code
-	}
-	log, err := lf.logger(stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "libcluster run:", err)
-		return exitUsage
+	log, rc, quit := parseLogged(fs, args, stdout, stderr, "")
+	if quit {
+		return rc
 	}
 	var opts []config.Option
 	if *name != "" {
