@@ -1,5 +1,7 @@
 package kubernetes
 
+//lint:file-ignore SA1019 the endpoints lookup mode reads the deprecated core v1 Endpoints on purpose
+
 import (
 	"net/http"
 	"path/filepath"
@@ -67,18 +69,18 @@ func TestLookupModesAndNames(t *testing.T) {
 	c.putSlice(t, ns, "demo-x1",
 		ready(ns, "10.1.0.1", "app-0"), ready(ns, "10.1.0.2", "app-1"),
 		endpoint(ns, "10.1.0.3", "app-2", false, false, false))
-	ep := &corev1.Endpoints{ //nolint:staticcheck // the endpoints lookup mode is tested
+	ep := &corev1.Endpoints{
 		ObjectMeta: metav1.ObjectMeta{Name: "demo", Namespace: ns, Labels: map[string]string{"app": "demo"}},
-		Subsets: []corev1.EndpointSubset{{ //nolint:staticcheck
+		Subsets: []corev1.EndpointSubset{{
 			Addresses: []corev1.EndpointAddress{
 				{IP: "10.1.0.1", Hostname: "app-0", TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: "app-0"}},
 				{IP: "10.1.0.2", Hostname: "app-1", TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: "app-1"}},
 			},
 			NotReadyAddresses: []corev1.EndpointAddress{{IP: "10.1.0.3", Hostname: "app-2"}},
-			Ports:             []corev1.EndpointPort{{Name: "epmd", Port: 4369}}, //nolint:staticcheck
+			Ports:             []corev1.EndpointPort{{Name: "epmd", Port: 4369}},
 		}},
 	}
-	if _, err := c.Client().CoreV1().Endpoints(ns).Create(ctx, ep, metav1.CreateOptions{}); err != nil { //nolint:staticcheck
+	if _, err := c.Client().CoreV1().Endpoints(ns).Create(ctx, ep, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	c.createPod(t, ns, "app-0", "10.1.0.1", true)

@@ -1,5 +1,7 @@
 package kubernetes
 
+//lint:file-ignore SA1019 the endpoints lookup mode reads the deprecated core v1 Endpoints on purpose
+
 import (
 	"fmt"
 

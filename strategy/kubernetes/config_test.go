@@ -1,5 +1,7 @@
 package kubernetes
 
+//lint:file-ignore SA1019 the endpoints lookup mode reads the deprecated core v1 Endpoints on purpose
+
 import (
 	"encoding/base64"
 	"os"
@@ -268,9 +270,9 @@ func TestReadinessPolicy(t *testing.T) {
 		}
 	}
 
-	ep := &corev1.Endpoints{ //nolint:staticcheck // testing the deprecated mode
+	ep := &corev1.Endpoints{
 		ObjectMeta: metav1.ObjectMeta{Name: "e", Namespace: "ns"},
-		Subsets: []corev1.EndpointSubset{{ //nolint:staticcheck
+		Subsets: []corev1.EndpointSubset{{
 			Addresses:         []corev1.EndpointAddress{{IP: "10.0.2.1", Hostname: "h-0"}},
 			NotReadyAddresses: []corev1.EndpointAddress{{IP: "10.0.2.2"}},
 		}},

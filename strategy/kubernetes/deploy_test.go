@@ -1,5 +1,7 @@
 package kubernetes
 
+//lint:file-ignore SA1019 the endpoints lookup mode reads the deprecated core v1 Endpoints on purpose
+
 import (
 	"os"
 	"path/filepath"
@@ -68,11 +70,11 @@ func TestDeployManifests(t *testing.T) {
 		c.putSlice(t, ns, "myapp-x", ready(ns, "10.7.0.1", "myapp-0"))
 		c.createPod(t, ns, "myapp-0", "10.7.0.1", true)
 		if mode == LookupEndpoints {
-			ep := &corev1.Endpoints{ //nolint:staticcheck // the endpoints lookup mode is tested
+			ep := &corev1.Endpoints{
 				ObjectMeta: metav1.ObjectMeta{Name: "myapp", Namespace: ns, Labels: map[string]string{"app": "demo"}},
-				Subsets:    []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{{IP: "10.7.0.1"}}}}, //nolint:staticcheck
+				Subsets:    []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{{IP: "10.7.0.1"}}}},
 			}
-			if _, err := c.Client().CoreV1().Endpoints(ns).Create(ctxT(t), ep, metav1.CreateOptions{}); err != nil { //nolint:staticcheck
+			if _, err := c.Client().CoreV1().Endpoints(ns).Create(ctxT(t), ep, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -1,5 +1,7 @@
 package kubernetes
 
+//lint:file-ignore SA1019 the endpoints lookup mode reads the deprecated core v1 Endpoints on purpose
+
 import (
 	"context"
 	"errors"
@@ -102,7 +104,7 @@ func (s *Strategy) list(ctx context.Context, c *conn, opts metav1.ListOptions) (
 	ns := c.namespace
 	switch s.lookup() {
 	case LookupEndpoints:
-		return c.client.CoreV1().Endpoints(ns).List(ctx, opts) //nolint:staticcheck // the Endpoints mode exists for old clusters
+		return c.client.CoreV1().Endpoints(ns).List(ctx, opts)
 	case LookupPods:
 		return c.client.CoreV1().Pods(ns).List(ctx, opts)
 	}
@@ -113,7 +115,7 @@ func (s *Strategy) watchObjects(ctx context.Context, c *conn, opts metav1.ListOp
 	ns := c.namespace
 	switch s.lookup() {
 	case LookupEndpoints:
-		return c.client.CoreV1().Endpoints(ns).Watch(ctx, opts) //nolint:staticcheck // see list
+		return c.client.CoreV1().Endpoints(ns).Watch(ctx, opts)
 	case LookupPods:
 		return c.client.CoreV1().Pods(ns).Watch(ctx, opts)
 	}
@@ -123,7 +125,7 @@ func (s *Strategy) watchObjects(ctx context.Context, c *conn, opts metav1.ListOp
 func (s *Strategy) objectType() runtime.Object {
 	switch s.lookup() {
 	case LookupEndpoints:
-		return &corev1.Endpoints{} //nolint:staticcheck // see list
+		return &corev1.Endpoints{}
 	case LookupPods:
 		return &corev1.Pod{}
 	}
