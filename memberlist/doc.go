@@ -17,10 +17,11 @@
 // its own advertised address is used instead, so members that advertise
 // another port are still reached after they go away and come back.
 //
-// Before it joins, a Node pings the address with the expected name; a
-// memberlist node answers such a ping only under its own name. A node that
-// answers under another name is reported as a name mismatch and the two
-// clusters are not merged.
+// memberlist merges two clusters as soon as any of their members exchange
+// a packet. When the node reached at a name's address turns out to have
+// another name, Connect reports a [NameMismatchError], but the merge has
+// happened: keep unrelated clusters apart with different SecretKeys (or a
+// memberlist Label, set through Config.Tune), not with node names.
 //
 // # Events and removal
 //

@@ -58,7 +58,8 @@ var (
 	metaLeaving = []byte("libcluster/1 leaving")
 )
 
-// maxSeen bounds the table of learned member addresses.
+// maxSeen bounds the table of members seen; members that went away are
+// forgotten first when it fills.
 const maxSeen = 8192
 
 // Node is a cluster member on memberlist. It implements
@@ -68,7 +69,7 @@ type Node struct {
 	s            settings
 	log          *slog.Logger
 	ml           *ml.Memberlist
-	probeTimeout time.Duration
+	addr         netip.AddrPort // advertised
 
 	leaving atomic.Bool
 	closed  atomic.Bool    // set under mu, so that no join starts after Close
@@ -78,7 +79,7 @@ type Node struct {
 	closeErr  error
 
 	mu   sync.Mutex
-	seen map[libcluster.Node]seenAddr // guarded by mu
+	seen map[libcluster.Node]seenAddr // members seen, live or gone; guarded by mu
 
 	ev eventQueue
 }
@@ -114,7 +115,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			s.self, net.JoinHostPort(c.BindAddr, fmt.Sprint(s.bindPort)), err)
 	}
 	n.ml = m
-	n.probeTimeout = c.ProbeTimeout
+	// Nothing else knows this node yet, so its own entry is not changing.
+	ln := m.LocalNode()
+	a, _ := netip.AddrFromSlice(ln.Addr)
+	n.addr = netip.AddrPortFrom(a.Unmap(), ln.Port)
 	if n.s.peerPort == 0 {
 		n.s.peerPort = c.BindPort // memberlist stores the port it bound
 	}
@@ -125,11 +129,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 func (n *Node) Self() libcluster.Node { return n.s.self }
 
 // Addr returns the address this node advertises to its peers.
-func (n *Node) Addr() netip.AddrPort {
-	ln := n.ml.LocalNode()
-	a, _ := netip.AddrFromSlice(ln.Addr)
-	return netip.AddrPortFrom(a.Unmap(), ln.Port)
-}
+func (n *Node) Addr() netip.AddrPort { return n.addr }
 
 // PeerPort returns the port dialled to join nodes not seen yet.
 func (n *Node) PeerPort() int { return n.s.peerPort }
@@ -144,25 +144,35 @@ func (n *Node) Nodes() []libcluster.Node {
 	if n.closed.Load() {
 		return nil
 	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	var out []libcluster.Node
-	for _, m := range n.ml.Members() {
-		if m.Name != string(n.s.self) {
-			out = append(out, libcluster.Node(m.Name))
+	for name, sa := range n.seen {
+		if sa.alive {
+			out = append(out, name)
 		}
 	}
 	return out
 }
 
+// The membership view below is kept from memberlist's join, leave and
+// update callbacks, which run under memberlist's node lock: the *ml.Node
+// values its Members method returns are read there without that lock and
+// race with its updates.
+
 func (n *Node) isMember(peer libcluster.Node) bool {
-	return slices.ContainsFunc(n.ml.Members(), func(m *ml.Node) bool { return m.Name == string(peer) })
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.seen[peer].alive
 }
 
 // memberAt returns the live member advertising addr, or "".
 func (n *Node) memberAt(addr netip.AddrPort) libcluster.Node {
-	for _, m := range n.ml.Members() {
-		a, _ := netip.AddrFromSlice(m.Addr)
-		if netip.AddrPortFrom(a.Unmap(), m.Port) == addr {
-			return libcluster.Node(m.Name)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for name, sa := range n.seen {
+		if sa.alive && sa.addr == addr {
+			return name
 		}
 	}
 	return ""
@@ -176,11 +186,12 @@ func (n *Node) WatchNodes(fn func(libcluster.NodeEvent)) (stop func()) {
 }
 
 // Connect joins peer's cluster, or returns nil at once when peer is already
-// a live member. It pings the peer's address under peer's name first, so a
-// different node at that address is reported as a [*NameMismatchError] and
-// not merged. The address is the one peer advertised when it was last seen,
-// else host:PeerPort for each address its host resolves to. Connect gives
-// up when ctx ends (the join may still finish in the background).
+// a live member. The address dialled is the one peer advertised when it was
+// last seen, else host:PeerPort for each address its host resolves to. When
+// the node found there has another name, Connect returns a
+// [*NameMismatchError]; the two clusters have merged all the same (memberlist
+// merges on any contact). Connect gives up when ctx ends; the join may
+// still finish in the background, bounded by memberlist's TCPTimeout.
 func (n *Node) Connect(ctx context.Context, peer libcluster.Node) error {
 	if peer == n.s.self {
 		return nil
@@ -216,7 +227,7 @@ func (n *Node) Connect(ctx context.Context, peer libcluster.Node) error {
 func (n *Node) candidates(ctx context.Context, peer libcluster.Node) ([]netip.AddrPort, error) {
 	var out []netip.AddrPort
 	n.mu.Lock()
-	if sa, ok := n.seen[peer]; ok {
+	if sa, ok := n.seen[peer]; ok && sa.addr.IsValid() {
 		out = append(out, sa.addr)
 	}
 	n.mu.Unlock()
@@ -262,17 +273,8 @@ func (n *Node) join(ctx context.Context, peer libcluster.Node) error {
 }
 
 func (n *Node) joinAt(peer libcluster.Node, addr netip.AddrPort) error {
-	udp := net.UDPAddrFromAddrPort(addr)
-	if _, err := n.ml.Ping(string(peer), udp); err != nil {
-		// Ask again without a name: any memberlist node answers that.
-		if _, err2 := n.ml.Ping("", udp); err2 == nil {
-			return &NameMismatchError{Want: peer, Got: n.memberAt(addr), Addr: addr}
-		}
-		return fmt.Errorf("memberlist: connect %s: no answer at %s within %v; check that it runs, listens on that port (UDP and TCP) and uses the same SecretKey",
-			peer, addr, n.probeTimeout)
-	}
 	if _, err := n.ml.Join([]string{addr.String()}); err != nil {
-		return fmt.Errorf("memberlist: connect %s: join at %s: %w", peer, addr, oneLine{err})
+		return fmt.Errorf("memberlist: connect %s: join at %s: %w; check that it runs, listens on that port (TCP and UDP) and uses the same SecretKey", peer, addr, oneLine{err})
 	}
 	if n.isMember(peer) {
 		return nil
@@ -407,11 +409,12 @@ func (d *delegate) NotifyUpdate(peer *ml.Node) {
 	}
 }
 
-// learn records the address a member advertises, for reconnecting it later.
+// learn records whether a member is live and the address it advertises,
+// for reconnecting it later. It runs under memberlist's node lock.
 func (n *Node) learn(peer *ml.Node, alive bool) {
-	a, ok := netip.AddrFromSlice(peer.Addr)
-	if !ok || peer.Port == 0 {
-		return
+	var addr netip.AddrPort
+	if a, ok := netip.AddrFromSlice(peer.Addr); ok && peer.Port != 0 {
+		addr = netip.AddrPortFrom(a.Unmap(), peer.Port)
 	}
 	name := libcluster.Node(peer.Name)
 	n.mu.Lock()
@@ -422,11 +425,11 @@ func (n *Node) learn(peer *ml.Node, alive bool) {
 				delete(n.seen, k)
 			}
 		}
-		if len(n.seen) >= maxSeen {
+		if len(n.seen) >= maxSeen && !alive {
 			return
 		}
 	}
-	n.seen[name] = seenAddr{addr: netip.AddrPortFrom(a.Unmap(), peer.Port), alive: alive}
+	n.seen[name] = seenAddr{addr: addr, alive: alive}
 }
 
 // eventQueue hands node events to watchers in order from its own
