@@ -6,6 +6,7 @@ import (
 	_ "github.com/libcluster-go/libcluster/strategy/epmd"
 	_ "github.com/libcluster-go/libcluster/strategy/erlanghosts"
 	_ "github.com/libcluster-go/libcluster/strategy/gossip"
+	_ "github.com/libcluster-go/libcluster/strategy/kubernetes"
 	_ "github.com/libcluster-go/libcluster/strategy/kubernetesdns"
 	_ "github.com/libcluster-go/libcluster/strategy/kubernetesdnssrv"
 	_ "github.com/libcluster-go/libcluster/strategy/localepmd"

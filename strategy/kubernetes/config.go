@@ -49,9 +49,6 @@ func init() {
 		Summary: "endpoints or pods from the Kubernetes API (EndpointSlices, watch by default)",
 		New: func(a strategy.Args) (libcluster.Strategy, error) {
 			s, err := FromParams(a.Params)
-			for _, w := range a.Params.Warnings() {
-				a.Logger.Warn(w, "strategy", "kubernetes")
-			}
 			if err != nil {
 				return nil, err
 			}
