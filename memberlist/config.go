@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	ml "github.com/hashicorp/memberlist"
@@ -221,7 +222,7 @@ func (s *settings) base() *ml.Config {
 }
 
 // mlConfig builds the memberlist configuration; d serves as every delegate.
-func (s *settings) mlConfig(d *delegate) *ml.Config {
+func (s *settings) mlConfig(d *delegate, closing *atomic.Bool) *ml.Config {
 	c := s.base()
 	c.Name = string(s.self)
 	c.BindAddr = s.bindAddr.String()
@@ -232,7 +233,7 @@ func (s *settings) mlConfig(d *delegate) *ml.Config {
 		c.AdvertisePort = s.bindPort // memberlist replaces it when BindPort is 0
 	}
 	c.SecretKey = s.key
-	c.Logger = newLogLogger(s.log)
+	c.Logger = newLogLogger(s.log, closing)
 	c.LogOutput = nil
 	if s.tune != nil {
 		s.tune(c)

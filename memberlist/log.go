@@ -5,14 +5,20 @@ import (
 	"context"
 	"log"
 	"log/slog"
+	"sync/atomic"
 )
 
 // logWriter turns memberlist's log lines ("[WARN] memberlist: ...") into
-// slog records at the matching level.
-type logWriter struct{ l *slog.Logger }
+// slog records at the matching level. Once the node is closing, warnings
+// and errors are logged at debug level: memberlist's goroutines report the
+// sockets closing under them.
+type logWriter struct {
+	l       *slog.Logger
+	closing *atomic.Bool
+}
 
-func newLogLogger(l *slog.Logger) *log.Logger {
-	return log.New(logWriter{l}, "", 0)
+func newLogLogger(l *slog.Logger, closing *atomic.Bool) *log.Logger {
+	return log.New(logWriter{l, closing}, "", 0)
 }
 
 var levelTags = []struct {
@@ -37,6 +43,9 @@ func (w logWriter) Write(p []byte) (int, error) {
 		}
 	}
 	line = bytes.TrimPrefix(line, []byte("memberlist: "))
+	if level > slog.LevelInfo && w.closing.Load() {
+		level = slog.LevelDebug
+	}
 	ctx := context.Background()
 	if w.l.Enabled(ctx, level) {
 		w.l.Log(ctx, level, string(line), "component", "memberlist")

@@ -66,10 +66,10 @@ const maxSeen = 8192
 // [libcluster.Connector] and [libcluster.NodeWatcher]. All methods are safe
 // for concurrent use.
 type Node struct {
-	s            settings
-	log          *slog.Logger
-	ml           *ml.Memberlist
-	addr         netip.AddrPort // advertised
+	s    settings
+	log  *slog.Logger
+	ml   *ml.Memberlist
+	addr netip.AddrPort // advertised
 
 	leaving atomic.Bool
 	closed  atomic.Bool    // set under mu, so that no join starts after Close
@@ -107,7 +107,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		seen: map[libcluster.Node]seenAddr{},
 	}
 	n.ev.init()
-	c := s.mlConfig(&delegate{n: n})
+	c := s.mlConfig(&delegate{n: n}, &n.closed)
 	m, err := ml.Create(c)
 	if err != nil {
 		n.ev.close()

@@ -3,6 +3,7 @@ package memberlist_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -16,9 +17,8 @@ import (
 // fleet's PeerPort), the others on any free port. Each node's name is
 // s<i>@127.0.0.1; only the seed can be reached by name alone, the others
 // are learned by gossip.
-func startSeeded(t testing.TB, size int) []*memberlist.Node {
+func startSeeded(t testing.TB, size int, profile memberlist.Profile, tune func(*ml.Config), log *slog.Logger) []*memberlist.Node {
 	t.Helper()
-	log := testLogger(t)
 	port := freePort(t, "127.0.0.1")
 	nodes := make([]*memberlist.Node, size)
 	for i := range size {
@@ -29,9 +29,9 @@ func startSeeded(t testing.TB, size int) []*memberlist.Node {
 			cfg.BindPort = port
 		}
 		cfg.PeerPort = port
-		cfg.Profile = memberlist.ProfileLocal
+		cfg.Profile = profile
 		cfg.Logger = log.With("self", string(cfg.Name))
-		cfg.Tune = scaleTimings
+		cfg.Tune = tune
 		n, err := memberlist.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatalf("start %s: %v", cfg.Name, err)
@@ -77,7 +77,7 @@ func TestScaleConverges(t *testing.T) {
 	if testing.Short() {
 		size = 20
 	}
-	nodes := startSeeded(t, size)
+	nodes := startSeeded(t, size, memberlist.ProfileLAN, scaleTimings, testLogger(t))
 	seed := nodes[0].Self()
 	for _, n := range nodes[1:] {
 		runTopology(t, n, []libcluster.Node{seed})
