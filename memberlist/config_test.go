@@ -11,6 +11,7 @@ import (
 	ml "github.com/hashicorp/memberlist"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/internal/testenv"
 	"github.com/libcluster-go/libcluster/memberlist"
 )
 
@@ -139,4 +140,38 @@ func TestAnyPortAndTune(t *testing.T) {
 	if err := n.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+}
+
+// Nodes named by IPv6 address bind, advertise and join over IPv6.
+func TestIPv6(t *testing.T) {
+	if l, err := net.Listen("tcp", "[::1]:0"); err != nil {
+		testenv.Missing(t, "IPv6 loopback ::1 (%v)", err)
+	} else {
+		l.Close()
+	}
+	start := func(name string, peerPort int) *memberlist.Node {
+		cfg := memberlist.DefaultConfig(libcluster.MustParseNode(name))
+		cfg.BindAddr, cfg.BindPort, cfg.PeerPort = "::1", 0, peerPort
+		cfg.Profile = memberlist.ProfileLocal
+		cfg.Logger = testLogger(t)
+		n, err := memberlist.Start(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(n.Kill)
+		return n
+	}
+	a := start("a@::1", 0)
+	b := start("b@::1", int(a.Addr().Port()))
+	if got := a.Addr().Addr().String(); got != "::1" {
+		t.Errorf("a advertises %v, want ::1", a.Addr())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Connect(ctx, "a@::1"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, wait, "a and b see each other over IPv6", func() bool {
+		return sameSet(a.Nodes(), []libcluster.Node{"b@::1"}) && sameSet(b.Nodes(), []libcluster.Node{"a@::1"})
+	})
 }
