@@ -78,8 +78,9 @@ type Node struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	mu   sync.Mutex
-	seen map[libcluster.Node]seenAddr // members seen, live or gone; guarded by mu
+	mu      sync.Mutex
+	seen    map[libcluster.Node]seenAddr // members seen, live or gone; guarded by mu
+	changed chan struct{}                // closed and replaced when seen changes; guarded by mu
 
 	ev eventQueue
 }
@@ -102,9 +103,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		s:    s,
-		log:  s.log.With("node", string(s.self)),
-		seen: map[libcluster.Node]seenAddr{},
+		s:       s,
+		log:     s.log.With("node", string(s.self)),
+		seen:    map[libcluster.Node]seenAddr{},
+		changed: make(chan struct{}),
 	}
 	n.ev.init()
 	c := s.mlConfig(&delegate{n: n}, &n.closed)
@@ -243,9 +245,19 @@ func (n *Node) candidates(ctx context.Context, peer libcluster.Node) ([]netip.Ad
 			out = append(out, netip.AddrPortFrom(a.Unmap(), port))
 		}
 	}
-	out = slices.Compact(out) // the learned address usually equals the first resolved one
+	// The learned address usually equals a resolved one: drop repeats.
+	uniq := out[:0]
+	for _, a := range out {
+		if a != n.addr && !slices.Contains(uniq, a) { // never join ourselves
+			uniq = append(uniq, a)
+		}
+	}
+	out = uniq
 	if len(out) > 8 {
 		out = out[:8]
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("memberlist: connect %s: it maps to this node's own address %s; check the node names and Config.PeerPort", peer, n.addr)
 	}
 	return out, nil
 }
@@ -260,21 +272,46 @@ func (n *Node) join(ctx context.Context, peer libcluster.Node) error {
 		if ctx.Err() != nil {
 			break
 		}
-		err := n.joinAt(peer, c)
+		err := n.joinAt(ctx, peer, c)
 		if err == nil {
 			return nil
 		}
+		var mm *NameMismatchError
+		if len(cands) == 1 && errors.As(err, &mm) {
+			return err
+		}
 		errs = append(errs, err)
 	}
-	if len(errs) == 1 {
-		return errs[0]
+	if len(errs) == 0 {
+		return fmt.Errorf("memberlist: connect %s: %w", peer, context.Cause(ctx))
 	}
-	return fmt.Errorf("memberlist: connect %s: %w", peer, errors.Join(errs...))
+	return fmt.Errorf("memberlist: connect %s: %w", peer, errList(errs))
 }
 
-func (n *Node) joinAt(peer libcluster.Node, addr netip.AddrPort) error {
+// errList reads as one line, "first; second", and unwraps to every error.
+type errList []error
+
+func (l errList) Error() string {
+	var b strings.Builder
+	for i, err := range l {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+func (l errList) Unwrap() []error { return l }
+
+// settle bounds how long a join waits for the peer to show up as a live
+// member: a node that restarted under its old name is listed dead until
+// its refutation reaches us by gossip, an instant after the join.
+const settle = 2 * time.Second
+
+func (n *Node) joinAt(ctx context.Context, peer libcluster.Node, addr netip.AddrPort) error {
 	if _, err := n.ml.Join([]string{addr.String()}); err != nil {
-		return fmt.Errorf("memberlist: connect %s: join at %s: %w; check that it runs, listens on that port (TCP and UDP) and uses the same SecretKey", peer, addr, oneLine{err})
+		return fmt.Errorf("join at %s: %w; check that it runs, listens on that port (TCP and UDP) and uses the same SecretKey", addr, oneLine{err})
 	}
 	if n.isMember(peer) {
 		return nil
@@ -282,7 +319,32 @@ func (n *Node) joinAt(peer libcluster.Node, addr netip.AddrPort) error {
 	if got := n.memberAt(addr); got != "" {
 		return &NameMismatchError{Want: peer, Got: got, Addr: addr}
 	}
-	return fmt.Errorf("memberlist: connect %s: joined at %s, but %s is not a live member (it may be leaving); will retry", peer, addr, peer)
+	if n.waitMember(ctx, peer, settle) {
+		return nil
+	}
+	return fmt.Errorf("joined at %s, but %s is not listed as a live member after %v (is it leaving?)", addr, peer, settle)
+}
+
+// waitMember waits until peer is a live member, at most d or until ctx
+// ends, and reports whether it is.
+func (n *Node) waitMember(ctx context.Context, peer libcluster.Node, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		n.mu.Lock()
+		alive, changed := n.seen[peer].alive, n.changed
+		n.mu.Unlock()
+		if alive {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-t.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // Disconnect cannot remove a live member: memberlist has no way to drop one
@@ -430,6 +492,8 @@ func (n *Node) learn(peer *ml.Node, alive bool) {
 		}
 	}
 	n.seen[name] = seenAddr{addr: addr, alive: alive}
+	close(n.changed)
+	n.changed = make(chan struct{})
 }
 
 // eventQueue hands node events to watchers in order from its own

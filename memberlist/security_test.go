@@ -105,9 +105,59 @@ func TestConnectBounds(t *testing.T) {
 	if err := a.Connect(context.Background(), a.Self()); err != nil {
 		t.Errorf("Connect(self) = %v", err)
 	}
+	// A name that maps to this node's own address is refused, not joined.
+	err = a.Connect(context.Background(), libcluster.MustParseNode("twin@"+f.ips[0]))
+	if err == nil || !strings.Contains(err.Error(), "own address") {
+		t.Errorf("Connect(name at own address) = %v, want an own-address error", err)
+	}
 	// Nobody listens at the fleet port on that address.
 	err = a.Connect(context.Background(), "nobody@127.0.0.37")
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("Connect(absent node) = %v, want connection refused", err)
 	}
+}
+
+// A member on a port other than the fleet's is reconnected at the address
+// it advertised, after it crashed and came back.
+func TestReconnectAtLearnedAddress(t *testing.T) {
+	log := testLogger(t)
+	fleetPort := freePort(t, "127.0.0.1")
+	ownPort := freePort(t, "127.0.0.1")
+	start := func(name string, port int) *memberlist.Node {
+		cfg := memberlist.DefaultConfig(libcluster.MustParseNode(name))
+		cfg.BindAddr, cfg.BindPort, cfg.PeerPort = "127.0.0.1", port, fleetPort
+		cfg.Profile = memberlist.ProfileLocal
+		cfg.Logger = log
+		cfg.Tune = fastTimings
+		n, err := memberlist.Start(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(n.Kill)
+		return n
+	}
+	seed := start("seed@127.0.0.1", fleetPort)
+	other := start("other@127.0.0.1", ownPort)
+	rec := watch(t, seed)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := other.Connect(ctx, seed.Self()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, wait, "seed sees other", func() bool { return rec.has(0, other.Self(), true, "") })
+
+	// Before it has been seen, a name on the fleet port's host would be
+	// dialled at the fleet port; after a crash the learned port is used.
+	mark := rec.len()
+	other.Kill()
+	eventually(t, wait, "seed finds other failed", func() bool {
+		return rec.has(mark, other.Self(), false, memberlist.ReasonFailed)
+	})
+	other = start("other@127.0.0.1", ownPort)
+	if err := seed.Connect(ctx, other.Self()); err != nil {
+		t.Fatalf("reconnect at the learned address: %v", err)
+	}
+	eventually(t, wait, "both members again", func() bool {
+		return sameSet(seed.Nodes(), []libcluster.Node{other.Self()}) && sameSet(other.Nodes(), []libcluster.Node{seed.Self()})
+	})
 }
