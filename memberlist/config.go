@@ -26,8 +26,8 @@ const DefaultLeaveTimeout = 5 * time.Second
 // other, how long they wait for answers and how fast gossip spreads.
 type Profile string
 
-// The profiles, named after memberlist's DefaultLANConfig, DefaultWANConfig
-// and DefaultLocalConfig.
+// The profiles, after memberlist's DefaultLANConfig, DefaultWANConfig and
+// DefaultLocalConfig.
 const (
 	// ProfileLAN suits a data centre network: probe every second, 500 ms
 	// probe timeout, gossip every 200 ms. The default.
@@ -35,8 +35,13 @@ const (
 	// ProfileWAN suits links with high latency: probe every 5 s, 3 s probe
 	// timeout, gossip every 500 ms.
 	ProfileWAN Profile = "wan"
-	// ProfileLocal suits one machine (loopback): shorter TCP and probe
-	// timeouts and faster gossip, for tests and demos.
+	// ProfileLocal suits one machine (loopback), for tests and demos:
+	// memberlist's DefaultLocalConfig (1 s TCP timeout, 200 ms probe
+	// timeout, gossip every 100 ms) but with the LAN preset's gossip
+	// retransmission (RetransmitMult 4 instead of 2). With 2, a burst of
+	// joins outran gossip and waited for the periodic state exchange: 50
+	// nodes joining one seed at once took about 40 s to converge on
+	// loopback, against under 1 s in most runs with 4.
 	ProfileLocal Profile = "local"
 )
 
@@ -216,7 +221,9 @@ func (s *settings) base() *ml.Config {
 	case ProfileWAN:
 		return ml.DefaultWANConfig()
 	case ProfileLocal:
-		return ml.DefaultLocalConfig()
+		c := ml.DefaultLocalConfig()
+		c.RetransmitMult = ml.DefaultLANConfig().RetransmitMult
+		return c
 	}
 	return ml.DefaultLANConfig()
 }
