@@ -1,7 +1,8 @@
 // Package netns builds throw-away networks of Linux network namespaces for
 // tests: a "switch" namespace holding a bridge, and n "host" namespaces,
 // each wired to the bridge by a veth pair and given an address in a private
-// /24 that exists only inside these namespaces. Hosts have no uplink, so
+// /24 and an IPv6 unique-local address in a private /64, both of which exist
+// only inside these namespaces. Hosts have no uplink, so
 // multicast and broadcast never leave the lab. Everything is deleted by
 // t.Cleanup, also when the test fails.
 //
@@ -36,6 +37,11 @@ import (
 // parallel.
 var Subnet = netip.MustParsePrefix("10.213.0.0/24")
 
+// Subnet6 is the IPv6 (unique local) range of every lab, used like Subnet:
+// host i has Subnet6's address ::(i+1) on its eth0, next to its automatic
+// fe80:: link-local address.
+var Subnet6 = netip.MustParsePrefix("fd0d:213::/64")
+
 // Lab is a switch namespace with a bridge and n host namespaces.
 type Lab struct {
 	t      testing.TB
@@ -50,6 +56,7 @@ type Host struct {
 	Index int        // 0-based
 	NS    string     // namespace name, for ip netns exec
 	Addr  netip.Addr // 10.213.0.(Index+1)
+	Addr6 netip.Addr // fd0d:213::(Index+1)
 	port  string     // veth name on the switch side
 }
 
@@ -77,11 +84,18 @@ func New(t testing.TB, n int) *Lab {
 		base := Subnet.Addr().As4()
 		base[3] = byte(i + 1)
 		h.Addr = netip.AddrFrom4(base)
+		base6 := Subnet6.Addr().As16()
+		base6[15] = byte(i + 1)
+		h.Addr6 = netip.AddrFrom16(base6)
 		l.ip("netns", "add", h.NS)
 		l.ip("-n", l.Switch, "link", "add", h.port, "type", "veth", "peer", "name", "eth0", "netns", h.NS)
 		l.ip("-n", l.Switch, "link", "set", h.port, "master", "br0", "up")
 		l.ip("-n", h.NS, "link", "set", "lo", "up")
 		l.ip("-n", h.NS, "addr", "add", netip.PrefixFrom(h.Addr, Subnet.Bits()).String(), "dev", "eth0")
+		// nodad: the address is usable at once instead of after the
+		// second or so of duplicate address detection; the lab assigns
+		// every address exactly once, so there is nothing to detect.
+		l.ip("-n", h.NS, "-6", "addr", "add", netip.PrefixFrom(h.Addr6, Subnet6.Bits()).String(), "dev", "eth0", "nodad")
 		l.ip("-n", h.NS, "link", "set", "eth0", "up")
 		// The only route out is the lab's bridge: multicast and the
 		// default route both go to eth0, and there is no uplink behind it.

@@ -13,14 +13,14 @@ import (
 func TestMain(m *testing.M) {
 	RunHelper(map[string]func([]string) int{
 		// udp: send one datagram to args[0] every 20ms and print
-		// every datagram received on args[1].
+		// every datagram received on args[1] (IPv4 or IPv6).
 		"udp": func(args []string) int {
-			c, err := net.ListenPacket("udp4", args[1])
+			c, err := net.ListenPacket("udp", args[1])
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
-			to, _ := net.ResolveUDPAddr("udp4", args[0])
+			to, _ := net.ResolveUDPAddr("udp", args[0])
 			go func() {
 				for {
 					_, _ = c.WriteTo([]byte("hi"), to)
@@ -92,6 +92,36 @@ func drainUntilQuiet(t *testing.T, p *Proc, quiet, timeout time.Duration) {
 		}
 	}
 	t.Fatalf("traffic did not stop within %v", timeout)
+}
+
+// TestLabIPv6: every host has its unique-local address on eth0, usable at
+// once (no duplicate address detection pending), and hosts reach each
+// other over it.
+func TestLabIPv6(t *testing.T) {
+	l := New(t, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, b := l.Host(0), l.Host(1)
+	for _, h := range l.Hosts() {
+		if !Subnet6.Contains(h.Addr6) || h.Addr6 == Subnet6.Addr() {
+			t.Fatalf("host %d: Addr6 %s not a host address of %s", h.Index, h.Addr6, Subnet6)
+		}
+		out, err := h.Run(ctx, "ip", "-6", "addr", "show", "dev", "eth0")
+		if err != nil || !strings.Contains(string(out), h.Addr6.String()+"/64") {
+			t.Fatalf("host %d IPv6 address: %v %s", h.Index, err, out)
+		}
+		if strings.Contains(string(out), h.Addr6.String()+"/64 scope global tentative") {
+			t.Fatalf("host %d: %s still tentative (DAD not disabled): %s", h.Index, h.Addr6, out)
+		}
+	}
+	port := "7002"
+	pa := a.StartHelper(t, ctx, "udp", "["+b.Addr6.String()+"]:"+port, "[::]:"+port)
+	pb := b.StartHelper(t, ctx, "udp", "["+a.Addr6.String()+"]:"+port, "[::]:"+port)
+	from := func(h *Host) func(string) bool {
+		return func(l string) bool { return strings.Contains(l, "from ["+h.Addr6.String()+"]:") }
+	}
+	pa.Expect(t, 20*time.Second, from(b))
+	pb.Expect(t, 20*time.Second, from(a))
 }
 
 func TestCleanupRemovesNamespaces(t *testing.T) {
