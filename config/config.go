@@ -13,6 +13,7 @@
 //	  listen: 0.0.0.0:0
 //	  epmd: auto               # auto | none | host:port
 //	  tick_time: 60s
+//	  connector: dist          # dist | memberlist
 //	http:
 //	  listen: 127.0.0.1:4000
 //	topologies:
@@ -21,6 +22,23 @@
 //	    config:
 //	      hosts: [b@127.0.0.1]
 //	    policy: {prune: immediate, connect_timeout: 5s, min_nodes: 0}
+//
+// With node.connector: memberlist the node joins a hashicorp/memberlist
+// cluster of Go nodes instead of the Erlang distribution; its settings go in
+// node.memberlist, and the distribution keys (cookie, cookie_file, hidden,
+// listen, epmd, tick_time) are rejected there:
+//
+//	node:
+//	  name: app@10.0.0.5
+//	  connector: memberlist
+//	  memberlist:
+//	    bind: 0.0.0.0:7946       # IP:port, UDP and TCP
+//	    peer_port: 7946          # port dialled to join a peer; default the bind port
+//	    secret_key: ${KEY}       # base64 of 16, 24 or 32 bytes
+//	    profile: lan             # lan | wan | local
+//
+// Under memberlist a topology's prune defaults to never, since memberlist
+// cannot drop a live member.
 //
 // Every problem is reported with the file, line and key path, what is
 // allowed, and for a misspelt key the nearest known one. Unknown keys are
@@ -39,6 +57,7 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/memberlist"
 	"github.com/libcluster-go/libcluster/strategy"
 )
 
@@ -51,6 +70,21 @@ const (
 	DefaultEPMD     = "auto"
 	DefaultTickTime = 60 * time.Second
 )
+
+// The connectors node.connector can name.
+const (
+	// ConnectorDist is the Erlang distribution (package dist), the default.
+	ConnectorDist = "dist"
+	// ConnectorMemberlist is hashicorp/memberlist (package memberlist), for
+	// clusters of Go nodes only.
+	ConnectorMemberlist = "memberlist"
+)
+
+// Connectors lists the values node.connector accepts.
+var Connectors = []string{ConnectorDist, ConnectorMemberlist}
+
+// DefaultMemberlistBind is node.memberlist.bind's default.
+const DefaultMemberlistBind = "0.0.0.0:7946"
 
 // File is a parsed and validated config file.
 type File struct {
@@ -73,6 +107,44 @@ type Node struct {
 	Listen     string        // distribution listen address; default DefaultListen
 	EPMD       string        // "auto", "none" or host:port; default DefaultEPMD
 	TickTime   time.Duration // net_ticktime; default DefaultTickTime
+	// Connector is ConnectorDist (the default) or ConnectorMemberlist.
+	// Under memberlist the fields above, except Name, are unused and
+	// Cookie is empty.
+	Connector string
+	// Memberlist holds node.memberlist, used when Connector is
+	// ConnectorMemberlist.
+	Memberlist Memberlist
+}
+
+// Memberlist is the node.memberlist section, the settings of the
+// memberlist connector.
+type Memberlist struct {
+	BindAddr      string        // IP address from bind; default 0.0.0.0
+	BindPort      int           // port from bind; default 7946, 0 = any free port
+	AdvertiseAddr string        // IP address from advertise; empty: memberlist's default
+	AdvertisePort int           // port from advertise; 0: the bound port
+	PeerPort      int           // port dialled to join a peer; 0: the bind port
+	SecretKey     []byte        // decoded secret_key: 16, 24 or 32 bytes, or none
+	Profile       string        // lan (default), wan or local
+	LeaveTimeout  time.Duration // how long leaving may take; 0: the package default
+}
+
+// MemberlistConfig returns the memberlist connector's configuration for
+// this node, with logger (nil: slog.Default()).
+func (n *Node) MemberlistConfig(logger *slog.Logger) memberlist.Config {
+	m := n.Memberlist
+	return memberlist.Config{
+		Name:          n.Name,
+		BindAddr:      m.BindAddr,
+		BindPort:      m.BindPort,
+		AdvertiseAddr: m.AdvertiseAddr,
+		AdvertisePort: m.AdvertisePort,
+		PeerPort:      m.PeerPort,
+		SecretKey:     append([]byte(nil), m.SecretKey...),
+		Profile:       memberlist.Profile(m.Profile),
+		LeaveTimeout:  m.LeaveTimeout,
+		Logger:        logger,
+	}
 }
 
 // HTTP is the http section.

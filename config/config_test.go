@@ -162,3 +162,108 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("directory: %v", err)
 	}
 }
+
+func TestMemberlistConnector(t *testing.T) {
+	key := "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" // bytes 0..31
+	t.Setenv("TEST_ML_KEY", key)
+	f, err := Parse([]byte(`node:
+  name: a@127.0.0.1
+  connector: memberlist
+  memberlist:
+    bind: 127.0.0.1:7950
+    advertise: 127.0.0.2:7951
+    peer_port: 7952
+    secret_key: ${TEST_ML_KEY}
+    profile: local
+    leave_timeout: 2s
+topologies:
+  t: {strategy: epmd, config: {hosts: [b@127.0.0.1]}}
+  u: {strategy: epmd, policy: {prune: immediate}}
+`), "m.yaml", WithCookie("ignored"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := f.Node
+	m := n.Memberlist
+	if n.Connector != ConnectorMemberlist || n.Cookie != "" || m.BindAddr != "127.0.0.1" || m.BindPort != 7950 ||
+		m.AdvertiseAddr != "127.0.0.2" || m.AdvertisePort != 7951 || m.PeerPort != 7952 || len(m.SecretKey) != 32 ||
+		m.SecretKey[31] != 31 || m.Profile != "local" || m.LeaveTimeout != 2*time.Second {
+		t.Errorf("node = %+v", n)
+	}
+	if f.Topologies[0].Policy.Prune != libcluster.PruneNever {
+		t.Errorf("memberlist default prune = %v, want never", f.Topologies[0].Policy.Prune)
+	}
+	if f.Topologies[1].Policy.Prune != libcluster.PruneImmediate {
+		t.Errorf("explicit prune = %v, want immediate", f.Topologies[1].Policy.Prune)
+	}
+	c := n.MemberlistConfig(nil)
+	if c.Name != "a@127.0.0.1" || c.BindAddr != "127.0.0.1" || c.BindPort != 7950 || c.PeerPort != 7952 || c.Profile != "local" || len(c.SecretKey) != 32 {
+		t.Errorf("MemberlistConfig = %+v", c)
+	}
+
+	// Defaults: an empty block, or none at all.
+	for _, y := range []string{"node: {name: a@h, connector: memberlist}\n", "node: {name: a@h, connector: memberlist, memberlist: }\n"} {
+		f, err = Parse([]byte(y+"topologies: {t: {strategy: epmd}}\n"), "d.yaml")
+		if err != nil {
+			t.Fatalf("%q: %v", y, err)
+		}
+		m = f.Node.Memberlist
+		if m.BindAddr != "0.0.0.0" || m.BindPort != 7946 || m.Profile != "lan" || m.PeerPort != 0 || m.SecretKey != nil {
+			t.Errorf("%q: defaults = %+v", y, m)
+		}
+	}
+
+	// dist stays the default, and its prune default stays immediate.
+	f, err = Parse([]byte("node: {name: a@h, cookie: c}\ntopologies: {t: {strategy: epmd}}\n"), "d.yaml")
+	if err != nil || f.Node.Connector != ConnectorDist || f.Topologies[0].Policy.Prune != libcluster.PruneImmediate {
+		t.Errorf("dist default: %+v, %v", f, err)
+	}
+}
+
+func TestMemberlistErrors(t *testing.T) {
+	t.Setenv("TEST_SHORT_KEY", "c2hvcnQ=") // "short"
+	ml := func(body string) string {
+		return "node:\n  name: a@h\n  connector: memberlist\n" + body + "topologies: {t: {strategy: epmd}}\n"
+	}
+	cases := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"connector typo", "node:\n  name: a@h\n  cookie: c\n  connector: memberlst\ntopologies: {t: {strategy: epmd}}\n",
+			[]string{"f.yaml:4: node.connector", `unknown connector "memberlst"`, `did you mean "memberlist"`, "allowed: dist, memberlist"}},
+		{"block under dist", "node:\n  name: a@h\n  cookie: c\n  memberlist: {bind: 127.0.0.1:1}\ntopologies: {t: {strategy: epmd}}\n",
+			[]string{"f.yaml:4: node.memberlist", "node.connector: memberlist"}},
+		{"cookie under memberlist", ml("  cookie: c\n"), []string{"f.yaml:4: node.cookie", "dist connector", "remove it"}},
+		{"epmd under memberlist", ml("  epmd: none\n  tick_time: 2s\n"), []string{"f.yaml:4: node.epmd", "f.yaml:5: node.tick_time"}},
+		{"unknown key", ml("  memberlist:\n    bnd: 127.0.0.1:7946\n"), []string{"f.yaml:5: node.memberlist.bnd", `did you mean "bind"`, "allowed: bind, advertise"}},
+		{"bind host name", ml("  memberlist:\n    bind: localhost:7946\n"), []string{"f.yaml:5: node.memberlist.bind", "not an IP address"}},
+		{"bind no port", ml("  memberlist:\n    bind: 127.0.0.1\n"), []string{"f.yaml:5: node.memberlist.bind", "want IP:port"}},
+		{"bind bad port", ml("  memberlist:\n    bind: 127.0.0.1:70000\n"), []string{"f.yaml:5: node.memberlist.bind", "invalid port"}},
+		{"advertise wildcard", ml("  memberlist:\n    advertise: 0.0.0.0:7946\n"), []string{"f.yaml:5: node.memberlist.advertise", "wildcard"}},
+		{"peer port", ml("  memberlist:\n    peer_port: 0\n"), []string{"f.yaml:5: node.memberlist.peer_port", "≥ 1"}},
+		{"peer port high", ml("  memberlist:\n    peer_port: 99999\n"), []string{"f.yaml:5: node.memberlist.peer_port", "1 to 65535"}},
+		{"key not base64", ml("  memberlist:\n    secret_key: not*base64!\n"), []string{"f.yaml:5: node.memberlist.secret_key", "not valid base64"}},
+		{"key short", ml("  memberlist:\n    secret_key: ${TEST_SHORT_KEY}\n"), []string{"f.yaml:5: node.memberlist.secret_key", "decodes to 5 bytes", "16, 24 or 32"}},
+		{"key env unset", ml("  memberlist:\n    secret_key: ${TEST_UNSET_ML_KEY}\n"), []string{"f.yaml:5:", "TEST_UNSET_ML_KEY is not set"}},
+		{"profile", ml("  memberlist:\n    profile: lna\n"), []string{"f.yaml:5: node.memberlist.profile", `unknown profile "lna"`, `did you mean "lan"`}},
+		{"leave timeout", ml("  memberlist:\n    leave_timeout: 0s\n"), []string{"f.yaml:5: node.memberlist.leave_timeout", "positive"}},
+		{"block not a mapping", ml("  memberlist: [a]\n"), []string{"f.yaml:4: node.memberlist", "want a mapping"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.yaml), "f.yaml")
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Errorf("error is %T, want *Error", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}

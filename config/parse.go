@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -18,7 +19,9 @@ import (
 // The keys each section accepts.
 var (
 	topKeys      = []string{"node", "http", "topologies"}
-	nodeKeys     = []string{"name", "cookie", "cookie_file", "hidden", "listen", "epmd", "tick_time"}
+	nodeKeys     = []string{"name", "cookie", "cookie_file", "hidden", "listen", "epmd", "tick_time", "connector", "memberlist"}
+	distKeys     = []string{"cookie", "cookie_file", "hidden", "listen", "epmd", "tick_time"}
+	mlKeys       = []string{"bind", "advertise", "peer_port", "secret_key", "profile", "leave_timeout"}
 	httpKeys     = []string{"listen"}
 	topologyKeys = []string{"strategy", "config", "policy"}
 	policyKeys   = []string{"prune", "connect_timeout", "min_nodes", "parallelism", "backoff", "resync"}
@@ -58,9 +61,10 @@ func syntaxProblem(err error) Problem {
 }
 
 type parser struct {
-	doc  *doc
-	opts options
-	errs Error
+	doc       *doc
+	opts      options
+	errs      Error
+	connector string // node.connector, once read
 }
 
 func (p *parser) fail(n *yaml.Node, path, format string, args ...any) {
@@ -265,6 +269,34 @@ func (p *parser) node(e entry, n *Node) {
 		}
 		n.Name = nn
 	}
+	n.Connector = ConnectorDist
+	if v, ok := m["connector"]; ok {
+		c, ok := p.scalar(v.val, "node.connector")
+		switch {
+		case !ok:
+		case contains(Connectors, c):
+			n.Connector = c
+		default:
+			msg := fmt.Sprintf("unknown connector %q", c)
+			if s := strategy.Nearest(c, Connectors); s != "" {
+				msg += fmt.Sprintf("; did you mean %q?", s)
+			}
+			p.fail(v.val, "node.connector", "%s (allowed: %s)", msg, strings.Join(Connectors, ", "))
+		}
+	}
+	p.connector = n.Connector
+	if n.Connector == ConnectorMemberlist {
+		for _, k := range distKeys {
+			if v, ok := m[k]; ok {
+				p.fail(v.key, "node."+k, "a setting of the dist connector, which node.connector: memberlist does not use; remove it, or set node.connector: dist (memberlist keeps clusters apart with node.memberlist.secret_key)")
+			}
+		}
+		p.memberlist(m["memberlist"], &n.Memberlist)
+		return
+	}
+	if v, ok := m["memberlist"]; ok {
+		p.fail(v.key, "node.memberlist", "set while node.connector is %s; add node.connector: memberlist, or remove this block", n.Connector)
+	}
 	switch {
 	case p.opts.cookie != "":
 		n.Cookie = p.opts.cookie
@@ -310,6 +342,117 @@ func (p *parser) node(e entry, n *Node) {
 			}
 		}
 	}
+}
+
+// memberlist parses the node.memberlist block (e.val nil when absent).
+func (p *parser) memberlist(e entry, ml *Memberlist) {
+	const path = "node.memberlist"
+	ml.BindAddr, ml.BindPort, ml.Profile = "0.0.0.0", 7946, "lan"
+	var m map[string]entry
+	if e.val != nil {
+		_, m = p.mapping(e.val, path, mlKeys)
+	}
+	if v, ok := m["bind"]; ok {
+		s := p.str(v, path+".bind")
+		if a, port, ok := p.ipPort(v.val, path+".bind", s, "0.0.0.0:7946"); ok {
+			ml.BindAddr, ml.BindPort = a, port
+		}
+	}
+	if v, ok := m["advertise"]; ok {
+		s := p.str(v, path+".advertise")
+		if a, port, ok := p.ipPort(v.val, path+".advertise", s, "10.0.0.5:7946"); ok {
+			if net.ParseIP(a).IsUnspecified() {
+				p.fail(v.val, path+".advertise", "%s is a wildcard address; give the IP address peers reach this node at, e.g. 10.0.0.5:7946", a)
+			} else {
+				ml.AdvertiseAddr, ml.AdvertisePort = a, port
+			}
+		}
+	}
+	if v, ok := m["peer_port"]; ok {
+		if n, ok := p.integer(v, path+".peer_port", 1); ok {
+			if n > 65535 {
+				p.fail(v.val, path+".peer_port", "want a port from 1 to 65535, got %d", n)
+			} else {
+				ml.PeerPort = n
+			}
+		}
+	}
+	if v, ok := m["secret_key"]; ok {
+		ml.SecretKey = p.secretKey(v, path+".secret_key")
+	}
+	if v, ok := m["profile"]; ok {
+		s, ok := p.scalar(v.val, path+".profile")
+		profiles := []string{"lan", "wan", "local"}
+		if contains(profiles, s) {
+			ml.Profile = s
+		} else if ok {
+			msg := fmt.Sprintf("unknown profile %q", s)
+			if n := strategy.Nearest(s, profiles); n != "" {
+				msg += fmt.Sprintf("; did you mean %q?", n)
+			}
+			p.fail(v.val, path+".profile", "%s (allowed: lan for a data centre network, wan for high-latency links, local for one machine)", msg)
+		}
+	}
+	if v, ok := m["leave_timeout"]; ok {
+		if d, ok := p.duration(v, path+".leave_timeout"); ok {
+			if d <= 0 {
+				p.fail(v.val, path+".leave_timeout", "want a positive duration such as 5s")
+			} else {
+				ml.LeaveTimeout = d
+			}
+		}
+	}
+}
+
+// ipPort checks an IP:port value (port 0 allowed: any free port).
+func (p *parser) ipPort(n *yaml.Node, path, v, example string) (string, int, bool) {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		p.fail(n, path, "invalid address %q; want IP:port, e.g. %s", v, example)
+		return "", 0, false
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || strings.Contains(host, "%") {
+		p.fail(n, path, "%q is not an IP address; memberlist needs an IP address here, not a host name, e.g. %s", host, example)
+		return "", 0, false
+	}
+	pn, err := strconv.Atoi(port)
+	if err != nil || pn < 0 || pn > 65535 {
+		p.fail(n, path, "invalid port %q; want a number from 0 (any free port) to 65535", port)
+		return "", 0, false
+	}
+	return ip.String(), pn, true
+}
+
+// secretKey decodes a base64 key of 16, 24 or 32 bytes.
+func (p *parser) secretKey(e entry, path string) []byte {
+	s, ok := p.scalar(e.val, path)
+	if !ok {
+		return nil
+	}
+	s = strings.TrimSpace(s)
+	const how = "generate one with: head -c 32 /dev/urandom | base64"
+	if s == "" {
+		p.fail(e.val, path, "empty; set the base64 of a 16, 24 or 32 byte key, or remove the key for no encryption (%s)", how)
+		return nil
+	}
+	var key []byte
+	var err error
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if key, err = enc.DecodeString(s); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		p.fail(e.val, path, "not valid base64; want the base64 of a 16, 24 or 32 byte key (%s)", how)
+		return nil
+	}
+	switch len(key) {
+	case 16, 24, 32:
+		return key
+	}
+	p.fail(e.val, path, "decodes to %d bytes; want 16, 24 or 32 (AES-128, AES-192 or AES-256); %s", len(key), how)
+	return nil
 }
 
 func (p *parser) readCookie(at *yaml.Node, path string) string {
@@ -396,8 +539,12 @@ func (p *parser) topology(e entry, self libcluster.Node) (Topology, bool) {
 		}
 	}
 	cfgOK := len(p.errs.Problems) == nerr
+	if p.connector == ConnectorMemberlist {
+		// memberlist cannot drop a live member: pruning would only fail.
+		t.Policy.Prune = libcluster.PruneNever
+	}
 	if pe, ok := m["policy"]; ok {
-		t.Policy = p.policy(pe, join(path, "policy"))
+		t.Policy = p.policy(pe, join(path, "policy"), t.Policy)
 	}
 	if !cfgOK {
 		return t, false
@@ -434,8 +581,7 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-func (p *parser) policy(e entry, path string) libcluster.Policy {
-	var pol libcluster.Policy
+func (p *parser) policy(e entry, path string, pol libcluster.Policy) libcluster.Policy {
 	_, m := p.mapping(e.val, path, policyKeys)
 	if v, ok := m["prune"]; ok {
 		s := p.str(v, join(path, "prune"))
