@@ -19,7 +19,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	netns.RunHelper(map[string]func([]string) int{"node": nodeMain})
+	netns.RunHelper(map[string]func([]string) int{"node": nodeMain, "node6": node6Main, "check6": check6Main})
 	os.Exit(m.Run())
 }
 
