@@ -21,6 +21,7 @@ import (
 	"github.com/libcluster-go/libcluster/config"
 	"github.com/libcluster-go/libcluster/dist"
 	"github.com/libcluster-go/libcluster/httpapi"
+	"github.com/libcluster-go/libcluster/memberlist"
 	"github.com/libcluster-go/libcluster/metrics"
 )
 
@@ -60,6 +61,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitUsage
 	}
+	if *cookie != "" && f.Node.Connector != config.ConnectorDist {
+		fmt.Fprintf(stderr, "libcluster run: --cookie is a setting of the dist connector, but %s sets node.connector: %s; drop --cookie (use node.memberlist.secret_key)\n", f.Name, f.Node.Connector)
+		return exitUsage
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := runNode(ctx, f, log, *addrFile); err != nil {
@@ -83,19 +88,19 @@ func runNode(ctx context.Context, f *config.File, log *slog.Logger, addrFile str
 		httpLn = ln
 		defer ln.Close()
 	}
-	node, err := dist.Start(ctx, dist.Config{
-		Name:       f.Node.Name,
-		Cookie:     f.Node.Cookie,
-		Visible:    !f.Node.Hidden,
-		ListenAddr: f.Node.Listen,
-		EPMD:       f.Node.EPMD,
-		TickTime:   f.Node.TickTime,
-		Logger:     log,
-	})
+	node, startAttrs, err := startConnector(ctx, f, log)
 	if err != nil {
-		return fmt.Errorf("starting the distribution node (node.listen %s, node.epmd %s): %w", f.Node.Listen, f.Node.EPMD, err)
+		return err
 	}
 	defer node.Close()
+	if f.Node.Connector == config.ConnectorMemberlist {
+		for _, t := range f.Topologies {
+			if t.Policy.Prune != libcluster.PruneNever {
+				log.Warn("prune has no effect with the memberlist connector: it cannot drop a live member, so every prune fails; set policy.prune: never",
+					"topology", t.Name, "prune", t.Policy.Prune.String())
+			}
+		}
+	}
 
 	stopWatch := node.WatchNodes(func(ev libcluster.NodeEvent) {
 		n := len(node.Nodes())
@@ -119,8 +124,8 @@ func runNode(ctx context.Context, f *config.File, log *slog.Logger, addrFile str
 	if err := sup.Start(ctx); err != nil {
 		return err
 	}
-	log.Info("node started", "node", string(node.Self()), "port", node.Port(), "epmd", f.Node.EPMD,
-		"topologies", len(tops), "http", addrOf(httpLn))
+	log.Info("node started", append(append([]any{"node", string(node.Self()), "connector", f.Node.Connector}, startAttrs...),
+		"topologies", len(tops), "http", addrOf(httpLn))...)
 
 	var srv *http.Server
 	srvDone := make(chan error, 1)
@@ -151,17 +156,58 @@ func runNode(ctx context.Context, f *config.File, log *slog.Logger, addrFile str
 		srv.Shutdown(sctx)
 		cancel()
 	}
-	peers := node.Nodes()
-	slices.Sort(peers)
-	dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	for _, p := range peers {
-		if err := node.Disconnect(dctx, p); err != nil && !errors.Is(err, libcluster.ErrNotConnected) {
-			log.Debug("disconnect on leave failed", "node", string(p), "error", err.Error())
+	if f.Node.Connector == config.ConnectorDist {
+		peers := node.Nodes()
+		slices.Sort(peers)
+		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		for _, p := range peers {
+			if err := node.Disconnect(dctx, p); err != nil && !errors.Is(err, libcluster.ErrNotConnected) {
+				log.Debug("disconnect on leave failed", "node", string(p), "error", err.Error())
+			}
 		}
+		cancel()
 	}
-	cancel()
+	// memberlist leaves in Close: it gossips the leave to the members.
+	if err := node.Close(); err != nil {
+		log.Warn("closing the connector", "error", err.Error())
+	}
 	log.Info("node stopped")
 	return runErr
+}
+
+// runConnector is what run needs of a connector: dist.Node and
+// memberlist.Node both provide it.
+type runConnector interface {
+	libcluster.Connector
+	WatchNodes(fn func(libcluster.NodeEvent)) (stop func())
+	Close() error
+}
+
+// startConnector starts the connector the config file names and returns
+// it with attributes for the "node started" log line.
+func startConnector(ctx context.Context, f *config.File, log *slog.Logger) (runConnector, []any, error) {
+	if f.Node.Connector == config.ConnectorMemberlist {
+		m := f.Node.Memberlist
+		node, err := memberlist.Start(ctx, f.Node.MemberlistConfig(log))
+		if err != nil {
+			return nil, nil, fmt.Errorf("starting the memberlist node (node.memberlist.bind %s): %w",
+				net.JoinHostPort(m.BindAddr, fmt.Sprint(m.BindPort)), err)
+		}
+		return node, []any{"addr", node.Addr().String(), "peer_port", node.PeerPort()}, nil
+	}
+	node, err := dist.Start(ctx, dist.Config{
+		Name:       f.Node.Name,
+		Cookie:     f.Node.Cookie,
+		Visible:    !f.Node.Hidden,
+		ListenAddr: f.Node.Listen,
+		EPMD:       f.Node.EPMD,
+		TickTime:   f.Node.TickTime,
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting the distribution node (node.listen %s, node.epmd %s): %w", f.Node.Listen, f.Node.EPMD, err)
+	}
+	return node, []any{"port", node.Port(), "epmd", f.Node.EPMD}, nil
 }
 
 func addrOf(ln net.Listener) string {
