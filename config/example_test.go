@@ -57,3 +57,26 @@ func ExampleLoad() {
 	fmt.Println(f.Node.Name, f.Topologies[0].Params["hosts"])
 	// Output: z@127.0.0.1 [b@127.0.0.1]
 }
+
+func ExampleNode_MemberlistConfig() {
+	f, err := config.Parse([]byte(`
+node:
+  name: app@127.0.0.1
+  connector: memberlist
+  memberlist:
+    bind: 127.0.0.1:7946
+    profile: local
+topologies:
+  example:
+    strategy: epmd
+    config:
+      hosts: [b@127.0.0.1]
+`), "cluster.yaml")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c := f.Node.MemberlistConfig(nil) // pass it to memberlist.Start
+	fmt.Println(f.Node.Connector, c.Name, c.BindAddr, c.BindPort, c.Profile, f.Topologies[0].Policy.Prune)
+	// Output: memberlist app@127.0.0.1 127.0.0.1 7946 local never
+}
