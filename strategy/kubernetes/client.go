@@ -15,6 +15,7 @@ import (
 	k8s "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/transport"
 )
 
 // conn is a resolved connection to the API server.
@@ -64,7 +65,13 @@ func (s *Strategy) resolve() (*conn, error) {
 		cfg = &rest.Config{Host: host}
 		tok := filepath.Join(s.saPath(), "token")
 		if fileExists(tok) {
-			cfg.BearerTokenFile = tok // client-go re-reads it as it rotates
+			// The token is re-read from the file every minute, as the
+			// kubelet rotates it, and also at once after a 401: a token
+			// invalidated early (its pod or Secret deleted, the signing
+			// key rotated) would otherwise be sent until the cached copy
+			// expires, up to 50 s of failed requests. (BearerTokenFile
+			// has only the periodic re-read.)
+			cfg.WrapTransport = transport.ResettableTokenSourceWrapTransport(transport.NewCachedFileTokenSource(tok))
 			c.tokenFile = tok
 		}
 		if ca := filepath.Join(s.saPath(), "ca.crt"); fileExists(ca) {
