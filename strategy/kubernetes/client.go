@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	k8s "k8s.io/client-go/kubernetes"
@@ -30,7 +32,39 @@ type conn struct {
 	who string
 	// tokenFile is re-read to name the service account in error hints.
 	tokenFile string
+	// sent holds the token of the latest request when the strategy adds
+	// it from tokenFile; the file may already hold the next one.
+	sent *sentToken
 }
+
+// sentToken records the bearer token of the latest request, so that an
+// error names the account that made it rather than the one whose token
+// the file holds by the time the error is reported.
+type sentToken struct {
+	mu  sync.Mutex
+	tok string
+}
+
+func (s *sentToken) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok {
+			s.mu.Lock()
+			s.tok = tok
+			s.mu.Unlock()
+		}
+		return rt.RoundTrip(req)
+	})
+}
+
+func (s *sentToken) get() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tok
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // userAgent identifies the strategy in API server logs and audit records.
 const userAgent = "libcluster-go/kubernetes-strategy"
@@ -71,7 +105,9 @@ func (s *Strategy) resolve() (*conn, error) {
 			// key rotated) would otherwise be sent until the cached copy
 			// expires, up to 50 s of failed requests. (BearerTokenFile
 			// has only the periodic re-read.)
-			cfg.WrapTransport = transport.ResettableTokenSourceWrapTransport(transport.NewCachedFileTokenSource(tok))
+			withToken := transport.ResettableTokenSourceWrapTransport(transport.NewCachedFileTokenSource(tok))
+			c.sent = &sentToken{}
+			cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return withToken(c.sent.wrap(rt)) }
 			c.tokenFile = tok
 		}
 		if ca := filepath.Join(s.saPath(), "ca.crt"); fileExists(ca) {
@@ -206,6 +242,11 @@ func tokenSubject(tok string) string {
 
 // identity names who talks to the API server, for error messages.
 func (c *conn) identity() string {
+	if c.sent != nil {
+		if who := tokenSubject(c.sent.get()); who != "" {
+			return who
+		}
+	}
 	if c.tokenFile != "" {
 		if b, err := readSmall(c.tokenFile, 64<<10); err == nil {
 			if who := tokenSubject(string(b)); who != "" {

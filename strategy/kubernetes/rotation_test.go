@@ -15,6 +15,7 @@ import (
 	k8s "k8s.io/client-go/kubernetes"
 
 	"github.com/libcluster-go/libcluster/internal/kubetest"
+	"github.com/libcluster-go/libcluster/internal/testenv"
 )
 
 // boundToken returns a token of service account namespace/sa bound to a
@@ -177,5 +178,72 @@ func TestServiceAccountTokenRotation(t *testing.T) {
 				return slices.Contains(r.rec.Nodes(), "app@10.4.0.3")
 			})
 		})
+	}
+}
+
+// TestServiceAccountTokenPeriodicReread is the kubelet's own rotation: the
+// token file gets a new token while the old one stays valid, so no 401
+// prompts a re-read and the file must be read again on a timer (client-go
+// reads it again once its copy is 50 s old). Here the new token belongs to
+// another service account and the old one loses its Role at the moment of
+// the rewrite: polls fail with 403 until the file is read again, then
+// succeed as the new account, without a restart or disconnects. It waits
+// for that timer, so -short skips it.
+func TestServiceAccountTokenPeriodicReread(t *testing.T) {
+	testenv.Short(t)
+	const ns = "rot-period"
+	c := newCluster(t, ns)
+	c.Grant(ns, kubetest.ServiceAccountSubject(ns, "app"), readRules...)
+	c.Grant(ns, kubetest.ServiceAccountSubject(ns, "next"), readRules...)
+	sa := c.serviceAccountDir(t, ns, "app")
+	c.putSlice(t, ns, "demo", ready(ns, "10.5.0.1", "app-0"))
+	s, err := FromParams(params(map[string]any{
+		"kubernetes_node_basename":        "app",
+		"kubernetes_selector":             "app=demo",
+		"kubernetes_master":               c.Host(),
+		"kubernetes_service_account_path": sa,
+		"watch":                           false,
+		"polling_interval":                "1s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	r := startTopology(t, s)
+	r.waitDesired(t, "app@10.5.0.1")
+
+	// Rotate to the other account's token and take the old one's rights.
+	writeToken(t, sa, c.ServiceAccountToken(ns, "next", time.Hour))
+	t0 := time.Now()
+	ctx := ctxT(t)
+	rbs, err := c.Client().RbacV1().RoleBindings(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rb := range rbs.Items {
+		if len(rb.Subjects) == 1 && rb.Subjects[0].Name == "app" {
+			if err := c.Client().RbacV1().RoleBindings(ns).Delete(ctx, rb.Name, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r.waitFor(t, 30*time.Second, "no 403 for the old token after its Role binding was deleted", func() bool {
+		return len(r.errorsMatching("(403)", "service account rot-period/app")) > 0
+	})
+	c.putSlice(t, ns, "demo", ready(ns, "10.5.0.1", "app-0"), ready(ns, "10.5.0.2", "app-1"))
+	r.waitFor(t, 90*time.Second, "the new token was not read from the file", func() bool {
+		return join(r.topo.Status().Desired) == "app@10.5.0.1 app@10.5.0.2"
+	})
+	t.Logf("new token in use %v after the file rewrite (%v after the strategy started); 403 errors meanwhile: %d",
+		time.Since(t0).Round(time.Millisecond), time.Since(started).Round(time.Millisecond), len(r.errorsMatching("(403)")))
+	if n := len(r.errorsMatching("(401)")); n != 0 {
+		t.Errorf("%d 401 errors; both tokens were valid throughout", n)
+	}
+	st := r.topo.Status()
+	if st.Restarts != 0 || st.LastError != nil {
+		t.Errorf("restarts %d, last error %v; want none after recovery", st.Restarts, st.LastError)
+	}
+	if d := r.rec.disconnected(); len(d) != 0 {
+		t.Errorf("disconnects during the rotation: %v", d)
 	}
 }
