@@ -18,6 +18,7 @@ import (
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/dist/epmd"
 	"github.com/libcluster-go/libcluster/dist/etf"
+	"github.com/libcluster-go/libcluster/internal/nodeevents"
 )
 
 // EPMD modes for Config.EPMD.
@@ -124,7 +125,7 @@ type Node struct {
 	byPid     map[uint32]*mailbox
 	nextPid   uint32
 
-	ev eventQueue
+	ev nodeevents.Queue
 
 	paused atomic.Bool // test hook: no ticks sent, no tick timeouts
 }
@@ -254,13 +255,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.ln = ln
 	n.port = ln.Addr().(*net.TCPAddr).Port
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.ev.init()
+	n.ev.Start()
 
 	if err := n.register(ctx); err != nil {
 		n.cancel()
 		ln.Close()
 		n.wg.Wait()
-		n.ev.stop()
+		n.ev.Close()
 		return nil, err
 	}
 	n.pid = etf.Pid{Node: etf.Atom(self), ID: 1, Creation: n.creation}
@@ -391,7 +392,7 @@ func (n *Node) Nodes() []libcluster.Node {
 // WatchNodes calls fn for every connection that comes up or goes down, in
 // order, from one goroutine, until stop is called.
 func (n *Node) WatchNodes(fn func(libcluster.NodeEvent)) (stop func()) {
-	return n.ev.watch(fn)
+	return n.ev.Watch(fn)
 }
 
 // Connect sets up a connection to peer (resolving its port through EPMD, or
@@ -659,12 +660,12 @@ func (n *Node) up(c *conn, a *attempt, alive bool) {
 	if old != nil {
 		delete(n.conns, c.peer)
 		old.shut("connection_replaced")
-		n.ev.push(libcluster.NodeEvent{Node: c.peer, Reason: "connection_replaced"})
+		n.ev.Push(libcluster.NodeEvent{Node: c.peer, Reason: "connection_replaced"})
 	}
 	n.conns[c.peer] = c
 	n.finishLocked(c.peer, a, nil)
 	n.finishLocked(c.peer, n.pending[c.peer], nil)
-	n.ev.push(libcluster.NodeEvent{Node: c.peer, Up: true})
+	n.ev.Push(libcluster.NodeEvent{Node: c.peer, Up: true})
 	n.wg.Add(2)
 	n.mu.Unlock()
 	n.log.Debug("dist: node up", "peer", string(c.peer), "flags", fmt.Sprintf("%#x", c.flags), "initiator", string(c.initiator))
@@ -679,7 +680,7 @@ func (n *Node) down(c *conn, reason string) {
 	if n.conns[c.peer] == c {
 		delete(n.conns, c.peer)
 		n.dropRemoteLocked(c)
-		n.ev.push(libcluster.NodeEvent{Node: c.peer, Reason: reason})
+		n.ev.Push(libcluster.NodeEvent{Node: c.peer, Reason: reason})
 		n.mu.Unlock()
 		n.log.Info("dist: node down", "peer", string(c.peer), "reason", reason)
 		return
@@ -739,94 +740,9 @@ func (n *Node) Close() error {
 		delete(n.names, name)
 	}
 	n.mu.Unlock()
-	n.ev.stop()
+	n.ev.Close()
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("dist: closing the listener: %w", err)
 	}
 	return nil
-}
-
-// eventQueue delivers node events to watchers in order from one goroutine,
-// so that connection goroutines never block on a watcher.
-type eventQueue struct {
-	mu       sync.Mutex
-	q        []libcluster.NodeEvent
-	watchers map[int]func(libcluster.NodeEvent)
-	next     int
-	wake     chan struct{}
-	quit     chan struct{}
-	done     chan struct{}
-}
-
-func (e *eventQueue) init() {
-	e.watchers = map[int]func(libcluster.NodeEvent){}
-	e.wake = make(chan struct{}, 1)
-	e.quit = make(chan struct{})
-	e.done = make(chan struct{})
-	go e.run()
-}
-
-func (e *eventQueue) push(ev libcluster.NodeEvent) {
-	e.mu.Lock()
-	e.q = append(e.q, ev)
-	e.mu.Unlock()
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (e *eventQueue) watch(fn func(libcluster.NodeEvent)) func() {
-	e.mu.Lock()
-	id := e.next
-	e.next++
-	e.watchers[id] = fn
-	e.mu.Unlock()
-	return func() {
-		e.mu.Lock()
-		delete(e.watchers, id)
-		e.mu.Unlock()
-	}
-}
-
-func (e *eventQueue) run() {
-	defer close(e.done)
-	for {
-		e.mu.Lock()
-		q := e.q
-		e.q = nil
-		fns := make([]func(libcluster.NodeEvent), 0, len(e.watchers))
-		ids := make([]int, 0, len(e.watchers))
-		for id := range e.watchers {
-			ids = append(ids, id)
-		}
-		sort.Ints(ids)
-		for _, id := range ids {
-			fns = append(fns, e.watchers[id])
-		}
-		e.mu.Unlock()
-		for _, ev := range q {
-			for _, fn := range fns {
-				fn(ev)
-			}
-		}
-		if len(q) > 0 {
-			continue
-		}
-		select {
-		case <-e.wake:
-		case <-e.quit:
-			e.mu.Lock()
-			empty := len(e.q) == 0
-			e.mu.Unlock()
-			if empty {
-				return
-			}
-		}
-	}
-}
-
-func (e *eventQueue) stop() {
-	close(e.quit)
-	<-e.done
 }

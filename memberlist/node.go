@@ -17,6 +17,7 @@ import (
 	ml "github.com/hashicorp/memberlist"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/internal/nodeevents"
 )
 
 var (
@@ -82,7 +83,7 @@ type Node struct {
 	seen    map[libcluster.Node]seenAddr // members seen, live or gone; guarded by mu
 	changed chan struct{}                // closed and replaced when seen changes; guarded by mu
 
-	ev eventQueue
+	ev nodeevents.Queue
 }
 
 type seenAddr struct {
@@ -108,11 +109,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		seen:    map[libcluster.Node]seenAddr{},
 		changed: make(chan struct{}),
 	}
-	n.ev.init()
+	n.ev.Start()
 	c := s.mlConfig(&delegate{n: n}, &n.closed)
 	m, err := ml.Create(c)
 	if err != nil {
-		n.ev.close()
+		n.ev.Close()
 		return nil, fmt.Errorf("memberlist: start %s on %s: %w (pick a free port, or an address of this machine)",
 			s.self, net.JoinHostPort(c.BindAddr, fmt.Sprint(s.bindPort)), err)
 	}
@@ -184,7 +185,7 @@ func (n *Node) memberAt(addr netip.AddrPort) libcluster.Node {
 // with reason "left" or "failed") until stop is called. Events come in
 // order from one goroutine; memberlist's goroutines never wait for fn.
 func (n *Node) WatchNodes(fn func(libcluster.NodeEvent)) (stop func()) {
-	return n.ev.watch(fn)
+	return n.ev.Watch(fn)
 }
 
 // Connect joins peer's cluster, or returns nil at once when peer is already
@@ -398,7 +399,7 @@ func (n *Node) shutdown() {
 		n.log.Warn("memberlist shutdown", "error", err)
 	}
 	n.wg.Wait()
-	n.ev.close()
+	n.ev.Close()
 }
 
 // delegate receives memberlist's callbacks. They run on memberlist's
@@ -446,7 +447,7 @@ func (d *delegate) NotifyJoin(peer *ml.Node) {
 		return
 	}
 	d.n.learn(peer, true)
-	d.n.ev.push(libcluster.NodeEvent{Node: name, Up: true})
+	d.n.ev.Push(libcluster.NodeEvent{Node: name, Up: true})
 }
 
 // NotifyLeave reports a member down: "left" when it had published the
@@ -461,7 +462,7 @@ func (d *delegate) NotifyLeave(peer *ml.Node) {
 	if bytes.Equal(peer.Meta, metaLeaving) {
 		reason = ReasonLeft
 	}
-	d.n.ev.push(libcluster.NodeEvent{Node: name, Reason: reason})
+	d.n.ev.Push(libcluster.NodeEvent{Node: name, Reason: reason})
 }
 
 // NotifyUpdate learns a changed address; it is not an up or down event.
@@ -494,96 +495,6 @@ func (n *Node) learn(peer *ml.Node, alive bool) {
 	n.seen[name] = seenAddr{addr: addr, alive: alive}
 	close(n.changed)
 	n.changed = make(chan struct{})
-}
-
-// eventQueue hands node events to watchers in order from its own
-// goroutine, so memberlist's goroutines never wait for a watcher.
-type eventQueue struct {
-	mu       sync.Mutex
-	q        []libcluster.NodeEvent
-	watchers map[int]func(libcluster.NodeEvent)
-	next     int
-	closed   bool
-	wake     chan struct{}
-	done     chan struct{}
-}
-
-func (e *eventQueue) init() {
-	e.watchers = map[int]func(libcluster.NodeEvent){}
-	e.wake = make(chan struct{}, 1)
-	e.done = make(chan struct{})
-	go e.run()
-}
-
-func (e *eventQueue) push(ev libcluster.NodeEvent) {
-	e.mu.Lock()
-	if !e.closed {
-		e.q = append(e.q, ev)
-	}
-	e.mu.Unlock()
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (e *eventQueue) watch(fn func(libcluster.NodeEvent)) func() {
-	e.mu.Lock()
-	id := e.next
-	e.next++
-	e.watchers[id] = fn
-	e.mu.Unlock()
-	return func() {
-		e.mu.Lock()
-		delete(e.watchers, id)
-		e.mu.Unlock()
-	}
-}
-
-// close delivers what is queued, then stops the goroutine.
-func (e *eventQueue) close() {
-	e.mu.Lock()
-	already := e.closed
-	e.closed = true
-	e.mu.Unlock()
-	if already {
-		return
-	}
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
-	<-e.done
-}
-
-func (e *eventQueue) run() {
-	defer close(e.done)
-	for {
-		e.mu.Lock()
-		q, closed := e.q, e.closed
-		e.q = nil
-		ids := make([]int, 0, len(e.watchers))
-		for id := range e.watchers {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		fns := make([]func(libcluster.NodeEvent), len(ids))
-		for i, id := range ids {
-			fns[i] = e.watchers[id]
-		}
-		e.mu.Unlock()
-		for _, ev := range q {
-			for _, fn := range fns {
-				fn(ev)
-			}
-		}
-		if closed {
-			return
-		}
-		if len(q) == 0 {
-			<-e.wake
-		}
-	}
 }
 
 // oneLine wraps an error whose text spans lines (memberlist's multierror
