@@ -5,9 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	ml "github.com/hashicorp/memberlist"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 	"github.com/libcluster-go/libcluster/memberlist"
 )
 
@@ -59,45 +58,6 @@ func fastTimings(c *ml.Config) {
 	c.SuspicionMult = 3
 }
 
-// freePort returns a port free for both TCP and UDP on every address.
-func freePort(t testing.TB, addrs ...string) int {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", net.JoinHostPort(addrs[0], "0"))
-		if err != nil {
-			t.Fatalf("listen on %s: %v", addrs[0], err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		closers := []func() error{l.Close}
-		ok := true
-		for i, a := range addrs {
-			hp := net.JoinHostPort(a, strconv.Itoa(port))
-			if i > 0 {
-				tl, err := net.Listen("tcp", hp)
-				if err != nil {
-					ok = false
-					break
-				}
-				closers = append(closers, tl.Close)
-			}
-			ul, err := net.ListenPacket("udp", hp)
-			if err != nil {
-				ok = false
-				break
-			}
-			closers = append(closers, ul.Close)
-		}
-		for _, c := range closers {
-			c()
-		}
-		if ok {
-			return port
-		}
-	}
-	t.Fatalf("no port free on all of %v", addrs)
-	return 0
-}
-
 // fleet is a set of test nodes sharing one port on distinct loopback
 // addresses, named n<i>@127.0.0.<base+i>.
 type fleet struct {
@@ -113,7 +73,7 @@ func newFleet(t testing.TB, size, base int) *fleet {
 	for i := range size {
 		f.ips = append(f.ips, fmt.Sprintf("127.0.0.%d", base+i))
 	}
-	f.port = freePort(t, f.ips...)
+	f.port = clustertest.FreeSharedPort(t, f.ips...)
 	return f
 }
 

@@ -10,6 +10,7 @@ import (
 	ml "github.com/hashicorp/memberlist"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 	"github.com/libcluster-go/libcluster/memberlist"
 )
 
@@ -19,7 +20,7 @@ import (
 // are learned by gossip.
 func startSeeded(t testing.TB, size int, profile memberlist.Profile, tune func(*ml.Config), log *slog.Logger) []*memberlist.Node {
 	t.Helper()
-	port := freePort(t, "127.0.0.1")
+	port := clustertest.FreeSharedPort(t, "127.0.0.1")
 	nodes := make([]*memberlist.Node, size)
 	for i := range size {
 		cfg := memberlist.DefaultConfig(libcluster.MustParseNode(fmt.Sprintf("s%d@127.0.0.1", i)))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
 	"github.com/libcluster-go/libcluster/memberlist"
 )
 
@@ -121,8 +122,8 @@ func TestConnectBounds(t *testing.T) {
 // it advertised, after it crashed and came back.
 func TestReconnectAtLearnedAddress(t *testing.T) {
 	log := testLogger(t)
-	fleetPort := freePort(t, "127.0.0.1")
-	ownPort := freePort(t, "127.0.0.1")
+	fleetPort := clustertest.FreeSharedPort(t, "127.0.0.1")
+	ownPort := clustertest.FreeSharedPort(t, "127.0.0.1")
 	start := func(name string, port int) *memberlist.Node {
 		cfg := memberlist.DefaultConfig(libcluster.MustParseNode(name))
 		cfg.BindAddr, cfg.BindPort, cfg.PeerPort = "127.0.0.1", port, fleetPort

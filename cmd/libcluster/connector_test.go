@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,51 +14,11 @@ import (
 	"github.com/libcluster-go/libcluster/internal/testenv"
 )
 
-// sharedPort returns a port that was free a moment ago for both TCP and
-// UDP on every one of addrs, as memberlist binds both on one port.
-func sharedPort(t *testing.T, addrs ...string) int {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", net.JoinHostPort(addrs[0], "0"))
-		if err != nil {
-			t.Fatalf("listen on %s: %v", addrs[0], err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		closers := []func() error{l.Close}
-		ok := true
-		for i, a := range addrs {
-			hp := net.JoinHostPort(a, strconv.Itoa(port))
-			if i > 0 {
-				tl, err := net.Listen("tcp", hp)
-				if err != nil {
-					ok = false
-					break
-				}
-				closers = append(closers, tl.Close)
-			}
-			ul, err := net.ListenPacket("udp", hp)
-			if err != nil {
-				ok = false
-				break
-			}
-			closers = append(closers, ul.Close)
-		}
-		for _, c := range closers {
-			c()
-		}
-		if ok {
-			return port
-		}
-	}
-	t.Fatalf("no port free for TCP and UDP on %v", addrs)
-	return 0
-}
-
 // TestRunMemberlist runs two nodes with the memberlist connector, each on
 // its own loopback address with one shared port, whose static hosts lists
 // name each other: each lists the other in /members.
 func TestRunMemberlist(t *testing.T) {
-	port := sharedPort(t, "127.0.0.2", "127.0.0.3")
+	port := clustertest.FreeSharedPort(t, "127.0.0.2", "127.0.0.3")
 	httpA, httpB := clustertest.FreePort(t), clustertest.FreePort(t)
 	cfg := func(base, ip string, httpPort int, peer, policy string) string {
 		return fmt.Sprintf(`node:
@@ -120,7 +79,7 @@ topologies:
 }
 
 func TestRunMemberlistBadInputs(t *testing.T) {
-	busy := sharedPort(t, "127.0.0.1")
+	busy := clustertest.FreeSharedPort(t, "127.0.0.1")
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", busy))
 	if err != nil {
 		t.Fatal(err)

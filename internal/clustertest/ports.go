@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"net"
+	"strconv"
 	"testing"
 )
 
@@ -28,4 +29,45 @@ func FreeUDPPort(t testing.TB) int {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// FreeSharedPort returns a port that was free a moment ago for both TCP and
+// UDP on every one of addrs (memberlist binds both on one port, and a fleet
+// on 127.0.0.x addresses shares it).
+func FreeSharedPort(t testing.TB, addrs ...string) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", net.JoinHostPort(addrs[0], "0"))
+		if err != nil {
+			t.Fatalf("listen on %s: %v", addrs[0], err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		closers := []func() error{l.Close}
+		ok := true
+		for i, a := range addrs {
+			hp := net.JoinHostPort(a, strconv.Itoa(port))
+			if i > 0 {
+				tl, err := net.Listen("tcp", hp)
+				if err != nil {
+					ok = false
+					break
+				}
+				closers = append(closers, tl.Close)
+			}
+			ul, err := net.ListenPacket("udp", hp)
+			if err != nil {
+				ok = false
+				break
+			}
+			closers = append(closers, ul.Close)
+		}
+		for _, c := range closers {
+			c()
+		}
+		if ok {
+			return port
+		}
+	}
+	t.Fatalf("no port free for TCP and UDP on all of %v", addrs)
+	return 0
 }
