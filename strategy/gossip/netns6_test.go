@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/dist"
 	"github.com/libcluster-go/libcluster/internal/clustertest"
 	"github.com/libcluster-go/libcluster/internal/netns"
 	"github.com/libcluster-go/libcluster/internal/testenv"
@@ -59,46 +58,15 @@ func node6Main(args []string) int {
 		return 2
 	}
 	port, _ := strconv.Atoi(args[2])
-	tick, _ := time.ParseDuration(args[3])
-	ctx := context.Background()
-	n, err := dist.Start(ctx, dist.Config{
-		Name: libcluster.Node(args[0]), Cookie: "lab", EPMDPort: 4369, // the namespace's own EPMD
-		TickTime: tick, Logger: quietLogger(),
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	var mu sync.Mutex
-	last := "-"
-	show := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		ns := n.Nodes()
-		slices.Sort(ns)
-		var s []string
-		for _, x := range ns {
-			s = append(s, string(x))
+	return runLabNode(args[0], args[3], "lab6", func(self libcluster.Node) libcluster.Strategy {
+		s := &Strategy{
+			Self: self, Port: port, Interval: time.Second, Logger: quietLogger(),
+			MulticastAddr: group, MulticastIf: "eth0", IfAddr: netip.IPv6Unspecified(),
 		}
-		if cur := strings.Join(s, ","); cur != last {
-			last = cur
-			fmt.Println("nodes " + cur)
-		}
-	}
-	stop := n.WatchNodes(func(libcluster.NodeEvent) { show() })
-	defer stop()
-	s := &Strategy{
-		Self: n.Self(), Port: port, Interval: time.Second, Logger: quietLogger(),
-		MulticastAddr: group, MulticastIf: "eth0", IfAddr: netip.IPv6Unspecified(),
-	}
-	wrapped := libcluster.StrategyFunc(func(ctx context.Context, r libcluster.Reporter) error {
-		return s.Run(ctx, &sourceReporter{next: r, seen: map[string]bool{}})
+		return libcluster.StrategyFunc(func(ctx context.Context, r libcluster.Reporter) error {
+			return s.Run(ctx, &sourceReporter{next: r, seen: map[string]bool{}})
+		})
 	})
-	topo := &libcluster.Topology{Name: "lab6", Strategy: wrapped, Connector: n, Logger: quietLogger(),
-		Policy: libcluster.Policy{Backoff: libcluster.Backoff{Initial: 100 * time.Millisecond, Max: time.Second}, Resync: time.Second}}
-	show()
-	_ = topo.Run(ctx)
-	return 0
 }
 
 // check6Main runs inside a lab host and tries broadcast_only with the IPv6

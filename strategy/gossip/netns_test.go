@@ -32,10 +32,25 @@ func nodeMain(args []string) int {
 		return 2
 	}
 	port, _ := strconv.Atoi(args[2])
-	tick, _ := time.ParseDuration(args[3])
+	return runLabNode(args[0], args[3], "lab", func(self libcluster.Node) libcluster.Strategy {
+		s := &Strategy{Self: self, Port: port, Interval: time.Second, Logger: quietLogger()}
+		if args[1] == "broadcast" {
+			s.BroadcastOnly, s.MulticastAddr = true, netip.MustParseAddr("10.213.0.255")
+		} else {
+			s.MulticastIf = "eth0" // the lab's bridge; there is no uplink
+		}
+		return s
+	})
+}
+
+// runLabNode runs inside a lab host: a dist node named name with the given
+// tick time, whose topology runs the strategy made by newStrategy. It prints
+// "nodes a,b,..." whenever its connections change, and runs until killed.
+func runLabNode(name, tickTime, topology string, newStrategy func(self libcluster.Node) libcluster.Strategy) int {
+	tick, _ := time.ParseDuration(tickTime)
 	ctx := context.Background()
 	n, err := dist.Start(ctx, dist.Config{
-		Name: libcluster.Node(args[0]), Cookie: "lab", EPMDPort: 4369, // the namespace's own EPMD
+		Name: libcluster.Node(name), Cookie: "lab", EPMDPort: 4369, // the namespace's own EPMD
 		TickTime: tick, Logger: quietLogger(),
 	})
 	if err != nil {
@@ -60,16 +75,11 @@ func nodeMain(args []string) int {
 	}
 	stop := n.WatchNodes(func(libcluster.NodeEvent) { show() })
 	defer stop()
-	s := &Strategy{Self: n.Self(), Port: port, Interval: time.Second, Logger: quietLogger()}
-	if args[1] == "broadcast" {
-		s.BroadcastOnly, s.MulticastAddr = true, netip.MustParseAddr("10.213.0.255")
-	} else {
-		s.MulticastIf = "eth0" // the lab's bridge; there is no uplink
-	}
-	topo := &libcluster.Topology{Name: "lab", Strategy: s, Connector: n, Logger: quietLogger(),
+	topo := &libcluster.Topology{Name: topology, Strategy: newStrategy(n.Self()), Connector: n, Logger: quietLogger(),
 		Policy: libcluster.Policy{Backoff: libcluster.Backoff{Initial: 100 * time.Millisecond, Max: time.Second}, Resync: time.Second}}
 	show()
-	return func() int { _ = topo.Run(ctx); return 0 }()
+	_ = topo.Run(ctx)
+	return 0
 }
 
 type labNode struct {
