@@ -145,6 +145,7 @@ type reconciler struct {
 	log     *slog.Logger
 	self    Node
 	members map[Node]*member
+	order   []Node // members sorted; nil when members changed (never mutated in place)
 
 	updates  chan Update
 	results  chan result
@@ -208,6 +209,7 @@ func (r *reconciler) loop() {
 			r.apply(u)
 		case res := <-r.results:
 			r.finish(res)
+			r.drainResults()
 		case ev := <-r.nodeEvs:
 			r.nodeEvent(ev)
 		case <-r.resync:
@@ -215,6 +217,19 @@ func (r *reconciler) loop() {
 		case <-tick.C:
 			r.doResync()
 		case <-retry.C:
+		}
+	}
+}
+
+// drainResults takes every connect result that is already waiting, so a
+// burst of completions costs one kick and one status publish, not one each.
+func (r *reconciler) drainResults() {
+	for {
+		select {
+		case res := <-r.results:
+			r.finish(res)
+		default:
+			return
 		}
 	}
 }
@@ -298,6 +313,7 @@ func (r *reconciler) apply(u Update) {
 		if !ok {
 			m = &member{}
 			r.members[n] = m
+			r.order = nil
 			changed = true
 		}
 		m.misses, m.lastSeen = 0, now
@@ -308,6 +324,7 @@ func (r *reconciler) apply(u Update) {
 	}
 	if u.Complete {
 		limit := r.pol.Prune.Misses()
+		var up map[Node]bool // the connector's list, fetched once if anything is pruned
 		for n, m := range r.members {
 			if in[n] {
 				continue
@@ -317,8 +334,15 @@ func (r *reconciler) apply(u Update) {
 				continue
 			}
 			delete(r.members, n)
+			r.order = nil
 			changed = true
-			if slices.Contains(r.t.Connector.Nodes(), n) {
+			if up == nil {
+				up = map[Node]bool{}
+				for _, c := range r.t.Connector.Nodes() {
+					up[c] = true
+				}
+			}
+			if up[n] {
 				r.startDisconnect(n)
 			}
 		}
@@ -328,10 +352,13 @@ func (r *reconciler) apply(u Update) {
 	}
 }
 
+// desired returns the members sorted. The slice is shared and must not be
+// modified; it is rebuilt after the member set changes.
 func (r *reconciler) desired() []Node {
-	ns := slices.Collect(maps.Keys(r.members))
-	slices.Sort(ns)
-	return ns
+	if r.order == nil {
+		r.order = slices.Sorted(maps.Keys(r.members))
+	}
+	return r.order
 }
 
 // kick starts connects for every member that is due, within Parallelism.
@@ -460,6 +487,7 @@ func (r *reconciler) doResync() {
 		if m.expire > 0 && !up[n] && time.Since(m.lastSeen) > m.expire {
 			r.log.Info("forgetting node not seen for a while", "node", string(n), "expire", m.expire)
 			delete(r.members, n)
+			r.order = nil
 			forgot = true
 			continue
 		}
