@@ -37,38 +37,25 @@ func startDist(t *testing.T, port int, name string) *dist.Node {
 // registered on the same EPMD (the real epmd daemon, then epmd.Server)
 // end up connected to it.
 func TestConnectsThroughDist(t *testing.T) {
-	for _, c := range []struct {
-		name  string
-		start func(*testing.T) int
-	}{
-		{"debian-epmd", startDebianEPMD},
-		{"go-epmd", startGoEPMD},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			port := c.start(t)
-			for _, n := range []string{"erl_a", "erl_b", "erl_c"} {
-				startErl(t, port, n)
-			}
-			startDist(t, port, "go_1")
-			startDist(t, port, "go_2")
-			self := startDist(t, port, "self")
-			erltest.WaitNames(t, port, "every node registered", erltest.HasAll("erl_a", "erl_b", "erl_c", "go_1", "go_2", "self"))
+	forEachEPMD(t, func(t *testing.T, port int) {
+		startDist(t, port, "go_1")
+		startDist(t, port, "go_2")
+		self := startDist(t, port, "self")
+		erltest.WaitNames(t, port, "every node registered", erltest.HasAll("erl_a", "erl_b", "erl_c", "go_1", "go_2", "self"))
 
-			s := newStrategy(t, map[string]any{"epmd_port": port, "polling_interval": "100ms"}, self.Self())
-			topo := &libcluster.Topology{Name: "local", Strategy: s, Connector: self,
-				Policy: libcluster.Policy{Backoff: libcluster.Backoff{Max: time.Second}}}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { defer close(done); _ = topo.Run(ctx) }()
-			t.Cleanup(func() { cancel(); <-done })
+		s := newStrategy(t, map[string]any{"epmd_port": port, "polling_interval": "100ms"}, self.Self())
+		topo := &libcluster.Topology{Name: "local", Strategy: s, Connector: self,
+			Policy: libcluster.Policy{Backoff: libcluster.Backoff{Max: time.Second}}}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = topo.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
 
-			want := nodes("erl_a", "erl_b", "erl_c", "go_1", "go_2")
-			clustertest.Eventually(t, "all five connected over Erlang distribution", func() bool {
-				got := self.Nodes()
-				slices.Sort(got)
-				return slices.Equal(got, want) && slices.Equal(topo.Status().Connected, want)
-			})
+		want := nodes("erl_a", "erl_b", "erl_c", "go_1", "go_2")
+		clustertest.Eventually(t, "all five connected over Erlang distribution", func() bool {
+			got := self.Nodes()
+			slices.Sort(got)
+			return slices.Equal(got, want) && slices.Equal(topo.Status().Connected, want)
 		})
-	}
+	})
 }

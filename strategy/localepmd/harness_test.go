@@ -36,3 +36,25 @@ func registerGo(t *testing.T, port int, name string) *epmd.Registration {
 	t.Helper()
 	return epmdtest.Register(t, "127.0.0.1", port, name)
 }
+
+// forEachEPMD runs f as a parallel subtest against Debian's epmd and against
+// the project's epmd.Server, each on its own port with three real erl nodes
+// (erl_a, erl_b, erl_c) already registered or starting.
+func forEachEPMD(t *testing.T, f func(t *testing.T, port int)) {
+	for _, c := range []struct {
+		name  string
+		start func(*testing.T) int
+	}{
+		{"debian-epmd", startDebianEPMD},
+		{"go-epmd", startGoEPMD},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			port := c.start(t)
+			for _, n := range []string{"erl_a", "erl_b", "erl_c"} {
+				startErl(t, port, n)
+			}
+			f(t, port)
+		})
+	}
+}

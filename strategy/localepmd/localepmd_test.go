@@ -87,50 +87,37 @@ func newStrategy(t *testing.T, cfg map[string]any, self libcluster.Node) *Strate
 // The connector here records connects instead of dialling;
 // TestConnectsThroughDist connects such nodes with the real dist.Node.
 func TestFindsErlAndGoNodes(t *testing.T) {
-	for _, c := range []struct {
-		name  string
-		start func(*testing.T) int
-	}{
-		{"debian-epmd", startDebianEPMD},
-		{"go-epmd", startGoEPMD},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			port := c.start(t)
-			for _, n := range []string{"erl_a", "erl_b", "erl_c"} {
-				startErl(t, port, n)
-			}
-			registerGo(t, port, "go_1")
-			registerGo(t, port, "go_2")
-			registerGo(t, port, "self")
-			erltest.WaitNames(t, port, "three erl nodes", erltest.HasAll("erl_a", "erl_b", "erl_c"))
+	forEachEPMD(t, func(t *testing.T, port int) {
+		registerGo(t, port, "go_1")
+		registerGo(t, port, "go_2")
+		registerGo(t, port, "self")
+		erltest.WaitNames(t, port, "three erl nodes", erltest.HasAll("erl_a", "erl_b", "erl_c"))
 
-			self := libcluster.Node("self@127.0.0.1")
-			s := newStrategy(t, map[string]any{"epmd_port": port, "polling_interval": "50ms"}, self)
-			topo, _, cs := runTopology(t, s, self)
+		self := libcluster.Node("self@127.0.0.1")
+		s := newStrategy(t, map[string]any{"epmd_port": port, "polling_interval": "50ms"}, self)
+		topo, _, cs := runTopology(t, s, self)
 
-			want := nodes("erl_a", "erl_b", "erl_c", "go_1", "go_2")
-			clustertest.Eventually(t, "all five nodes connected", func() bool {
-				return slices.Equal(topo.Status().Connected, want)
-			})
-			u := cs.lastUpdate()
-			if u.Complete {
-				t.Error("default mode reported a complete set; want additive updates")
-			}
-			if !slices.ContainsFunc(u.Dropped, func(d libcluster.Dropped) bool { return d.Candidate == string(self) && d.Reason == "this node" }) {
-				t.Errorf("dropped %v; want this node listed", u.Dropped)
-			}
-			if !strings.Contains(u.Source, strconv.Itoa(port)) {
-				t.Errorf("source %q does not name the EPMD port", u.Source)
-			}
-
-			registerGo(t, port, "go_late")
-			want = nodes("erl_a", "erl_b", "erl_c", "go_1", "go_2", "go_late")
-			clustertest.Eventually(t, "a node registered later to join", func() bool {
-				return slices.Equal(topo.Status().Connected, want)
-			})
+		want := nodes("erl_a", "erl_b", "erl_c", "go_1", "go_2")
+		clustertest.Eventually(t, "all five nodes connected", func() bool {
+			return slices.Equal(topo.Status().Connected, want)
 		})
-	}
+		u := cs.lastUpdate()
+		if u.Complete {
+			t.Error("default mode reported a complete set; want additive updates")
+		}
+		if !slices.ContainsFunc(u.Dropped, func(d libcluster.Dropped) bool { return d.Candidate == string(self) && d.Reason == "this node" }) {
+			t.Errorf("dropped %v; want this node listed", u.Dropped)
+		}
+		if !strings.Contains(u.Source, strconv.Itoa(port)) {
+			t.Errorf("source %q does not name the EPMD port", u.Source)
+		}
+
+		registerGo(t, port, "go_late")
+		want = nodes("erl_a", "erl_b", "erl_c", "go_1", "go_2", "go_late")
+		clustertest.Eventually(t, "a node registered later to join", func() bool {
+			return slices.Equal(topo.Status().Connected, want)
+		})
+	})
 }
 
 // TestRemovalRules shows the two modes: by default a node that leaves
