@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -34,10 +33,10 @@ func startRealEpmd(t testing.TB) int {
 // epmdNames runs the stock `epmd -names` client against port.
 func epmdNames(t *testing.T, port int) string {
 	t.Helper()
-	bin := testenv.Command(t, "epmd", erltest.Hint)
+	bin := erltest.Epmd(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "-port", strconv.Itoa(port), "-names").CombinedOutput()
+	out, err := erltest.CommandContext(t, ctx, bin, "-port", strconv.Itoa(port), "-names").CombinedOutput()
 	if err != nil {
 		t.Fatalf("epmd -names: %v: %s", err, out)
 	}
@@ -96,7 +95,7 @@ var creationRE = regexp.MustCompile(`CREATION (\d+)`)
 
 func TestInteropErlWithGoServer(t *testing.T) {
 	testenv.Short(t)
-	testenv.Command(t, "erl", erltest.Hint)
+	erltest.Erl(t)
 	srv, port := startServer(t)
 	ctx := testCtx(t)
 	c := &Client{Port: port}
@@ -163,8 +162,8 @@ func TestInteropErlWithGoServer(t *testing.T) {
 
 func TestInteropKeeperTakesOverFromRealEpmd(t *testing.T) {
 	testenv.Short(t)
-	testenv.Command(t, "epmd", erltest.Hint)
-	testenv.Command(t, "erl", erltest.Hint)
+	erltest.Epmd(t)
+	erltest.Erl(t)
 	port, real := erltest.StartEpmd(t, "-address", "127.0.0.1")
 	c := &Client{Port: port}
 	ctx := testCtx(t)

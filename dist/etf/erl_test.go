@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/libcluster-go/libcluster/internal/erltest"
-	"github.com/libcluster-go/libcluster/internal/testenv"
 )
 
 // erlMakeTerms has erl write term_to_binary of many terms, each in four
@@ -141,7 +140,7 @@ func runErl(t *testing.T, code, dir string) string {
 // has erl check =:= equality; then it has erl decode terms made in Go and
 // send them back.
 func TestErlInterop(t *testing.T) {
-	testenv.Command(t, "erl", erltest.Hint)
+	erltest.Erl(t)
 	dir := t.TempDir()
 	runErl(t, erlMakeTerms, dir)
 	data, err := os.ReadFile(filepath.Join(dir, "erl.bin"))

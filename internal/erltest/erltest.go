@@ -3,8 +3,16 @@
 // process group that the test's cleanup kills by id. Output is collected
 // so a test can wait for what a node prints.
 //
-// When erl or epmd is not installed, the test skips with the install hint,
-// and fails under CI (see internal/testenv).
+// The Erlang/OTP release under test is the erl and epmd on PATH, or the
+// release whose root directory (the --prefix it was installed with, or its
+// lib/erlang directory) the LIBCLUSTER_OTP environment variable names:
+//
+//	LIBCLUSTER_OTP=$HOME/.cache/libcluster-go/otp/29.1.1_dfsg-1 go test ./dist/...
+//
+// internal/erltest/build-otp.sh builds such a release from Debian's source
+// package. When erl or epmd is not installed, or LIBCLUSTER_OTP names a
+// directory without them, the test skips with the install hint, and fails
+// under CI (see internal/testenv).
 package erltest
 
 import (
@@ -12,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -26,6 +35,69 @@ import (
 
 // Hint is how to install erl and epmd on Debian.
 const Hint = "apt-get install erlang-base"
+
+// OTPEnv is the environment variable naming the root of the Erlang/OTP
+// release under test; empty means erl and epmd on PATH.
+const OTPEnv = "LIBCLUSTER_OTP"
+
+// Erl returns the path of the erl under test, or skips (fails under CI)
+// when there is none.
+func Erl(t testing.TB) string {
+	t.Helper()
+	return otpProgram(t, "erl", Hint)
+}
+
+// Epmd returns the path of the epmd under test, or skips (fails under CI)
+// when there is none.
+func Epmd(t testing.TB) string {
+	t.Helper()
+	return otpProgram(t, "epmd", Hint)
+}
+
+// otpProgram finds name in the release LIBCLUSTER_OTP names, else on PATH.
+func otpProgram(t testing.TB, name, installHint string) string {
+	t.Helper()
+	root := os.Getenv(OTPEnv)
+	if root == "" {
+		return testenv.Command(t, name, installHint)
+	}
+	// An installed release has bin/erl under its prefix and under
+	// lib/erlang; epmd sits in lib/erlang/bin and erts-*/bin.
+	cands := []string{
+		filepath.Join(root, "bin", name),
+		filepath.Join(root, "lib", "erlang", "bin", name),
+	}
+	ertsBins, _ := filepath.Glob(filepath.Join(root, "lib", "erlang", "erts-*", "bin", name))
+	cands = append(cands, ertsBins...)
+	ertsBins, _ = filepath.Glob(filepath.Join(root, "erts-*", "bin", name))
+	cands = append(cands, ertsBins...)
+	for _, c := range cands {
+		if fi, err := os.Stat(c); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return c
+		}
+	}
+	testenv.Missing(t, "%s=%s has no executable %s (looked in %s); build one with internal/erltest/build-otp.sh",
+		OTPEnv, root, name, strings.Join(cands, ", "))
+	return ""
+}
+
+// Command returns an exec.Cmd for the program at path that runs in a fresh
+// temporary directory, with HOME set to another and ERL_CRASH_DUMP pointing
+// into the first, so that neither a user's ~/.erlang.cookie nor the source
+// tree is touched: a crash dump never lands in the package directory.
+func Command(t testing.TB, path string, args ...string) *exec.Cmd {
+	t.Helper()
+	return CommandContext(t, context.Background(), path, args...)
+}
+
+// CommandContext is Command with a context that kills the program.
+func CommandContext(t testing.TB, ctx context.Context, path string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "ERL_CRASH_DUMP="+filepath.Join(cmd.Dir, "erl_crash.dump"))
+	return cmd
+}
 
 // Proc is a program started by Start, StartErl or StartEpmd.
 type Proc struct {
@@ -54,13 +126,14 @@ func (o *output) String() string {
 }
 
 // Start runs name with args in its own process group, with env added to
-// the test's environment and HOME set to a fresh temporary directory (so
-// no ~/.erlang.cookie or ~/.hosts.erlang of the user is read). Cleanup
+// the test's environment, in a fresh temporary directory with HOME set to
+// another (so no ~/.erlang.cookie or ~/.hosts.erlang of the user is read,
+// and a crash dump lands in the temporary directory; see Command). Cleanup
 // kills the process group and logs the output when the test failed.
 func Start(t testing.TB, env []string, name string, args ...string) *Proc {
 	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(append(os.Environ(), "HOME="+t.TempDir()), env...)
+	cmd := Command(t, name, args...)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p := &Proc{cmd: cmd, out: &output{}, exit: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
@@ -159,7 +232,7 @@ type ErlOptions struct {
 // (fails under CI) when erl is not installed.
 func StartErl(t testing.TB, o ErlOptions) *Proc {
 	t.Helper()
-	erl := testenv.Command(t, "erl", Hint)
+	erl := Erl(t)
 	args := []string{"-noshell", "-start_epmd", "false", "-setcookie", o.Cookie}
 	if _, host, _ := strings.Cut(o.Name, "@"); strings.Contains(host, ".") {
 		args = append(args, "-name", o.Name)
@@ -182,11 +255,10 @@ func RunErl(t testing.TB, installHint string, args ...string) string {
 	if installHint == "" {
 		installHint = Hint
 	}
-	erl := testenv.Command(t, "erl", installHint)
+	erl := otpProgram(t, "erl", installHint)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, erl, args...)
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	cmd := CommandContext(t, ctx, erl, args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("erl %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -201,7 +273,7 @@ func RunErl(t testing.TB, installHint string, args ...string) string {
 // id. It skips (fails under CI) when epmd is not installed.
 func StartEpmd(t testing.TB, args ...string) (int, *Proc) {
 	t.Helper()
-	bin := testenv.Command(t, "epmd", Hint)
+	bin := Epmd(t)
 	var lastErr error
 	for range 3 {
 		port := clustertest.FreePort(t)

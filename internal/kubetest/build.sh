@@ -123,6 +123,10 @@ build_kube_apiserver() {
 start=$(now)
 build_etcd
 build_kube_apiserver
-"$bin_dir/etcd" --version | head -1
+# Only the first line of etcd's version text; read whole rather than
+# through "| head -1", which closes the pipe early: etcd then dies of
+# SIGPIPE and pipefail turns that into a failed build (exit 141).
+etcd_version=$("$bin_dir/etcd" --version)
+echo "${etcd_version%%$'\n'*}"
 "$bin_dir/kube-apiserver" --version
 echo "binaries in $bin_dir (total $(( $(now) - start )) s)"

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
-	"github.com/libcluster-go/libcluster/internal/testenv"
+	"github.com/libcluster-go/libcluster/internal/erltest"
 )
 
 var parseCases = []struct {
@@ -112,7 +111,7 @@ func names(hs []Host) []string {
 // and this parser rejects on purpose (terms that are not host names,
 // non-ASCII unquoted atoms, strings longer than an atom) are skipped.
 func TestParseMatchesErl(t *testing.T) {
-	erl := testenv.Command(t, "erl", "apt-get install erlang-base")
+	erl := erltest.Erl(t)
 	deliberate := map[string]bool{"{a}.": true, "1.": true, "hé.": true}
 	dir := t.TempDir()
 	var files []string
@@ -136,7 +135,7 @@ func TestParseMatchesErl(t *testing.T) {
 	        {ok, Ts} -> io:format("OK~s~n", [[[" ", Show(T)] || T <- Ts]]);
 	        _ -> io:format("ERR~n")
 	    end end, [` + quoteList(files) + `]), halt().`
-	out, err := exec.Command(erl, "-noshell", "-eval", script).Output()
+	out, err := erltest.Command(t, erl, "-noshell", "-eval", script).Output()
 	if err != nil {
 		t.Fatalf("erl: %v\n%s", err, out)
 	}
