@@ -81,6 +81,32 @@ func otpProgram(t testing.TB, name, installHint string) string {
 	return ""
 }
 
+var releases sync.Map // erl path -> OTP major release (int)
+
+// Release returns the major OTP release of the erl under test (25 for
+// Debian 12's), running it once per test binary to ask. Tests use it where
+// erts itself changed behaviour between releases.
+func Release(t testing.TB) int {
+	t.Helper()
+	erl := Erl(t)
+	if r, ok := releases.Load(erl); ok {
+		return r.(int)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := CommandContext(t, ctx, erl, "-noshell", "-eval",
+		`io:format("~s", [erlang:system_info(otp_release)]), halt().`).Output()
+	if err != nil {
+		t.Fatalf("%s: asking for its OTP release: %v", erl, err)
+	}
+	r, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("%s printed OTP release %q, not a number", erl, out)
+	}
+	releases.Store(erl, r)
+	return r
+}
+
 // Command returns an exec.Cmd for the program at path that runs in a fresh
 // temporary directory, with HOME set to another and ERL_CRASH_DUMP pointing
 // into the first, so that neither a user's ~/.erlang.cookie nor the source

@@ -287,7 +287,17 @@ func (p *parser) escape() (rune, error) {
 		if p.eof() {
 			return bad("\\^ must be followed by a character, e.g. \\^A")
 		}
-		return p.next() & 31, nil
+		// As erl_scan reads it since OTP 27: \^@ .. \^_ and \^a .. \^z are
+		// control characters, \^? is DEL, anything else is an error.
+		// (OTP 26 and older took any character band 31.)
+		switch c := p.next(); {
+		case c >= '@' && c <= '_', c >= 'a' && c <= 'z':
+			return c & 31, nil
+		case c == '?':
+			return 0x7f, nil
+		default:
+			return bad(fmt.Sprintf("\\^%c is not a control character: use \\^@ to \\^_, \\^a to \\^z or \\^?", c))
+		}
 	case 'x':
 		if p.peek() == '{' {
 			p.next()
