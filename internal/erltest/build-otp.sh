@@ -43,10 +43,9 @@ now() { date +%s; }
 # newest_cached prints the newest complete build of the major release.
 newest_cached() {
 	local d best=""
-	for d in "$cache"/"$OTP_MAJOR".*; do
-		[[ -f $d/.complete ]] || continue
-		best=$d # glob order is lexical; good enough within one major
-	done
+	while read -r d; do
+		[[ -f $d/.complete ]] && best=$d
+	done < <(ls -d "$cache"/"$OTP_MAJOR".* 2>/dev/null | sort -V)
 	[[ -n $best ]] && echo "$best"
 }
 
@@ -93,7 +92,7 @@ prepare_suite() {
 
 build() { # build VERSION DIR (DIR holds the downloaded source files)
 	local ver=$1 src=$2 dest tarball top t0
-	dest=$cache/$OTP_MAJOR.${ver#*:}
+	dest=$cache/${ver#*:}
 	dest=${dest//+/_}
 	t0=$(now)
 	tarball=$(ls "$src"/erlang_*.orig.tar.* | head -n 1)
@@ -143,7 +142,7 @@ for suite in $OTP_SUITES; do
 	ver=$(apt-cache $(apt_opts "$suite") showsrc erlang 2>/dev/null | awk '/^Version:/ { print $2 }' |
 		grep -E "^([0-9]+:)?$OTP_MAJOR\." | sort -V | tail -n 1 || true)
 	[[ -n $ver ]] || { log "$suite has no erlang $OTP_MAJOR.x source package"; continue; }
-	dest=$cache/$OTP_MAJOR.${ver#*:}
+	dest=$cache/${ver#*:}
 	dest=${dest//+/_}
 	if [[ $force -eq 0 && -f $dest/.complete ]]; then
 		log "OTP $ver ($suite): cached"

@@ -104,6 +104,7 @@ func Release(t testing.TB) int {
 		t.Fatalf("%s printed OTP release %q, not a number", erl, out)
 	}
 	releases.Store(erl, r)
+	t.Logf("erl under test: %s (OTP %d)", erl, r)
 	return r
 }
 
