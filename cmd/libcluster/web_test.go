@@ -43,7 +43,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-extensions", true),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1000),
+		chromedp.WindowSize(1280, 1100),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
@@ -80,10 +80,15 @@ func waitPage(t *testing.T, ctx context.Context, d time.Duration, what, expr str
 // $LIBCLUSTER_SCREENSHOTS when set (to look at them after the run).
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
+	saveShot(t, name, png)
+}
+
+func saveShot(t *testing.T, name string, png []byte) {
+	t.Helper()
 	dir := os.Getenv("LIBCLUSTER_SCREENSHOTS")
 	if dir == "" {
 		dir = t.TempDir()
@@ -301,7 +306,7 @@ topologies:
 // its node_down event) and heals, live; Ctrl-C ends the demo cleanly.
 func TestDemoWeb(t *testing.T) {
 	ctx := browser(t)
-	p := erltest.Start(t, nil, binary, "demo", "--web", "--nodes", "3", "--web-pause", "1s", "--timeout", "30s")
+	p := erltest.Start(t, nil, binary, "demo", "--web", "--nodes", "3", "--web-pause", "2s", "--timeout", "30s")
 	m := p.WaitOutput(t, 20*time.Second, `web view: (http://127\.0\.0\.1:\d+/)`)
 	if err := chromedp.Do(ctx, chromedp.Navigate(m[1])); err != nil {
 		t.Fatal(err)
@@ -311,12 +316,25 @@ func TestDemoWeb(t *testing.T) {
 	waitPage(t, ctx, 30*time.Second, "the demo cluster formed", formed)
 	screenshot(t, ctx, "demo-formed.png")
 	waitPage(t, ctx, 30*time.Second, "a node lost, with its node_down event",
-		`!!document.querySelector('#mesh g[data-node="demo2@127.0.0.1"][data-state="down"]') &&
+		`(!!document.querySelector('#mesh g[data-node="demo2@127.0.0.1"][data-state="down"]') || !!document.querySelector('tr.member[data-node="demo2@127.0.0.1"][data-state="down"]')) &&
 		 !!document.querySelector('#events li[data-kind="node_down"][data-node="demo2@127.0.0.1"]')`)
 	screenshot(t, ctx, "demo-lost.png")
 	waitPage(t, ctx, 30*time.Second, "healed", formed)
 	p.WaitOutput(t, 30*time.Second, `keeps running`)
 	screenshot(t, ctx, "demo-healed.png")
+	// The small one for the README (docs/web-view.png): the top of the page.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1100, 720)); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, 10*time.Second, "healed at the small size", formed)
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(png) > 150<<10 {
+		t.Errorf("the README screenshot is %d bytes, want under 150 KiB", len(png))
+	}
+	saveShot(t, "demo-readme.png", png)
 	stop(t, p)
 	if out := p.Output(); !strings.Contains(out, "healed in") {
 		t.Errorf("demo output lacks its summary:\n%s", out)
