@@ -13,6 +13,7 @@ import (
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/internal/clustertest"
+	"github.com/libcluster-go/libcluster/strategy/gossip"
 )
 
 func TestEventLogKeepsTheLatest(t *testing.T) {
@@ -191,5 +192,25 @@ func TestWebPage(t *testing.T) {
 	}
 	if code, _ := get(t, srv.URL+"/nothing"); code != 404 {
 		t.Errorf("GET /nothing = %d, want 404", code)
+	}
+}
+
+// statsStrategy stands in for a gossip strategy's counters.
+type statsStrategy struct{ libcluster.StrategyFunc }
+
+func (statsStrategy) Stats() gossip.Stats {
+	return gossip.Stats{Received: 7, Accepted: 4, Sent: 3, Dropped: map[gossip.DropReason]uint64{gossip.DropAuth: 2, gossip.DropReplay: 1}}
+}
+
+func TestWebShowsGossipDrops(t *testing.T) {
+	var dl DiscoveryLog
+	top := &libcluster.Topology{Name: "g", Connector: &libcluster.ConnectorFuncs{SelfNode: "a@h"},
+		Strategy: statsStrategy{func(ctx context.Context, r libcluster.Reporter) error { return nil }}}
+	dl.Wrap(top)
+	wb := &Web{Discovery: &dl}
+	v := wb.View(Source{Connector: top.Connector, Status: func() []libcluster.TopologyStatus { return []libcluster.TopologyStatus{{Name: "g"}} }})
+	g := v.Topologies[0].Gossip
+	if g == nil || g.DroppedTotal != 3 || g.Dropped["auth"] != 2 || g.Dropped["replay"] != 1 || g.Received != 7 {
+		t.Fatalf("gossip = %+v", g)
 	}
 }
