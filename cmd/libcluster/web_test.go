@@ -296,6 +296,19 @@ topologies:
 		t.Errorf("source shown = %q, want the SRV query", src)
 	}
 	screenshot(t, ctx, "web-dns.png")
+
+	// The DNS server fails: the discovery error and the last error show,
+	// the last good answer is kept, and the event appears; the topology
+	// filter keeps only this topology's events.
+	dns.SetSERVFAIL("app.default.svc.cluster.local")
+	waitPage(t, ctx, 15*time.Second, "discovery error shown with the last good answer kept",
+		`!!document.querySelector(".discovery-error") && document.querySelector(".last-error").textContent.includes("SERVFAIL") &&
+		 !!document.querySelector('li.kept[data-candidate="app@127.0.0.9"]') &&
+		 !!document.querySelector('#events li[data-kind="discovery_error"]')`)
+	js[bool](t, ctx, `(() => { const s = document.getElementById("ftopo"); s.value = "k8s"; s.dispatchEvent(new Event("change")); return true })()`)
+	waitPage(t, ctx, 5*time.Second, "topology filter",
+		`(() => { const l = [...document.querySelectorAll("#events li")]; return l.length > 0 && l.every((e) => e.dataset.topology === "k8s") })()`)
+	screenshot(t, ctx, "web-dns-error.png")
 	if bad := js[[]string](t, ctx, `performance.getEntriesByType("resource").map((e) => e.name).filter((u) => !u.startsWith(location.origin + "/ops/libcluster/"))`); len(bad) > 0 {
 		t.Errorf("the page left its prefix: %v", bad)
 	}
