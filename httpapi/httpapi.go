@@ -6,6 +6,8 @@
 //	GET /readyz   200 when every topology met its min_nodes, else 503
 //	              naming the topologies that did not
 //	GET /metrics  Prometheus metrics, when a Gatherer is set
+//
+// With [Source].Web set it also serves the live web view at / ([Web]).
 package httpapi
 
 import (
@@ -45,6 +47,8 @@ type Source struct {
 	Status func() []libcluster.TopologyStatus
 	// Gatherer serves /metrics; nil: no /metrics endpoint.
 	Gatherer prometheus.Gatherer
+	// Web serves the live web view at /; nil: no page.
+	Web *Web
 }
 
 // Handler returns the HTTP handler for src.
@@ -74,6 +78,9 @@ func Handler(src Source) http.Handler {
 	})
 	if src.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(src.Gatherer, promhttp.HandlerOpts{}))
+	}
+	if src.Web != nil {
+		src.Web.routes(mux, src)
 	}
 	return mux
 }

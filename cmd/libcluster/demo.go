@@ -39,13 +39,16 @@ type demoResult struct {
 var demoStrategies = []string{"epmd", "gossip"}
 
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("demo", "[--nodes 5] [--strategy epmd] [--json] [--runs 1] [--timeout 60s]", stderr)
+	fs := newFlags("demo", "[--nodes 5] [--strategy epmd] [--json] [--runs 1] [--timeout 60s] [--web]", stderr)
 	nodes := fs.Int("nodes", 5, "how many node processes to start (2 to 64)")
 	strat := fs.String("strategy", "epmd", "discovery strategy: "+strings.Join(demoStrategies, ", "))
 	asJSON := fs.Bool("json", false, "print one JSON object with the figures at the end instead of the live table")
 	runs := fs.Int("runs", 1, "repeat the whole demo this many times and report the median figures")
 	timeout := fs.Duration("timeout", 60*time.Second, "fail when a phase (converge, notice the loss, heal) takes longer")
 	keep := fs.Bool("keep", false, "keep the temporary directory with the generated configs and node logs")
+	web := fs.Bool("web", false, "serve the live web view of the demo cluster and print its URL; the demo starts when the page is opened and keeps the cluster running until Ctrl-C")
+	webAddr := fs.String("web-addr", "127.0.0.1:0", "with --web: host:port to serve the page on")
+	webPause := fs.Duration("web-pause", 3*time.Second, "with --web: pause between the phases, so each can be watched")
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
@@ -62,6 +65,12 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	case *timeout <= 0:
 		fmt.Fprintln(stderr, "libcluster demo: --timeout must be positive, e.g. 60s")
 		return exitUsage
+	case *web && *runs > 1:
+		fmt.Fprintln(stderr, "libcluster demo: --web shows one run; drop --runs or --web")
+		return exitUsage
+	case *webPause < 0:
+		fmt.Fprintln(stderr, "libcluster demo: --web-pause must not be negative, e.g. 3s")
+		return exitUsage
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -75,12 +84,21 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	if *asJSON {
 		out = stderr // the live view goes to stderr, the JSON alone to stdout
 	}
+	var dw *demoWeb
+	if *web {
+		dw, err = startDemoWeb(*webAddr, "demo1@127.0.0.1")
+		if err != nil {
+			fmt.Fprintf(stderr, "libcluster demo: --web-addr %s: %v; choose a free address\n", *webAddr, err)
+			return exitUsage
+		}
+		defer dw.close()
+	}
 	var results []demoResult
 	for i := range *runs {
 		if *runs > 1 {
 			fmt.Fprintf(out, "run %d of %d\n", i+1, *runs)
 		}
-		d := &demo{n: *nodes, strategy: *strat, exe: exe, timeout: *timeout, out: out, tty: isTerminal(out), keep: *keep}
+		d := &demo{n: *nodes, strategy: *strat, exe: exe, timeout: *timeout, out: out, tty: isTerminal(out), keep: *keep, web: dw, webPause: *webPause}
 		res, err := d.run(ctx)
 		if err != nil {
 			fmt.Fprintln(stderr, "libcluster demo:", err)
@@ -143,6 +161,8 @@ type demo struct {
 	out      io.Writer
 	tty      bool
 	keep     bool
+	web      *demoWeb      // with --web
+	webPause time.Duration // with --web: pause between phases
 
 	dir      string
 	epmdAddr string
@@ -214,6 +234,15 @@ func (d *demo) run(ctx context.Context) (res demoResult, err error) {
 	defer d.stopAll()
 	defer func() { res.PIDs = slices.Clone(d.pids) }()
 
+	if d.web != nil {
+		fmt.Fprintf(d.out, "web view: %s\nopen it in a browser; the demo starts when the page is opened (Ctrl-C to stop)\n", d.web.URL())
+		select {
+		case <-d.web.opened:
+		case <-ctx.Done():
+			return res, errors.New("interrupted before the page was opened")
+		}
+	}
+
 	// 1. Start every node and wait until each sees all the others.
 	d.start = time.Now()
 	d.phase = fmt.Sprintf("starting %d nodes", d.n)
@@ -228,6 +257,7 @@ func (d *demo) run(ctx context.Context) (res demoResult, err error) {
 	}
 	res.ConvergedMS = took.Milliseconds()
 	d.note("converged: every node sees the %d others after %d ms", d.n-1, res.ConvergedMS)
+	d.pause(ctx)
 
 	// 2. Kill one node and wait until every other notices.
 	victim := d.children[len(d.children)/2]
@@ -237,12 +267,16 @@ func (d *demo) run(ctx context.Context) (res demoResult, err error) {
 	}
 	<-victim.done
 	victim.state, victim.view = "killed", nil
+	if d.web != nil {
+		d.web.set(victim.name, "")
+	}
 	took, err = d.waitUntil(ctx, fmt.Sprintf("killed %s (pid %d)", victim.name, victim.cmd.Process.Pid), func() bool { return d.noticed(victim) })
 	if err != nil {
 		return res, err
 	}
 	res.DownDetectedMS = took.Milliseconds()
 	d.note("node down: every other node dropped %s after %d ms", victim.name, res.DownDetectedMS)
+	d.pause(ctx)
 
 	// 3. Restart it and wait until the cluster is whole again.
 	d.start = time.Now()
@@ -255,6 +289,10 @@ func (d *demo) run(ctx context.Context) (res demoResult, err error) {
 	}
 	res.HealedMS = took.Milliseconds()
 	d.note("healed: all %d nodes see each other again after %d ms", d.n, res.HealedMS)
+	if d.web != nil {
+		fmt.Fprintf(d.out, "the cluster keeps running for the web view at %s; press Ctrl-C to stop it\n", d.web.URL())
+		<-ctx.Done()
+	}
 
 	if err := d.stopAll(); err != nil {
 		return res, err
@@ -394,6 +432,9 @@ func (d *demo) poll(ctx context.Context) {
 				continue // not serving yet
 			}
 			c.http = strings.TrimSpace(string(b))
+			if d.web != nil {
+				d.web.set(c.name, c.http)
+			}
 		}
 		wg.Go(func() {
 			m, _, err := fetchMembers(ctx, d.client, c.http)
@@ -477,6 +518,20 @@ func (d *demo) noticed(victim *child) bool {
 		}
 	}
 	return true
+}
+
+// pause waits between phases with --web, so a person watching the page
+// sees each state; the next phase starts at once without --web.
+func (d *demo) pause(ctx context.Context) {
+	if d.web == nil || d.webPause == 0 {
+		return
+	}
+	t := time.NewTimer(d.webPause)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // note prints a milestone below the table.

@@ -115,9 +115,13 @@ func runNode(ctx context.Context, f *config.File, log *slog.Logger, addrFile str
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
-	tops, err := f.NewTopologies(node, log, m.Observe)
+	web := newWeb(f, httpLn)
+	tops, err := f.NewTopologies(node, log, m.Observe, web.Events.Observe)
 	if err != nil {
 		return err
+	}
+	for _, t := range tops {
+		web.Discovery.Wrap(t)
 	}
 	sup := libcluster.NewSupervisor(tops...)
 	m.Track(sup.Status)
@@ -131,9 +135,10 @@ func runNode(ctx context.Context, f *config.File, log *slog.Logger, addrFile str
 	srvDone := make(chan error, 1)
 	if httpLn != nil {
 		srv = &http.Server{
-			Handler:           httpapi.Handler(httpapi.Source{Connector: node, Status: sup.Status, Gatherer: reg}),
+			Handler:           httpapi.Handler(httpapi.Source{Connector: node, Status: sup.Status, Gatherer: reg, Web: web}),
 			ReadHeaderTimeout: 5 * time.Second,
 		}
+		srv.RegisterOnShutdown(web.Events.Close)
 		go func() { srvDone <- srv.Serve(httpLn) }()
 		if addrFile != "" {
 			if err := writeAtomic(addrFile, httpLn.Addr().String()+"\n"); err != nil {
