@@ -1,0 +1,417 @@
+package dist
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/dist/etf"
+	"github.com/libcluster-go/libcluster/internal/clustertest"
+)
+
+// testCA is a certificate authority made for one test.
+type testCA struct {
+	cert   *x509.Certificate
+	key    *ecdsa.PrivateKey
+	dir    string
+	caFile string // PEM of the CA certificate
+}
+
+func newTestCA(t testing.TB, name string) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	ca := &testCA{cert: cert, key: key, dir: t.TempDir()}
+	ca.caFile = filepath.Join(ca.dir, name+"-ca.pem")
+	writePEM(t, ca.caFile, "CERTIFICATE", der)
+	return ca
+}
+
+var serial struct {
+	sync.Mutex
+	n int64
+}
+
+// issue makes a certificate for node name (its common name) valid for
+// hosts and returns the certificate and key files. A host is a DNS name,
+// an IP address (added as IP and as DNS entry, as OTP peers need), or
+// "IP:" and an address for an IP entry only.
+func (ca *testCA) issue(t testing.TB, name string, hosts ...string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial.Lock()
+	serial.n++
+	sn := serial.n + 100
+	serial.Unlock()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(sn),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	for _, h := range hosts {
+		// An IP address goes in as IP and as DNS entry: Go checks
+		// the first, OTP the second.
+		if ip, ok := strings.CutPrefix(h, "IP:"); ok {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(ip))
+			continue
+		}
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		}
+		tmpl.DNSNames = append(tmpl.DNSNames, h)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile = filepath.Join(ca.dir, name+"-cert.pem")
+	keyFile = filepath.Join(ca.dir, name+"-key.pem")
+	writePEM(t, certFile, "CERTIFICATE", der)
+	writePEM(t, keyFile, "EC PRIVATE KEY", kder)
+	return certFile, keyFile
+}
+
+// tlsConfig issues a certificate for name and loads it with trust in
+// trust (ca itself when nil).
+func (ca *testCA) tlsConfig(t testing.TB, name string, trust *testCA, hosts ...string) *tls.Config {
+	t.Helper()
+	if trust == nil {
+		trust = ca
+	}
+	cf, kf := ca.issue(t, name, hosts...)
+	cfg, err := LoadTLS(TLSOptions{CertFile: cf, KeyFile: kf, CACertFile: trust.caFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func writePEM(t testing.TB, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logBuf is a concurrency-safe log sink.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func captureLog() (*slog.Logger, *logBuf) {
+	b := &logBuf{}
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
+}
+
+// waitLog waits until the log holds every one of parts on one line.
+func waitLog(t testing.TB, b *logBuf, parts ...string) string {
+	t.Helper()
+	var found string
+	clustertest.EventuallyWithin(t, 15*time.Second, "log line with "+strings.Join(parts, " + "), func() bool {
+		for _, line := range strings.Split(b.String(), "\n") {
+			ok := true
+			for _, p := range parts {
+				ok = ok && strings.Contains(line, p)
+			}
+			if ok {
+				found = line
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// peerCertName returns the common name of the certificate the peer
+// presented on n's connection to it, or "" when the connection does not
+// run over TLS.
+func peerCertName(n *Node, peer libcluster.Node) string {
+	n.mu.Lock()
+	c := n.conns[peer]
+	n.mu.Unlock()
+	if c == nil {
+		return ""
+	}
+	tc, ok := c.nc.(*tlsConn)
+	if !ok {
+		return ""
+	}
+	st := tc.ConnectionState()
+	if !st.HandshakeComplete || len(st.PeerCertificates) == 0 {
+		return ""
+	}
+	return st.PeerCertificates[0].Subject.CommonName
+}
+
+// TestTLSGoGo: two Go nodes with certificates from one CA connect over
+// mutual TLS, each sees the other's certificate, and a message goes
+// through; a node named by a DNS host is checked against a DNS entry.
+func TestTLSGoGo(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t, "ca1")
+	ep := startEPMD(t)
+	g1 := startNode(t, Config{Name: "gt1@127.0.0.1", EPMDPort: ep, TLS: ca.tlsConfig(t, "gt1", nil, "127.0.0.1")})
+	g2 := startNode(t, Config{Name: "gt2@127.0.0.1", EPMDPort: ep, TLS: ca.tlsConfig(t, "gt2", nil, "127.0.0.1")})
+	inbox, err := g2.Register("inbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	if err := g1.Connect(ctx, g2.Self()); err != nil {
+		t.Fatalf("TLS connect: %v", err)
+	}
+	if got := peerCertName(g1, g2.Self()); got != "gt2" {
+		t.Fatalf("g1 sees peer certificate %q, want gt2", got)
+	}
+	clustertest.EventuallyWithin(t, 10*time.Second, "g2 sees g1's certificate", func() bool { return peerCertName(g2, g1.Self()) == "gt1" })
+	if err := g1.Send(ctx, g2.Self(), "inbox", etf.Atom("over_tls")); err != nil {
+		t.Fatal(err)
+	}
+	if m := recvMsg(t, inbox, 10*time.Second); m.Body != etf.Atom("over_tls") {
+		t.Fatalf("got %v, want over_tls", m.Body)
+	}
+
+	// A short name: the host part is checked against a DNS entry.
+	g3 := startNode(t, Config{Name: "gt3@localhost", EPMDPort: ep, TLS: ca.tlsConfig(t, "gt3", nil, "localhost")})
+	if err := g1.Connect(ctx, g3.Self()); err != nil {
+		t.Fatalf("TLS connect to gt3@localhost: %v", err)
+	}
+	if got := peerCertName(g1, g3.Self()); got != "gt3" {
+		t.Fatalf("g1 sees peer certificate %q, want gt3", got)
+	}
+}
+
+// TestTLSHostname: the dialling node checks the host part of the peer's
+// name against the certificate as OTP does, accepting a DNS entry with the
+// address text (what OTP needs) or an IP entry (what Go checks); a
+// certificate from the right CA that names neither is refused, and no
+// connection comes up.
+func TestTLSHostname(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t, "ca1")
+	ep := startEPMD(t)
+	g1 := startNode(t, Config{Name: "gh1@127.0.0.1", EPMDPort: ep, TLS: ca.tlsConfig(t, "gh1", nil, "127.0.0.1")})
+	ctx := testCtx(t)
+	for _, tc := range []struct {
+		node  string
+		hosts []string
+		ok    bool
+	}{
+		{"ghip", []string{"IP:127.0.0.1"}, true},
+		{"ghdns", []string{"localhost", "127.0.0.1"}, true},
+		{"ghcn", nil, false}, // no SAN; its CN is the node's base name
+		{"ghno", []string{"localhost", "127.0.0.2"}, false},
+	} {
+		g := startNode(t, Config{Name: libcluster.Node(tc.node + "@127.0.0.1"), EPMDPort: ep, TLS: ca.tlsConfig(t, tc.node, nil, tc.hosts...)})
+		err := g1.Connect(ctx, g.Self())
+		if tc.ok != (err == nil) {
+			t.Fatalf("connect to %s (certificate for %v): %v; want ok=%v", g.Self(), tc.hosts, err, tc.ok)
+		}
+		if !tc.ok && (!strings.Contains(err.Error(), "does not name the host 127.0.0.1") || !strings.Contains(err.Error(), "subjectAltName")) {
+			t.Fatalf("connect to %s: %v; want a hostname error", g.Self(), err)
+		}
+		if !tc.ok {
+			t.Logf("refused as expected: %v", err)
+			if len(g.Nodes()) != 0 {
+				t.Fatalf("%s has nodes %v after the refusal", g.Self(), g.Nodes())
+			}
+		}
+	}
+	cert := &x509.Certificate{Subject: pkix.Name{CommonName: "host.example"}}
+	if err := verifyHost(cert, "HOST.example"); err != nil {
+		t.Fatalf("CN fallback without DNS entries: %v", err)
+	}
+	cert.DNSNames = []string{"*.example"}
+	if verifyHost(cert, "host.example") != nil || verifyHost(cert, "a.b.example") == nil || verifyHost(cert, "example") == nil {
+		t.Fatal("wildcard: *.example must match host.example only")
+	}
+}
+
+// TestTLSOtherCA: a peer whose certificate comes from another CA is
+// refused both ways: by the dialling node (server certificate) and by the
+// accepting node (client certificate), each with an error that names the
+// CA problem.
+func TestTLSOtherCA(t *testing.T) {
+	t.Parallel()
+	ca1, ca2 := newTestCA(t, "ca1"), newTestCA(t, "ca2")
+	ep := startEPMD(t)
+	log1, buf1 := captureLog()
+	g1 := startNode(t, Config{Name: "gca1@127.0.0.1", EPMDPort: ep, Logger: log1, TLS: ca1.tlsConfig(t, "gca1", nil, "127.0.0.1")})
+	// gca2 trusts ca1, so it accepts g1's server certificate, but its own
+	// certificate is from ca2.
+	g2 := startNode(t, Config{Name: "gca2@127.0.0.1", EPMDPort: ep, TLS: ca2.tlsConfig(t, "gca2", ca1, "127.0.0.1")})
+	// gca3 has a ca2 certificate and trusts ca2 only.
+	g3 := startNode(t, Config{Name: "gca3@127.0.0.1", EPMDPort: ep, TLS: ca2.tlsConfig(t, "gca3", nil, "127.0.0.1")})
+	ctx := testCtx(t)
+
+	// g1 dials g3: g3's server certificate is not from ca1.
+	err := g1.Connect(ctx, g3.Self())
+	var ua x509.UnknownAuthorityError
+	if !errors.As(err, &ua) || !strings.Contains(err.Error(), "not issued by a CA in this node's cacertfile") {
+		t.Fatalf("g1 -> g3 (other CA): %v; want an unknown-authority error", err)
+	}
+	t.Logf("dialler refused the server: %v", err)
+
+	// g2 dials g1: g1 refuses g2's client certificate.
+	err = g2.Connect(ctx, g1.Self())
+	if err == nil || !strings.Contains(err.Error(), "refused this node's TLS certificate") {
+		t.Fatalf("g2 -> g1 (client certificate from another CA): %v; want the peer's refusal", err)
+	}
+	t.Logf("dialler saw: %v", err)
+	line := waitLog(t, buf1, "incoming TLS connection refused", "not issued by a CA")
+	t.Logf("acceptor logged: %s", line)
+	if n := len(g1.Nodes()) + len(g2.Nodes()) + len(g3.Nodes()); n != 0 {
+		t.Fatalf("%d connections came up; want none", n)
+	}
+}
+
+// TestTLSRefusesPlainTCP: a TLS node and a plain TCP node cannot connect,
+// whichever dials, and the TLS node says why.
+func TestTLSRefusesPlainTCP(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t, "ca1")
+	ep := startEPMD(t)
+	logT, bufT := captureLog()
+	gt := startNode(t, Config{Name: "gpt1@127.0.0.1", EPMDPort: ep, Logger: logT, HandshakeTimeout: 2 * time.Second, TLS: ca.tlsConfig(t, "gpt1", nil, "127.0.0.1")})
+	gp := startNode(t, Config{Name: "gpt2@127.0.0.1", EPMDPort: ep, HandshakeTimeout: 2 * time.Second})
+	ctx := testCtx(t)
+
+	if err := gp.Connect(ctx, gt.Self()); err == nil {
+		t.Fatal("a plain TCP node connected to a TLS node")
+	}
+	line := waitLog(t, bufT, "incoming TLS connection refused", "does not speak TLS")
+	t.Logf("TLS acceptor logged: %s", line)
+
+	err := gt.Connect(ctx, gp.Self())
+	if err == nil || !strings.Contains(err.Error(), "TLS handshake") || !strings.Contains(err.Error(), "plain TCP") {
+		t.Fatalf("TLS node -> plain node: %v; want a TLS handshake error naming plain TCP", err)
+	}
+	t.Logf("TLS dialler: %v", err)
+	if n := len(gt.Nodes()) + len(gp.Nodes()); n != 0 {
+		t.Fatalf("%d connections came up; want none", n)
+	}
+}
+
+// TestLoadTLSErrors: each wrong option is named.
+func TestLoadTLSErrors(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t, "ca1")
+	cf, kf := ca.issue(t, "n1", "127.0.0.1")
+	other := newTestCA(t, "ca2")
+	_, otherKey := other.issue(t, "n2", "127.0.0.1")
+	dir := t.TempDir()
+	combined := filepath.Join(dir, "combined.pem")
+	cb, _ := os.ReadFile(cf)
+	kb, _ := os.ReadFile(kf)
+	if err := os.WriteFile(combined, append(cb, kb...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.pem")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("x"), maxPEMFile+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		o      TLSOptions
+		option string
+		msg    string
+	}{
+		{TLSOptions{KeyFile: kf, CACertFile: ca.caFile}, "certfile", "missing"},
+		{TLSOptions{CertFile: cf, KeyFile: kf}, "cacertfile", "verify_peer needs"},
+		{TLSOptions{CertFile: cf, KeyFile: kf, CACertFile: ca.caFile, Verify: "verify_maybe"}, "verify", "neither"},
+		{TLSOptions{CertFile: filepath.Join(dir, "nope.pem"), CACertFile: ca.caFile}, "certfile", "no such file"},
+		{TLSOptions{CertFile: cf, CACertFile: ca.caFile}, "certfile", "set keyfile"},
+		{TLSOptions{CertFile: cf, KeyFile: otherKey, CACertFile: ca.caFile}, "keyfile", "cannot use the key"},
+		{TLSOptions{CertFile: cf, KeyFile: kf, CACertFile: kf}, "cacertfile", "no PEM CERTIFICATE"},
+		{TLSOptions{CertFile: big, KeyFile: kf, CACertFile: ca.caFile}, "certfile", "larger than"},
+		{TLSOptions{CertFile: dir, KeyFile: kf, CACertFile: ca.caFile}, "certfile", "not a regular file"},
+	} {
+		_, err := LoadTLS(tc.o)
+		var oe *TLSOptionError
+		if !errors.As(err, &oe) || oe.Option != tc.option || !strings.Contains(oe.Msg, tc.msg) {
+			t.Errorf("LoadTLS(%+v) = %v; want a %s error with %q", tc.o, err, tc.option, tc.msg)
+		}
+	}
+	// The key may sit in certfile; verify_none needs no CA file.
+	cfg, err := LoadTLS(TLSOptions{CertFile: combined, CACertFile: ca.caFile})
+	if err != nil || cfg.ClientAuth != tls.RequireAndVerifyClientCert || cfg.InsecureSkipVerify {
+		t.Fatalf("combined file: %v, %+v", err, cfg)
+	}
+	cfg, err = LoadTLS(TLSOptions{CertFile: cf, KeyFile: kf, CACertFile: ca.caFile, AllowNoPeerCert: true})
+	if err != nil || cfg.ClientAuth != tls.VerifyClientCertIfGiven {
+		t.Fatalf("fail_if_no_peer_cert false: %v, %v", err, cfg.ClientAuth)
+	}
+	cfg, err = LoadTLS(TLSOptions{CertFile: cf, KeyFile: kf, Verify: VerifyNone})
+	if err != nil || !cfg.InsecureSkipVerify || cfg.ClientAuth != tls.NoClientCert {
+		t.Fatalf("verify_none: %v, %+v", err, cfg)
+	}
+	// verify_none warns at start-up, and such a node still talks TLS.
+	logN, bufN := captureLog()
+	ep := startEPMD(t)
+	gn := startNode(t, Config{Name: "gvn@127.0.0.1", EPMDPort: ep, Logger: logN, TLS: cfg})
+	if !strings.Contains(bufN.String(), "without certificate verification (verify_none)") {
+		t.Fatalf("no verify_none warning at start-up; log:\n%s", bufN.String())
+	}
+	gv := startNode(t, Config{Name: "gvp@127.0.0.1", EPMDPort: ep, TLS: ca.tlsConfig(t, "gvp", nil, "127.0.0.1")})
+	if err := gn.Connect(testCtx(t), gv.Self()); err != nil {
+		t.Fatalf("verify_none node -> verify_peer node: %v", err)
+	}
+	if _, err := Start(testCtx(t), Config{Name: "gnocert@127.0.0.1", Cookie: "c", EPMDPort: ep, TLS: &tls.Config{}}); err == nil || !strings.Contains(err.Error(), "no certificate") {
+		t.Fatalf("Start with a TLS config without certificate: %v", err)
+	}
+}
