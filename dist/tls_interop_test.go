@@ -1,34 +1,12 @@
 package dist
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/libcluster-go/libcluster/dist/etf"
 )
-
-// erlTLSArgs writes an -ssl_dist_optfile for an erl node with a
-// certificate for name from ca, trusting trust (ca when nil), and returns
-// the erl arguments that run distribution over TLS with it. Both roles
-// verify the peer and the server requires a client certificate.
-func erlTLSArgs(t testing.TB, ca *testCA, trust *testCA, name string) []string {
-	t.Helper()
-	if trust == nil {
-		trust = ca
-	}
-	cf, kf := ca.issue(t, name, "127.0.0.1")
-	opts := fmt.Sprintf(`{certfile, %q}, {keyfile, %q}, {cacertfile, %q}, {verify, verify_peer}`, cf, kf, trust.caFile)
-	file := filepath.Join(t.TempDir(), name+"-ssl_dist.conf")
-	content := fmt.Sprintf("[{server, [%s, {fail_if_no_peer_cert, true}]},\n {client, [%s]}].\n", opts, opts)
-	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return []string{"-proto_dist", "inet_tls", "-ssl_dist_optfile", file}
-}
 
 // TestTLSErlInterop: with erl -proto_dist inet_tls, erl pings a Go node
 // (erl dials: pong) and a message goes there and back, and another Go node
@@ -38,18 +16,18 @@ func TestTLSErlInterop(t *testing.T) {
 	t.Parallel()
 	ca := newTestCA(t, "ca1")
 	ep := startEPMD(t)
-	g1 := startNode(t, Config{Name: "gtls1@127.0.0.1", EPMDPort: ep, TLS: ca.tlsConfig(t, "gtls1", nil, "127.0.0.1")})
+	g1 := startNode(t, Config{Name: "gtls1@127.0.0.1", EPMDPort: ep, TLS: tlsConfig(t, ca, "gtls1", nil, "127.0.0.1")})
 	ch, err := g1.Register("go_echo")
 	if err != nil {
 		t.Fatal(err)
 	}
 	echoLoop(t, g1, ch)
-	g2 := startNode(t, Config{Name: "gtls2@127.0.0.1", EPMDPort: ep, TLS: ca.tlsConfig(t, "gtls2", nil, "127.0.0.1")})
+	g2 := startNode(t, Config{Name: "gtls2@127.0.0.1", EPMDPort: ep, TLS: tlsConfig(t, ca, "gtls2", nil, "127.0.0.1")})
 	inbox, err := g2.Register("inbox")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startErl(t, ep, "etls@127.0.0.1", "testcookie", erlTLSArgs(t, ca, nil, "etls"), `
+	p := startErl(t, ep, "etls@127.0.0.1", "testcookie", ca.ErlArgs(t, nil, "etls", "127.0.0.1"), `
 		register(etls, self()),
 		io:format("otp=~s~n", [erlang:system_info(otp_release)]),
 		io:format("ping=~p~n", [net_adm:ping('gtls1@127.0.0.1')]),
@@ -90,7 +68,7 @@ func TestTLSErlInterop(t *testing.T) {
 	// A Go node with a certificate from another CA (trusting erl's CA):
 	// erl refuses it as a client and as a server.
 	ca2 := newTestCA(t, "ca2")
-	g3 := startNode(t, Config{Name: "gtls3@127.0.0.1", EPMDPort: ep, TLS: ca2.tlsConfig(t, "gtls3", ca, "127.0.0.1")})
+	g3 := startNode(t, Config{Name: "gtls3@127.0.0.1", EPMDPort: ep, TLS: tlsConfig(t, ca2, "gtls3", ca, "127.0.0.1")})
 	err = g3.Connect(ctx, "etls@127.0.0.1")
 	if err == nil || !strings.Contains(err.Error(), "refused this node's TLS certificate") {
 		t.Fatalf("Go with another CA's certificate -> erl: %v; want erl's refusal", err)
@@ -115,14 +93,14 @@ func TestTLSErlRefused(t *testing.T) {
 	ep := startEPMD(t)
 	logG, bufG := captureLog()
 	g := startNode(t, Config{Name: "gtlsr@127.0.0.1", EPMDPort: ep, Logger: logG, HandshakeTimeout: 2 * time.Second,
-		TLS: ca1.tlsConfig(t, "gtlsr", nil, "127.0.0.1")})
+		TLS: tlsConfig(t, ca1, "gtlsr", nil, "127.0.0.1")})
 	const script = `
 		io:format("ping=~p~n", [net_adm:ping('gtlsr@127.0.0.1')]),
 		io:format("ready~n"),
 		receive after infinity -> ok end.`
 	// The CA-2 node trusts CA 1, so only its own certificate is wrong when
 	// it dials; as a server it presents that certificate to the Go node.
-	other := startErl(t, ep, "etlsca@127.0.0.1", "testcookie", erlTLSArgs(t, ca2, ca1, "etlsca"), script)
+	other := startErl(t, ep, "etlsca@127.0.0.1", "testcookie", ca2.ErlArgs(t, ca1, "etlsca", "127.0.0.1"), script)
 	plain := startErl(t, ep, "eplain@127.0.0.1", "testcookie", nil, script)
 
 	other.WaitOutput(t, 30*time.Second, `ping=pang`)

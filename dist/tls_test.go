@@ -2,17 +2,11 @@ package dist
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"log/slog"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,116 +17,27 @@ import (
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/dist/etf"
 	"github.com/libcluster-go/libcluster/internal/clustertest"
+	"github.com/libcluster-go/libcluster/internal/tlstest"
 )
 
 // testCA is a certificate authority made for one test.
-type testCA struct {
-	cert   *x509.Certificate
-	key    *ecdsa.PrivateKey
-	dir    string
-	caFile string // PEM of the CA certificate
-}
+type testCA = tlstest.CA
 
-func newTestCA(t testing.TB, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	ca := &testCA{cert: cert, key: key, dir: t.TempDir()}
-	ca.caFile = filepath.Join(ca.dir, name+"-ca.pem")
-	writePEM(t, ca.caFile, "CERTIFICATE", der)
-	return ca
-}
+func newTestCA(t testing.TB, name string) *testCA { return tlstest.NewCA(t, name) }
 
-var serial struct {
-	sync.Mutex
-	n int64
-}
-
-// issue makes a certificate for node name (its common name) valid for
-// hosts and returns the certificate and key files. A host is a DNS name,
-// an IP address (added as IP and as DNS entry, as OTP peers need), or
-// "IP:" and an address for an IP entry only.
-func (ca *testCA) issue(t testing.TB, name string, hosts ...string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial.Lock()
-	serial.n++
-	sn := serial.n + 100
-	serial.Unlock()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(sn),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	for _, h := range hosts {
-		// An IP address goes in as IP and as DNS entry: Go checks
-		// the first, OTP the second.
-		if ip, ok := strings.CutPrefix(h, "IP:"); ok {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(ip))
-			continue
-		}
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		}
-		tmpl.DNSNames = append(tmpl.DNSNames, h)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile = filepath.Join(ca.dir, name+"-cert.pem")
-	keyFile = filepath.Join(ca.dir, name+"-key.pem")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "EC PRIVATE KEY", kder)
-	return certFile, keyFile
-}
-
-// tlsConfig issues a certificate for name and loads it with trust in
-// trust (ca itself when nil).
-func (ca *testCA) tlsConfig(t testing.TB, name string, trust *testCA, hosts ...string) *tls.Config {
+// tlsConfig issues a certificate for name from ca (see tlstest.CA.Issue
+// for hosts) and loads it with trust in trust (ca itself when nil).
+func tlsConfig(t testing.TB, ca *testCA, name string, trust *testCA, hosts ...string) *tls.Config {
 	t.Helper()
 	if trust == nil {
 		trust = ca
 	}
-	cf, kf := ca.issue(t, name, hosts...)
-	cfg, err := LoadTLS(TLSOptions{CertFile: cf, KeyFile: kf, CACertFile: trust.caFile})
+	cf, kf := ca.Issue(t, name, hosts...)
+	cfg, err := LoadTLS(TLSOptions{CertFile: cf, KeyFile: kf, CACertFile: trust.File})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
-}
-
-func writePEM(t testing.TB, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // logBuf is a concurrency-safe log sink.
@@ -206,8 +111,8 @@ func TestTLSGoGo(t *testing.T) {
 	t.Parallel()
 	ca := newTestCA(t, "ca1")
 	ep := startEPMD(t)
-	g1 := startNode(t, Config{Name: "gt1@127.0.0.1", EPMDPort: ep, TLS: ca.tlsConfig(t, "gt1", nil, "127.0.0.1")})
-	g2 := startNode(t, Config{Name: "gt2@127.0.0.1", EPMDPort: ep, TLS: ca.tlsConfig(t, "gt2", nil, "127.0.0.1")})
+	g1 := startNode(t, Config{Name: "gt1@127.0.0.1", EPMDPort: ep, TLS: tlsConfig(t, ca, "gt1", nil, "127.0.0.1")})
+	g2 := startNode(t, Config{Name: "gt2@127.0.0.1", EPMDPort: ep, TLS: tlsConfig(t, ca, "gt2", nil, "127.0.0.1")})
 	inbox, err := g2.Register("inbox")
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +133,7 @@ func TestTLSGoGo(t *testing.T) {
 	}
 
 	// A short name: the host part is checked against a DNS entry.
-	g3 := startNode(t, Config{Name: "gt3@localhost", EPMDPort: ep, TLS: ca.tlsConfig(t, "gt3", nil, "localhost")})
+	g3 := startNode(t, Config{Name: "gt3@localhost", EPMDPort: ep, TLS: tlsConfig(t, ca, "gt3", nil, "localhost")})
 	if err := g1.Connect(ctx, g3.Self()); err != nil {
 		t.Fatalf("TLS connect to gt3@localhost: %v", err)
 	}
@@ -246,7 +151,7 @@ func TestTLSHostname(t *testing.T) {
 	t.Parallel()
 	ca := newTestCA(t, "ca1")
 	ep := startEPMD(t)
-	g1 := startNode(t, Config{Name: "gh1@127.0.0.1", EPMDPort: ep, TLS: ca.tlsConfig(t, "gh1", nil, "127.0.0.1")})
+	g1 := startNode(t, Config{Name: "gh1@127.0.0.1", EPMDPort: ep, TLS: tlsConfig(t, ca, "gh1", nil, "127.0.0.1")})
 	ctx := testCtx(t)
 	for _, tc := range []struct {
 		node  string
@@ -258,7 +163,7 @@ func TestTLSHostname(t *testing.T) {
 		{"ghcn", nil, false}, // no SAN; its CN is the node's base name
 		{"ghno", []string{"localhost", "127.0.0.2"}, false},
 	} {
-		g := startNode(t, Config{Name: libcluster.Node(tc.node + "@127.0.0.1"), EPMDPort: ep, TLS: ca.tlsConfig(t, tc.node, nil, tc.hosts...)})
+		g := startNode(t, Config{Name: libcluster.Node(tc.node + "@127.0.0.1"), EPMDPort: ep, TLS: tlsConfig(t, ca, tc.node, nil, tc.hosts...)})
 		err := g1.Connect(ctx, g.Self())
 		if tc.ok != (err == nil) {
 			t.Fatalf("connect to %s (certificate for %v): %v; want ok=%v", g.Self(), tc.hosts, err, tc.ok)
@@ -292,12 +197,12 @@ func TestTLSOtherCA(t *testing.T) {
 	ca1, ca2 := newTestCA(t, "ca1"), newTestCA(t, "ca2")
 	ep := startEPMD(t)
 	log1, buf1 := captureLog()
-	g1 := startNode(t, Config{Name: "gca1@127.0.0.1", EPMDPort: ep, Logger: log1, TLS: ca1.tlsConfig(t, "gca1", nil, "127.0.0.1")})
+	g1 := startNode(t, Config{Name: "gca1@127.0.0.1", EPMDPort: ep, Logger: log1, TLS: tlsConfig(t, ca1, "gca1", nil, "127.0.0.1")})
 	// gca2 trusts ca1, so it accepts g1's server certificate, but its own
 	// certificate is from ca2.
-	g2 := startNode(t, Config{Name: "gca2@127.0.0.1", EPMDPort: ep, TLS: ca2.tlsConfig(t, "gca2", ca1, "127.0.0.1")})
+	g2 := startNode(t, Config{Name: "gca2@127.0.0.1", EPMDPort: ep, TLS: tlsConfig(t, ca2, "gca2", ca1, "127.0.0.1")})
 	// gca3 has a ca2 certificate and trusts ca2 only.
-	g3 := startNode(t, Config{Name: "gca3@127.0.0.1", EPMDPort: ep, TLS: ca2.tlsConfig(t, "gca3", nil, "127.0.0.1")})
+	g3 := startNode(t, Config{Name: "gca3@127.0.0.1", EPMDPort: ep, TLS: tlsConfig(t, ca2, "gca3", nil, "127.0.0.1")})
 	ctx := testCtx(t)
 
 	// g1 dials g3: g3's server certificate is not from ca1.
@@ -328,7 +233,7 @@ func TestTLSRefusesPlainTCP(t *testing.T) {
 	ca := newTestCA(t, "ca1")
 	ep := startEPMD(t)
 	logT, bufT := captureLog()
-	gt := startNode(t, Config{Name: "gpt1@127.0.0.1", EPMDPort: ep, Logger: logT, HandshakeTimeout: 2 * time.Second, TLS: ca.tlsConfig(t, "gpt1", nil, "127.0.0.1")})
+	gt := startNode(t, Config{Name: "gpt1@127.0.0.1", EPMDPort: ep, Logger: logT, HandshakeTimeout: 2 * time.Second, TLS: tlsConfig(t, ca, "gpt1", nil, "127.0.0.1")})
 	gp := startNode(t, Config{Name: "gpt2@127.0.0.1", EPMDPort: ep, HandshakeTimeout: 2 * time.Second})
 	ctx := testCtx(t)
 
@@ -352,9 +257,9 @@ func TestTLSRefusesPlainTCP(t *testing.T) {
 func TestLoadTLSErrors(t *testing.T) {
 	t.Parallel()
 	ca := newTestCA(t, "ca1")
-	cf, kf := ca.issue(t, "n1", "127.0.0.1")
+	cf, kf := ca.Issue(t, "n1", "127.0.0.1")
 	other := newTestCA(t, "ca2")
-	_, otherKey := other.issue(t, "n2", "127.0.0.1")
+	_, otherKey := other.Issue(t, "n2", "127.0.0.1")
 	dir := t.TempDir()
 	combined := filepath.Join(dir, "combined.pem")
 	cb, _ := os.ReadFile(cf)
@@ -371,15 +276,15 @@ func TestLoadTLSErrors(t *testing.T) {
 		option string
 		msg    string
 	}{
-		{TLSOptions{KeyFile: kf, CACertFile: ca.caFile}, "certfile", "missing"},
+		{TLSOptions{KeyFile: kf, CACertFile: ca.File}, "certfile", "missing"},
 		{TLSOptions{CertFile: cf, KeyFile: kf}, "cacertfile", "verify_peer needs"},
-		{TLSOptions{CertFile: cf, KeyFile: kf, CACertFile: ca.caFile, Verify: "verify_maybe"}, "verify", "neither"},
-		{TLSOptions{CertFile: filepath.Join(dir, "nope.pem"), CACertFile: ca.caFile}, "certfile", "no such file"},
-		{TLSOptions{CertFile: cf, CACertFile: ca.caFile}, "certfile", "set keyfile"},
-		{TLSOptions{CertFile: cf, KeyFile: otherKey, CACertFile: ca.caFile}, "keyfile", "cannot use the key"},
+		{TLSOptions{CertFile: cf, KeyFile: kf, CACertFile: ca.File, Verify: "verify_maybe"}, "verify", "neither"},
+		{TLSOptions{CertFile: filepath.Join(dir, "nope.pem"), CACertFile: ca.File}, "certfile", "no such file"},
+		{TLSOptions{CertFile: cf, CACertFile: ca.File}, "certfile", "set keyfile"},
+		{TLSOptions{CertFile: cf, KeyFile: otherKey, CACertFile: ca.File}, "keyfile", "cannot use the key"},
 		{TLSOptions{CertFile: cf, KeyFile: kf, CACertFile: kf}, "cacertfile", "no PEM CERTIFICATE"},
-		{TLSOptions{CertFile: big, KeyFile: kf, CACertFile: ca.caFile}, "certfile", "larger than"},
-		{TLSOptions{CertFile: dir, KeyFile: kf, CACertFile: ca.caFile}, "certfile", "not a regular file"},
+		{TLSOptions{CertFile: big, KeyFile: kf, CACertFile: ca.File}, "certfile", "larger than"},
+		{TLSOptions{CertFile: dir, KeyFile: kf, CACertFile: ca.File}, "certfile", "not a regular file"},
 	} {
 		_, err := LoadTLS(tc.o)
 		var oe *TLSOptionError
@@ -388,11 +293,11 @@ func TestLoadTLSErrors(t *testing.T) {
 		}
 	}
 	// The key may sit in certfile; verify_none needs no CA file.
-	cfg, err := LoadTLS(TLSOptions{CertFile: combined, CACertFile: ca.caFile})
+	cfg, err := LoadTLS(TLSOptions{CertFile: combined, CACertFile: ca.File})
 	if err != nil || cfg.ClientAuth != tls.RequireAndVerifyClientCert || cfg.InsecureSkipVerify {
 		t.Fatalf("combined file: %v, %+v", err, cfg)
 	}
-	cfg, err = LoadTLS(TLSOptions{CertFile: cf, KeyFile: kf, CACertFile: ca.caFile, AllowNoPeerCert: true})
+	cfg, err = LoadTLS(TLSOptions{CertFile: cf, KeyFile: kf, CACertFile: ca.File, AllowNoPeerCert: true})
 	if err != nil || cfg.ClientAuth != tls.VerifyClientCertIfGiven {
 		t.Fatalf("fail_if_no_peer_cert false: %v, %v", err, cfg.ClientAuth)
 	}
@@ -407,7 +312,7 @@ func TestLoadTLSErrors(t *testing.T) {
 	if !strings.Contains(bufN.String(), "without certificate verification (verify_none)") {
 		t.Fatalf("no verify_none warning at start-up; log:\n%s", bufN.String())
 	}
-	gv := startNode(t, Config{Name: "gvp@127.0.0.1", EPMDPort: ep, TLS: ca.tlsConfig(t, "gvp", nil, "127.0.0.1")})
+	gv := startNode(t, Config{Name: "gvp@127.0.0.1", EPMDPort: ep, TLS: tlsConfig(t, ca, "gvp", nil, "127.0.0.1")})
 	if err := gn.Connect(testCtx(t), gv.Self()); err != nil {
 		t.Fatalf("verify_none node -> verify_peer node: %v", err)
 	}
