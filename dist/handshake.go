@@ -138,6 +138,9 @@ func initiate(h *hsConn, cfg hsConfig, want libcluster.Node, aliveOK func() bool
 	// recv_status
 	st, err := h.readFrame("status")
 	if err != nil {
+		if !h.len32 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+			return hsResult{}, fmt.Errorf("%w; the peer closed the connection without answering: does it use TLS distribution (-proto_dist inet_tls, node.tls)?", err)
+		}
 		return hsResult{}, err
 	}
 	if st[0] != 's' {
