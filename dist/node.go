@@ -84,7 +84,15 @@ type Config struct {
 	MailboxSize int
 	// TLS, when set, runs every distribution connection over TLS, like
 	// erl -proto_dist inet_tls: the TLS handshake first, then the cookie
-	// handshake inside it (see tls.go and LoadTLS). Nil is plain TCP.
+	// handshake inside it; nil is plain TCP. LoadTLS builds it from
+	// Erlang's ssl_dist_optfile options. It serves both roles:
+	// Certificates (or GetCertificate) as server and client certificate,
+	// ClientAuth and ClientCAs for incoming connections, RootCAs for the
+	// nodes dialled, whose certificates are checked against the host part
+	// of their node names as OTP does (ServerName, when set, is checked
+	// for every peer instead; InsecureSkipVerify checks nothing). A
+	// VerifyConnection hook runs after those checks. Do not modify it
+	// after Start.
 	TLS *tls.Config
 	// Logger receives diagnostics; nil means slog.Default().
 	Logger *slog.Logger

@@ -17,9 +17,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/libcluster-go/libcluster/internal/erltest"
+	"github.com/libcluster-go/libcluster/internal/testenv"
 )
 
 // CA is a certificate authority made for one test.
@@ -114,13 +118,37 @@ func writePEM(t testing.TB, path, typ string, der []byte) {
 	}
 }
 
+// SSLHint is how to install Erlang's ssl application on Debian.
+const SSLHint = "apt-get install erlang-ssl"
+
+var sslCheck struct {
+	once sync.Once
+	lib  string // code:lib_dir(ssl) as erl printed it
+}
+
+// RequireErlSSL skips the test (fails it under CI) when the erl under
+// test (see erltest) has no ssl application, which -proto_dist inet_tls
+// needs.
+func RequireErlSSL(t testing.TB) {
+	t.Helper()
+	sslCheck.once.Do(func() {
+		sslCheck.lib = erltest.RunErl(t, "", "-noshell", "-eval", `io:format("ssl=~p~n", [code:lib_dir(ssl)]), halt().`)
+	})
+	if !strings.Contains(sslCheck.lib, "ssl=\"") {
+		testenv.Missing(t, "the erl under test has no ssl application (%s); %s", strings.TrimSpace(sslCheck.lib), SSLHint)
+	}
+}
+
 // ErlArgs issues a certificate for name valid for hosts, writes an
 // -ssl_dist_optfile with it that trusts trust (ca itself when nil), and
 // returns the erl arguments that run distribution over TLS with it: both
 // roles verify the peer (verify_peer) and the server requires a client
 // certificate (fail_if_no_peer_cert).
+//
+// It skips the test (fails it under CI) when erl has no ssl application.
 func (ca *CA) ErlArgs(t testing.TB, trust *CA, name string, hosts ...string) []string {
 	t.Helper()
+	RequireErlSSL(t)
 	if trust == nil {
 		trust = ca
 	}
