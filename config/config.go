@@ -14,6 +14,12 @@
 //	  epmd: auto               # auto | none | host:port
 //	  tick_time: 60s
 //	  connector: dist          # dist | memberlist
+//	  tls:                     # optional: distribution over TLS (erl -proto_dist inet_tls)
+//	    certfile: /etc/app/node.pem
+//	    keyfile: /etc/app/node-key.pem
+//	    cacertfile: /etc/app/ca.pem
+//	    verify: verify_peer    # verify_peer | verify_none
+//	    fail_if_no_peer_cert: true
 //	http:
 //	  listen: 127.0.0.1:4000
 //	topologies:
@@ -26,7 +32,7 @@
 // With node.connector: memberlist the node joins a hashicorp/memberlist
 // cluster of Go nodes instead of the Erlang distribution; its settings go in
 // node.memberlist, and the distribution keys (cookie, cookie_file, hidden,
-// listen, epmd, tick_time) are rejected there:
+// listen, epmd, tick_time, tls) are rejected there:
 //
 //	node:
 //	  name: app@10.0.0.5
@@ -57,6 +63,7 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/dist"
 	"github.com/libcluster-go/libcluster/memberlist"
 	"github.com/libcluster-go/libcluster/strategy"
 )
@@ -107,6 +114,11 @@ type Node struct {
 	Listen     string        // distribution listen address; default DefaultListen
 	EPMD       string        // "auto", "none" or host:port; default DefaultEPMD
 	TickTime   time.Duration // net_ticktime; default DefaultTickTime
+	// TLS holds node.tls, Erlang's ssl_dist_optfile options (certfile,
+	// keyfile, cacertfile, verify, fail_if_no_peer_cert); nil means
+	// plain TCP distribution. Parse checks that the files load; build
+	// dist.Config.TLS from it with dist.LoadTLS.
+	TLS *dist.TLSOptions
 	// Connector is ConnectorDist (the default) or ConnectorMemberlist.
 	// Under memberlist the fields above, except Name, are unused and
 	// Cookie is empty.

@@ -19,8 +19,8 @@ import (
 // The keys each section accepts.
 var (
 	topKeys      = []string{"node", "http", "topologies"}
-	nodeKeys     = []string{"name", "cookie", "cookie_file", "hidden", "listen", "epmd", "tick_time", "connector", "memberlist"}
-	distKeys     = []string{"cookie", "cookie_file", "hidden", "listen", "epmd", "tick_time"}
+	nodeKeys     = []string{"name", "cookie", "cookie_file", "hidden", "listen", "epmd", "tick_time", "connector", "memberlist", "tls"}
+	distKeys     = []string{"cookie", "cookie_file", "hidden", "listen", "epmd", "tick_time", "tls"}
 	mlKeys       = []string{"bind", "advertise", "peer_port", "secret_key", "profile", "leave_timeout"}
 	httpKeys     = []string{"listen"}
 	topologyKeys = []string{"strategy", "config", "policy"}
@@ -332,6 +332,9 @@ func (p *parser) node(e entry, n *Node) {
 		if n.EPMD != "auto" && n.EPMD != "none" {
 			p.hostPort(v.val, "node.epmd", n.EPMD, false)
 		}
+	}
+	if v, ok := m["tls"]; ok {
+		n.TLS = p.tls(v)
 	}
 	if v, ok := m["tick_time"]; ok {
 		if d, ok := p.duration(v, "node.tick_time"); ok {

@@ -20,6 +20,14 @@
 //     "net_tick_timeout" through WatchNodes.
 //   - Messages: Register gives a registered name whose messages arrive on a
 //     channel; Send and SendPid send to names and pids on other nodes.
+//   - TLS (Config.TLS, built from Erlang's ssl_dist_optfile options by
+//     [LoadTLS]): every connection runs over mutual TLS, then the cookie
+//     handshake inside it, like erl -proto_dist inet_tls; EPMD is unchanged.
+//     The dialling node checks the peer's certificate chain and that the
+//     certificate names the host part of the peer's node name, as OTP does
+//     (a subjectAltName DNS entry equal to the host, also for an IP address;
+//     an IP entry is accepted for an IP address too); the accepting node
+//     checks the chain and requires a certificate. See README.md.
 //   - Answers what Erlang nodes ask unprompted: net_kernel's is_auth (so
 //     net_adm:ping returns pong), monitors and links to names or pids that
 //     do not exist (noproc), and UNLINK_ID.

@@ -31,12 +31,14 @@ var (
 var errNok = errors.New("dist: the peer is connecting to this node at the same time and its attempt wins (nok)")
 
 // hsConn carries handshake messages: [len:u16][payload] frames with a
-// deadline per step.
+// deadline per step; [len:u32][payload] over TLS, as OTP's inet_tls_dist
+// frames the handshake ({packet, 4}).
 type hsConn struct {
 	rw      io.Writer
 	br      *bufio.Reader
 	dl      interface{ SetDeadline(time.Time) error } // may be nil
 	timeout time.Duration
+	len32   bool // 4-byte lengths (TLS distribution)
 }
 
 func (h *hsConn) arm() {
@@ -45,15 +47,22 @@ func (h *hsConn) arm() {
 	}
 }
 
-// readFrame reads one handshake frame. Its length is at most 65535 by
-// construction, so nothing read here is unbounded.
+// readFrame reads one handshake frame. Its length is at most 65535 (by
+// construction with 2-byte lengths, checked with 4-byte ones), so nothing
+// read here is unbounded.
 func (h *hsConn) readFrame(step string) ([]byte, error) {
 	h.arm()
-	var hdr [2]byte
-	if _, err := io.ReadFull(h.br, hdr[:]); err != nil {
+	hdr := make([]byte, 2, 4)
+	if h.len32 {
+		hdr = hdr[:4]
+	}
+	if _, err := io.ReadFull(h.br, hdr); err != nil {
 		return nil, fmt.Errorf("dist: handshake: reading %s: %w", step, err)
 	}
-	n := int(binary.BigEndian.Uint16(hdr[:]))
+	n := int(binary.BigEndian.Uint16(hdr[len(hdr)-2:]))
+	if h.len32 && binary.BigEndian.Uint16(hdr) != 0 {
+		return nil, fmt.Errorf("dist: handshake: %s frame of %d bytes, more than the 65535 a handshake message can have", step, binary.BigEndian.Uint32(hdr))
+	}
 	if n == 0 {
 		return nil, fmt.Errorf("dist: handshake: empty %s frame; the peer does not speak the Erlang distribution protocol", step)
 	}
@@ -66,9 +75,13 @@ func (h *hsConn) readFrame(step string) ([]byte, error) {
 
 func (h *hsConn) writeFrame(p []byte) error {
 	h.arm()
-	buf := make([]byte, 2+len(p))
-	binary.BigEndian.PutUint16(buf, uint16(len(p)))
-	copy(buf[2:], p)
+	var buf []byte
+	if h.len32 {
+		buf = binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(p)), uint32(len(p)))
+	} else {
+		buf = binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(p)), uint16(len(p)))
+	}
+	buf = append(buf, p...)
 	_, err := h.rw.Write(buf)
 	if err != nil {
 		return fmt.Errorf("dist: handshake: writing: %w", err)
@@ -125,6 +138,9 @@ func initiate(h *hsConn, cfg hsConfig, want libcluster.Node, aliveOK func() bool
 	// recv_status
 	st, err := h.readFrame("status")
 	if err != nil {
+		if !h.len32 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+			return hsResult{}, fmt.Errorf("%w; the peer closed the connection without answering: does it use TLS distribution (-proto_dist inet_tls, node.tls)?", err)
+		}
 		return hsResult{}, err
 	}
 	if st[0] != 's' {

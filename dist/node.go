@@ -3,6 +3,7 @@ package dist
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -81,6 +82,18 @@ type Config struct {
 	// MailboxSize is the channel capacity of a registered name; messages
 	// arriving while it is full are dropped and logged. Default 1024.
 	MailboxSize int
+	// TLS, when set, runs every distribution connection over TLS, like
+	// erl -proto_dist inet_tls: the TLS handshake first, then the cookie
+	// handshake inside it; nil is plain TCP. LoadTLS builds it from
+	// Erlang's ssl_dist_optfile options. It serves both roles:
+	// Certificates (or GetCertificate) as server and client certificate,
+	// ClientAuth and ClientCAs for incoming connections, RootCAs for the
+	// nodes dialled, whose certificates are checked against the host part
+	// of their node names as OTP does (ServerName, when set, is checked
+	// for every peer instead; InsecureSkipVerify checks nothing). A
+	// VerifyConnection hook runs after those checks. Do not modify it
+	// after Start.
+	TLS *tls.Config
 	// Logger receives diagnostics; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -128,6 +141,7 @@ type Node struct {
 	ev nodeevents.Queue
 
 	paused atomic.Bool // test hook: no ticks sent, no tick timeouts
+	tlsLog rateLog     // refused TLS handshakes
 }
 
 // attempt is an outgoing connection attempt that Connect callers wait on.
@@ -212,6 +226,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		byPid:     map[uint32]*mailbox{},
 		nextPid:   100,
 		limits:    etf.Limits{MaxSize: cfg.MaxMessageSize},
+	}
+	if err := n.checkTLS(); err != nil {
+		return nil, err
 	}
 	if cfg.Visible {
 		n.flags |= flagPublished
@@ -531,9 +548,12 @@ func (n *Node) dialOnce(ctx context.Context, peer libcluster.Node, a *attempt) e
 	if err != nil {
 		return fmt.Errorf("dist: connecting to %s at %s: %w", peer, addr, err)
 	}
+	if nc, err = n.dialTLS(ctx, nc, peer, addr); err != nil {
+		return err
+	}
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	c := newConn(n, nc)
-	h := &hsConn{rw: nc, br: c.br, dl: nc, timeout: n.cfg.HandshakeTimeout}
+	h := &hsConn{rw: nc, br: c.br, dl: nc, timeout: n.cfg.HandshakeTimeout, len32: n.cfg.TLS != nil}
 	res, err := initiate(h, n.hsConfig(), peer, func() bool {
 		n.mu.Lock()
 		defer n.mu.Unlock()
@@ -590,8 +610,12 @@ func (n *Node) acceptLoop() {
 
 func (n *Node) acceptOne(nc net.Conn) {
 	defer n.wg.Done()
+	nc, ok := n.acceptTLS(nc)
+	if !ok {
+		return
+	}
 	c := newConn(n, nc)
-	h := &hsConn{rw: nc, br: c.br, dl: nc, timeout: n.cfg.HandshakeTimeout}
+	h := &hsConn{rw: nc, br: c.br, dl: nc, timeout: n.cfg.HandshakeTimeout, len32: n.cfg.TLS != nil}
 	var superseded *attempt
 	res, err := accept(h, n.hsConfig(), func(peer libcluster.Node) string {
 		n.mu.Lock()

@@ -200,7 +200,7 @@ func startConnector(ctx context.Context, f *config.File, log *slog.Logger) (runC
 		}
 		return node, []any{"addr", node.Addr().String(), "peer_port", node.PeerPort()}, nil
 	}
-	node, err := dist.Start(ctx, dist.Config{
+	cfg := dist.Config{
 		Name:       f.Node.Name,
 		Cookie:     f.Node.Cookie,
 		Visible:    !f.Node.Hidden,
@@ -208,11 +208,19 @@ func startConnector(ctx context.Context, f *config.File, log *slog.Logger) (runC
 		EPMD:       f.Node.EPMD,
 		TickTime:   f.Node.TickTime,
 		Logger:     log,
-	})
+	}
+	if f.Node.TLS != nil {
+		tc, err := dist.LoadTLS(*f.Node.TLS)
+		if err != nil {
+			return nil, nil, fmt.Errorf("node.tls: %w", err)
+		}
+		cfg.TLS = tc
+	}
+	node, err := dist.Start(ctx, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting the distribution node (node.listen %s, node.epmd %s): %w", f.Node.Listen, f.Node.EPMD, err)
 	}
-	return node, []any{"port", node.Port(), "epmd", f.Node.EPMD}, nil
+	return node, []any{"port", node.Port(), "epmd", f.Node.EPMD, "tls", cfg.TLS != nil}, nil
 }
 
 func addrOf(ln net.Listener) string {
