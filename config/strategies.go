@@ -5,6 +5,7 @@ import (
 	_ "github.com/libcluster-go/libcluster/strategy/dnspoll"
 	_ "github.com/libcluster-go/libcluster/strategy/epmd"
 	_ "github.com/libcluster-go/libcluster/strategy/erlanghosts"
+	_ "github.com/libcluster-go/libcluster/strategy/etcd"
 	_ "github.com/libcluster-go/libcluster/strategy/gossip"
 	_ "github.com/libcluster-go/libcluster/strategy/kubernetes"
 	_ "github.com/libcluster-go/libcluster/strategy/kubernetesdns"
