@@ -11,5 +11,6 @@ import (
 	_ "github.com/libcluster-go/libcluster/strategy/kubernetesdns"
 	_ "github.com/libcluster-go/libcluster/strategy/kubernetesdnssrv"
 	_ "github.com/libcluster-go/libcluster/strategy/localepmd"
+	_ "github.com/libcluster-go/libcluster/strategy/postgres"
 	_ "github.com/libcluster-go/libcluster/strategy/rancher"
 )
