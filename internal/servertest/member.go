@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/libcluster-go/libcluster"
@@ -43,15 +44,34 @@ func StartMember(t testing.TB, name, listen string, s libcluster.Strategy) *Memb
 		t.Fatalf("servertest: start %s: %v", name, err)
 	}
 	t.Cleanup(func() { n.Close() })
-	m := &Member{Node: n, Events: &clustertest.EventLog{}}
-	m.Topo = &libcluster.Topology{Name: "servertest", Strategy: s, Connector: n, Logger: quiet,
-		Observers: []libcluster.Observer{m.Events.Observe}}
+	m := &Member{Node: n}
+	m.Topo, m.Events, m.stop = RunTopology(t, s, n)
+	return m
+}
+
+// RunTopology runs a topology (prune immediate, logs discarded) over s
+// and c until stop is called or the test ends, recording its events.
+func RunTopology(t testing.TB, s libcluster.Strategy, c libcluster.Connector) (*libcluster.Topology, *clustertest.EventLog, func()) {
+	log := &clustertest.EventLog{}
+	topo := &libcluster.Topology{Name: "servertest", Strategy: s, Connector: c,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Observers: []libcluster.Observer{log.Observe}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { _ = m.Topo.Run(ctx); close(done) }()
-	m.stop = func() { cancel(); <-done }
-	t.Cleanup(m.Stop)
-	return m
+	go func() { _ = topo.Run(ctx); close(done) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return topo, log, stop
+}
+
+// HasDiscoveryError reports whether log holds a discovery error whose
+// text contains substr.
+func HasDiscoveryError(log *clustertest.EventLog, substr string) bool {
+	for _, ev := range log.Of(libcluster.EventDiscoveryError) {
+		if strings.Contains(ev.Err.Error(), substr) {
+			return true
+		}
+	}
+	return false
 }
 
 // Stop stops the topology (its strategy leaves); the node keeps running

@@ -351,27 +351,9 @@ func (s *Strategy) load(ctx context.Context, cl *clientv3.Client, set *nodeSet) 
 // authentication errors are reported as discovery errors (the last good
 // set is kept) and retried with back-off.
 func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
-	backoff := time.Second
-	for {
-		started := time.Now()
-		err := s.session(ctx, r)
-		if ctx.Err() != nil {
-			return nil
-		}
-		r.Report(libcluster.Update{Err: err, Source: s.source()})
-		s.log.Warn("etcd discovery failed; retrying", "err", err, "in", backoff)
-		if time.Since(started) > time.Minute {
-			backoff = time.Second
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		backoff = min(2*backoff, 30*time.Second)
-	}
+	return strategy.Sessions(ctx, r, s.log, s.source(), time.Second, func(ctx context.Context) error {
+		return s.session(ctx, r)
+	})
 }
 
 // lease is this node's registration.

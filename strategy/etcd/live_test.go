@@ -74,12 +74,7 @@ func TestRealNodesFormHealAndPrune(t *testing.T) {
 	before := []int{ms[0].Disconnects(), ms[1].Disconnects()}
 	e.Kill()
 	clustertest.Eventually(t, "a discovery error on app@127.0.0.1", func() bool {
-		for _, ev := range ms[0].Events.Of(libcluster.EventDiscoveryError) {
-			if strings.Contains(ev.Err.Error(), e.Endpoint()) {
-				return true
-			}
-		}
-		return false
+		return servertest.HasDiscoveryError(ms[0].Events, e.Endpoint())
 	})
 	e.Start()
 	m4 := member(t, e, "127.0.0.4", port)
@@ -155,13 +150,7 @@ func TestAuthFailureNamed(t *testing.T) {
 	}
 	good := newStrategy(t, etcd.Config{Endpoints: e.Endpoint(), Username: "app", Password: "app-password"}, "app@127.0.0.1")
 	conn := clustertest.NewConnector("app@127.0.0.2")
-	var log clustertest.EventLog
-	topo := &libcluster.Topology{Name: "auth", Strategy: good, Connector: conn, Observers: []libcluster.Observer{log.Observe},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = topo.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	_, log, _ := servertest.RunTopology(t, good, conn)
 	clustertest.Eventually(t, "app@127.0.0.1 connected with the right password", func() bool {
 		_, ok := conn.AllConnected(clustertest.Nodes("app@127.0.0.1"))
 		return ok
@@ -176,12 +165,7 @@ func TestAuthFailureNamed(t *testing.T) {
 	e.Kill()
 	e.Start()
 	clustertest.Eventually(t, "an auth discovery error", func() bool {
-		for _, ev := range log.Of(libcluster.EventDiscoveryError) {
-			if strings.Contains(ev.Err.Error(), "check user and password") {
-				return true
-			}
-		}
-		return false
+		return servertest.HasDiscoveryError(log, "check user and password")
 	})
 	if d := conn.Disconnects(); len(d) != 0 {
 		t.Fatalf("auth failure disconnected %v", d)

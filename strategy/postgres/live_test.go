@@ -100,7 +100,7 @@ func TestRealNodesFormHealAndPrune(t *testing.T) {
 	clustertest.Eventually(t, "a full mesh with app@127.0.0.4 after the restart", func() bool {
 		return servertest.Meshed(ms[0], ms[1], m4) && ms[0].Desires("app@127.0.0.2", "app@127.0.0.4")
 	})
-	if n := len(ms[0].Events.Of(libcluster.EventDiscoveryError)); n == 0 {
+	if !servertest.HasDiscoveryError(ms[0].Events, "at 127.0.0.1:"+strconv.Itoa(pg.Port())) {
 		t.Error("the restart raised no discovery error")
 	}
 	// A whole forget window after the reconnect, still nobody disconnected.
@@ -148,14 +148,7 @@ func TestBadPasswordAndUnreachableNamed(t *testing.T) {
 
 	// app@127.0.0.1 (user app) sees app@127.0.0.2 (superuser) and connects.
 	conn := clustertest.NewConnector("app@127.0.0.1")
-	var log clustertest.EventLog
-	topo := &libcluster.Topology{Name: "pg", Connector: conn, Observers: []libcluster.Observer{log.Observe},
-		Strategy: newStrategy(t, postgres.Config{URL: pg.URL("app", "app-password")}, "app@127.0.0.1"),
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil))}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = topo.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	_, log, _ := servertest.RunTopology(t, newStrategy(t, postgres.Config{URL: pg.URL("app", "app-password")}, "app@127.0.0.1"), conn)
 	run(t, newStrategy(t, postgres.Config{URL: pg.URL(servertest.PostgresUser, servertest.PostgresPassword)}, "app@127.0.0.2"))
 	clustertest.Eventually(t, "app@127.0.0.2 connected", func() bool {
 		_, ok := conn.AllConnected(clustertest.Nodes("app@127.0.0.2"))
@@ -167,12 +160,7 @@ func TestBadPasswordAndUnreachableNamed(t *testing.T) {
 	pg.Exec("ALTER ROLE app PASSWORD 'changed'")
 	pg.Restart()
 	clustertest.Eventually(t, "a password discovery error", func() bool {
-		for _, ev := range log.Of(libcluster.EventDiscoveryError) {
-			if strings.Contains(ev.Err.Error(), "check password") {
-				return true
-			}
-		}
-		return false
+		return servertest.HasDiscoveryError(log, "check password")
 	})
 	if d := conn.Disconnects(); len(d) != 0 {
 		t.Fatalf("the auth failure disconnected %v", d)

@@ -41,6 +41,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -270,6 +271,8 @@ func (s *Strategy) explain(what string, err error) error {
 		hint = fmt.Sprintf("user %q may not connect to database %q from here: check username and the server's pg_hba.conf", s.pg.User, s.pg.Database)
 	case errors.As(err, &pe) && pe.Code == "3D000":
 		hint = fmt.Sprintf("database %q does not exist: check database (or PGDATABASE)", s.pg.Database)
+	case errors.As(err, &pe) && strings.HasPrefix(pe.Code, "57"):
+		hint = "the server is shutting down or restarting (SQLSTATE " + pe.Code + "); reconnecting"
 	case errors.As(err, &pe):
 		hint = "the server refused: " + pe.Message
 	case errors.Is(err, context.DeadlineExceeded):
@@ -313,27 +316,9 @@ func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
 		return errors.New("postgres: no node name to announce; set name or run the strategy in a topology")
 	}
 	peers := newPeers(s.window())
-	backoff := 500 * time.Millisecond
-	for {
-		started := s.now()
-		err := s.session(ctx, r, peers)
-		if ctx.Err() != nil {
-			return nil
-		}
-		r.Report(libcluster.Update{Err: err, Source: s.source()})
-		s.log.Warn("postgres discovery failed; retrying", "err", err, "in", backoff)
-		if s.now().Sub(started) > time.Minute {
-			backoff = 500 * time.Millisecond
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		backoff = min(2*backoff, 30*time.Second)
-	}
+	return strategy.Sessions(ctx, r, s.log, s.source(), 500*time.Millisecond, func(ctx context.Context) error {
+		return s.session(ctx, r, peers)
+	})
 }
 
 // window is how long a peer may stay silent.
