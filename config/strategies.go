@@ -2,6 +2,7 @@ package config
 
 // The strategies a config file can name. Each registers itself from init.
 import (
+	_ "github.com/libcluster-go/libcluster/strategy/consul"
 	_ "github.com/libcluster-go/libcluster/strategy/dnspoll"
 	_ "github.com/libcluster-go/libcluster/strategy/epmd"
 	_ "github.com/libcluster-go/libcluster/strategy/erlanghosts"

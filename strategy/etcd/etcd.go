@@ -131,10 +131,8 @@ func (c Config) withDefaults() Config {
 // Validate reports every invalid field in one error, naming the config key.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	var errs []error
-	fail := func(key, format string, args ...any) {
-		errs = append(errs, &strategy.ParamError{Key: key, Msg: fmt.Sprintf(format, args...)})
-	}
+	var ps strategy.Problems
+	fail := ps.Add
 	if _, err := c.endpoints(); err != nil {
 		fail("endpoints", "%v", err)
 	}
@@ -161,7 +159,7 @@ func (c Config) Validate() error {
 			fail("name", "%v", err)
 		}
 	}
-	return errors.Join(errs...)
+	return ps.Err()
 }
 
 func (c Config) tlsEnabled() bool {
@@ -218,13 +216,7 @@ func FromParams(p *strategy.Params) (Config, error) {
 	if p.Has("ttl") && c.TTL == 0 {
 		p.Fail("ttl", "infinity is not a lease; want e.g. 10s")
 	}
-	if err := p.Err(); err != nil {
-		return Config{}, err
-	}
-	if err := c.Validate(); err != nil {
-		return Config{}, err
-	}
-	return c, nil
+	return strategy.Checked(p, c)
 }
 
 // Strategy is the etcd strategy. Make it with [New].

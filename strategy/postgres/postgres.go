@@ -133,10 +133,8 @@ var channelRE = regexp.MustCompile(`^[a-z_][a-z0-9_$]{0,62}$`)
 // Validate reports every invalid field in one error, naming the config key.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	var errs []error
-	fail := func(key, format string, args ...any) {
-		errs = append(errs, &strategy.ParamError{Key: key, Msg: fmt.Sprintf(format, args...)})
-	}
+	var ps strategy.Problems
+	fail := ps.Add
 	if _, err := pgx.ParseConfig(c.URL); err != nil {
 		// The parse error may quote the string; never echo a password.
 		fail("url", "not a PostgreSQL connection string (want e.g. postgres://user:pass@host:5432/db or host=... user=...): %v", redact(err))
@@ -161,7 +159,7 @@ func (c Config) Validate() error {
 			fail("name", "%v", err)
 		}
 	}
-	return errors.Join(errs...)
+	return ps.Err()
 }
 
 // redact keeps only pgx's message kind, not the input it quotes.
@@ -195,13 +193,7 @@ func FromParams(p *strategy.Params) (Config, error) {
 	if p.Has("heartbeat_interval") && c.HeartbeatInterval == 0 {
 		p.Fail("heartbeat_interval", "infinity sends no heartbeat; want e.g. 5s")
 	}
-	if err := p.Err(); err != nil {
-		return Config{}, err
-	}
-	if err := c.Validate(); err != nil {
-		return Config{}, err
-	}
-	return c, nil
+	return strategy.Checked(p, c)
 }
 
 // Strategy is the PostgreSQL strategy. Make it with [New].
