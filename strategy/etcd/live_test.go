@@ -48,6 +48,12 @@ func TestRealNodesFormHealAndPrune(t *testing.T) {
 	port := clustertest.FreePort(t)
 	ms := []*servertest.Member{member(t, e, "127.0.0.1", port), member(t, e, "127.0.0.2", port), member(t, e, "127.0.0.3", port)}
 	clustertest.Eventually(t, "a full mesh of 3 nodes", func() bool { return servertest.Meshed(ms...) })
+	// explain's one read: the three keys, nothing registered.
+	watcher := newStrategy(t, etcd.Config{Endpoints: e.Endpoint()}, "")
+	u, err := watcher.Discover(context.Background())
+	if err != nil || !u.Complete || len(u.Nodes) != 3 || u.Nodes[0] != "app@127.0.0.1" {
+		t.Fatalf("Discover: %+v, %v", u, err)
+	}
 
 	// Leave: the topology stops, revokes its lease, the key goes.
 	ms[2].Close()

@@ -64,6 +64,14 @@ func TestRealNodesFormHealAndPrune(t *testing.T) {
 	port := clustertest.FreePort(t)
 	ms := []*servertest.Member{member(t, pg, "127.0.0.1", port), member(t, pg, "127.0.0.2", port), member(t, pg, "127.0.0.3", port)}
 	clustertest.Eventually(t, "a full mesh of 3 nodes", func() bool { return servertest.Meshed(ms...) })
+	// explain's round: listen for one heartbeat interval, announce nothing.
+	u, err := newStrategy(t, postgres.Config{URL: pg.URL(servertest.PostgresUser, servertest.PostgresPassword)}, "app@127.0.0.7").Discover(context.Background())
+	if err != nil || len(u.Nodes) != 3 || u.Complete {
+		t.Fatalf("Discover: %+v, %v", u, err)
+	}
+	if ms[0].Desires("app@127.0.0.2", "app@127.0.0.3", "app@127.0.0.7") {
+		t.Fatal("Discover announced its node")
+	}
 
 	// Two newcomers whose next heartbeat is a minute away: the second
 	// hears the first within seconds only because the first answers the
