@@ -468,8 +468,10 @@ func (s *Strategy) session(ctx context.Context, r libcluster.Reporter) error {
 			}
 			lastAlive = time.Now()
 			if warned {
+				// Report the set again: a good report clears the error.
 				s.log.Info("etcd: reachable again", "endpoints", s.cfg.Endpoints)
 				warned = false
+				r.Report(set.update(s.source()))
 			}
 		case <-check.C:
 			if l != nil && !warned && time.Since(lastAlive) > s.cfg.TTL {

@@ -87,6 +87,9 @@ func TestRealNodesFormHealAndPrune(t *testing.T) {
 	clustertest.Eventually(t, "a full mesh with app@127.0.0.4 after the restart", func() bool {
 		return servertest.Meshed(ms[0], ms[1], m4) && ms[0].Desires("app@127.0.0.2", "app@127.0.0.4")
 	})
+	clustertest.Eventually(t, "the discovery error cleared after the restart", func() bool {
+		return ms[0].Topo.Status().LastError == nil && ms[1].Topo.Status().LastError == nil
+	})
 	if after := []int{ms[0].Disconnects(), ms[1].Disconnects()}; after[0] != before[0] || after[1] != before[1] {
 		t.Fatalf("etcd outage disconnected nodes: disconnects before %v, after %v", before, after)
 	}

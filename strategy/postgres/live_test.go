@@ -114,6 +114,9 @@ func TestRealNodesFormHealAndPrune(t *testing.T) {
 	// A whole forget window after the reconnect, still nobody disconnected.
 	deadline := time.Now().Add(3 * time.Second)
 	clustertest.Eventually(t, "a forget window after the restart", func() bool { return time.Now().After(deadline) })
+	if err := ms[0].Topo.Status().LastError; err != nil {
+		t.Errorf("the discovery error is not cleared after the restart: %v", err)
+	}
 	if after := []int{ms[0].Disconnects(), ms[1].Disconnects()}; after[0] != before[0] || after[1] != before[1] {
 		t.Fatalf("database restart disconnected nodes: disconnects before %v, after %v", before, after)
 	}
