@@ -118,3 +118,18 @@ func logOnFailure(t testing.TB, p *Proc) {
 		t.Logf("servertest: tail of %s:\n%s", p.log, p.tail(40))
 	}
 }
+
+// StartHelper runs this test binary again as a child process that runs
+// only the test named test (which must do its work when it finds the
+// environment variables in env, and skip otherwise), and kills it when the
+// test ends. The child's output goes to <name>.log in the test's temp dir.
+func StartHelper(t testing.TB, name, test string, env ...string) *Proc {
+	t.Helper()
+	dir := t.TempDir()
+	p, err := spawn(name, dir, os.Args[0], nil, env, "-test.run=^"+test+"$", "-test.count=1")
+	if err != nil {
+		t.Fatalf("servertest: %v", err)
+	}
+	t.Cleanup(func() { p.Kill(); logOnFailure(t, p) })
+	return p
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,20 +62,16 @@ func TestRealNodesFormHealAndPrune(t *testing.T) {
 		return servertest.Meshed(ms[:2]...) && ms[0].Desires("app@127.0.0.2") && ms[1].Desires("app@127.0.0.1")
 	})
 
-	// A node whose process was SIGKILLed leaves its key until the lease
-	// expires: write one under a lease nobody keeps alive.
-	cl := e.Client()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	g, err := cl.Grant(ctx, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cl.Put(ctx, prefix+"app@127.0.0.9", "app@127.0.0.9", clientv3.WithLease(g.ID)); err != nil {
-		t.Fatal(err)
-	}
-	clustertest.Eventually(t, "app@127.0.0.9 desired", func() bool { return ms[0].Desires("app@127.0.0.2", "app@127.0.0.9") })
+	// A node process killed with SIGKILL cannot revoke its lease: its key
+	// stays until the lease expires (TTL 2s), then it is pruned.
+	helper := servertest.StartHelper(t, "member9", "TestHelperMember", helperEnv+"="+e.Endpoint())
+	clustertest.Eventually(t, "app@127.0.0.9 (the helper process) desired", func() bool {
+		return ms[0].Desires("app@127.0.0.2", "app@127.0.0.9")
+	})
+	helper.Kill()
+	killed := time.Now()
 	clustertest.Eventually(t, "app@127.0.0.9 gone after its lease expired", func() bool { return ms[0].Desires("app@127.0.0.2") })
+	t.Logf("the killed node's key went %v after SIGKILL (ttl %v)", time.Since(killed).Round(10*time.Millisecond), etcd.MinTTL)
 
 	// etcd dies: a discovery error naming the endpoint, nobody disconnected.
 	before := []int{ms[0].Disconnects(), ms[1].Disconnects()}
@@ -96,6 +93,22 @@ func TestRealNodesFormHealAndPrune(t *testing.T) {
 	if !servertest.Meshed(ms[0], ms[1], m4) {
 		t.Fatal("mesh lost")
 	}
+}
+
+const helperEnv = "LIBCLUSTER_ETCD_TEST_HELPER"
+
+// TestHelperMember is the node process that TestRealNodesFormHealAndPrune
+// kills with SIGKILL: it registers app@127.0.0.9 at the etcd named in the
+// environment and keeps the lease alive until it is killed. Run on its
+// own (without the variable) it only checks it was not started by mistake.
+func TestHelperMember(t *testing.T) {
+	ep := os.Getenv(helperEnv)
+	if ep == "" {
+		t.Skip("helper process of TestRealNodesFormHealAndPrune; runs only as its child")
+	}
+	s := newStrategy(t, etcd.Config{Endpoints: ep}, "app@127.0.0.9")
+	_ = s.Run(context.Background(), clustertest.ReporterFunc(func(libcluster.Update) {}))
+	t.Fatal("Run returned before the process was killed")
 }
 
 // firstError runs s until it reports an error and returns it.
