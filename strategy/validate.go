@@ -1,0 +1,37 @@
+package strategy
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Validator is a mechanism's Config: Validate reports every invalid field.
+type Validator interface {
+	Validate() error
+}
+
+// Checked ends a FromParams: it returns c when p recorded no error (a
+// wrong type, an unknown key) and c.Validate passes, else the zero value
+// and the error.
+func Checked[C Validator](p *Params, c C) (C, error) {
+	var zero C
+	if err := p.Err(); err != nil {
+		return zero, err
+	}
+	if err := c.Validate(); err != nil {
+		return zero, err
+	}
+	return c, nil
+}
+
+// Problems collects what a Config's Validate finds, one [ParamError] per
+// key. The zero value is empty and ready to use.
+type Problems []error
+
+// Add records a problem with key.
+func (ps *Problems) Add(key, format string, args ...any) {
+	*ps = append(*ps, &ParamError{Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Err joins the problems into one error, or returns nil when there is none.
+func (ps Problems) Err() error { return errors.Join(ps...) }
