@@ -110,7 +110,9 @@ func (s *scriptConn) Connect(ctx context.Context, n libcluster.Node) error {
 	s.mu.Lock()
 	s.inflight++
 	mode := s.mode[n]
-	if mode == modeFailOne {
+	if s.up[n] {
+		mode = modeUp // "returns nil once it is up (or already was)"
+	} else if mode == modeFailOne {
 		s.mode[n] = modeUp
 	}
 	s.mu.Unlock()

@@ -156,6 +156,7 @@ type member struct {
 
 type result struct {
 	node       Node
+	member     *member // the member a connect was for
 	disconnect bool
 	err        error
 	took       time.Duration
@@ -443,13 +444,13 @@ func (r *reconciler) kick() {
 			continue
 		}
 		m.inflight, m.doubt = true, false
-		r.startConnect(n)
+		r.startConnect(n, m)
 	}
 }
 
-func (r *reconciler) startConnect(n Node) {
+func (r *reconciler) startConnect(n Node, m *member) {
 	r.inflight++
-	r.spawn(n, false, func(ctx context.Context) error {
+	r.spawn(n, m, func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, r.pol.ConnectTimeout)
 		defer cancel()
 		return r.t.Connector.Connect(ctx, n)
@@ -459,7 +460,7 @@ func (r *reconciler) startConnect(n Node) {
 // startDisconnect disconnects n unless another topology of the connector
 // wants it.
 func (r *reconciler) startDisconnect(n Node) {
-	r.spawn(n, true, func(ctx context.Context) error {
+	r.spawn(n, nil, func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, r.pol.ConnectTimeout)
 		defer cancel()
 		err := errStillWanted
@@ -470,7 +471,8 @@ func (r *reconciler) startDisconnect(n Node) {
 
 // spawn runs a connector call in a worker goroutine, turning a panic into
 // an error, and hands the result back to the loop.
-func (r *reconciler) spawn(n Node, disconnect bool, call func(context.Context) error) {
+// m is the member a connect is for; nil for a disconnect.
+func (r *reconciler) spawn(n Node, m *member, call func(context.Context) error) {
 	r.workers.Go(func() {
 		start := time.Now()
 		err := func() (err error) {
@@ -482,7 +484,7 @@ func (r *reconciler) spawn(n Node, disconnect bool, call func(context.Context) e
 			return call(r.ctx)
 		}()
 		select {
-		case r.results <- result{node: n, disconnect: disconnect, err: err, took: time.Since(start)}:
+		case r.results <- result{node: n, member: m, disconnect: m == nil, err: err, took: time.Since(start)}:
 		case <-r.ctx.Done():
 		}
 	})
@@ -504,9 +506,17 @@ func (r *reconciler) finish(res result) {
 	}
 	r.inflight--
 	m, ok := r.members[res.node]
-	if !ok { // pruned while connecting
+	if !ok || m != res.member {
+		// Pruned while connecting (and perhaps discovered again since,
+		// as a new member with its own attempt): report what happened,
+		// and undo it if nobody wants the node now.
 		if res.err == nil {
-			r.startDisconnect(res.node)
+			r.emit(Event{Kind: EventConnected, Node: res.node, Duration: res.took, Attempt: 1})
+			if !ok {
+				r.startDisconnect(res.node)
+			}
+		} else {
+			r.emit(Event{Kind: EventConnectFailed, Node: res.node, Duration: res.took, Attempt: 1, Err: res.err})
 		}
 		return
 	}
