@@ -48,7 +48,9 @@ type Config struct {
 	// (short). Peers must dial exactly this name.
 	Name libcluster.Node
 	// Cookie is the shared secret. Empty means: read ~/.erlang.cookie (or
-	// $XDG_CONFIG_HOME/erlang/.erlang.cookie) like erl does.
+	// $XDG_CONFIG_HOME/erlang/.erlang.cookie) like erl does, with the
+	// checks of [ReadCookieFile] (owner-only permissions, regular file,
+	// size limit).
 	Cookie string
 	// Visible makes the node a normal (published) node: it then shows in
 	// nodes() of OTP peers, which also send it global and pg traffic it
