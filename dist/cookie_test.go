@@ -2,6 +2,7 @@ package dist_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -118,4 +119,26 @@ func TestFindCookieHonoursXDG(t *testing.T) {
 	if _, _, err := dist.FindCookie(files); err == nil || !strings.Contains(err.Error(), "0644") {
 		t.Fatalf("an open home cookie must not fall through to the XDG one: %v", err)
 	}
+}
+
+// ExampleReadCookieFile reads a cookie file with the checks erl applies; a
+// file others can read is refused with the fix in the message.
+func ExampleReadCookieFile() {
+	dir, err := os.MkdirTemp("", "cookie")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, ".erlang.cookie")
+	_ = os.WriteFile(path, []byte("SECRET\n"), 0o400)
+	c, err := dist.ReadCookieFile(path)
+	fmt.Println(c, err)
+
+	_ = os.Chmod(path, 0o644)
+	_, err = dist.ReadCookieFile(path)
+	fmt.Println(strings.Replace(err.Error(), dir, "DIR", 2))
+	// Output:
+	// SECRET <nil>
+	// cookie file DIR/.erlang.cookie must be accessible by its owner only, but its mode is 0644; run chmod 400 DIR/.erlang.cookie
 }
