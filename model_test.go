@@ -23,7 +23,9 @@ var (
 // TestReconcilerModel drives one to three topologies sharing a scriptable
 // connector through random schedules (discovery updates, connects that
 // succeed, fail, hang, are slow or drop before they return, peers that
-// drop or connect in by themselves) and, once each schedule quiesces,
+// drop or connect in by themselves; one schedule in four on a connector
+// without node events, so only resyncs tell) and, once each schedule
+// quiesces,
 // checks the invariants that must always hold. A failure prints its seed;
 // replay it with -model.seed=N.
 func TestReconcilerModel(t *testing.T) {
@@ -98,12 +100,19 @@ func runModel(seed uint64, steps int) (err error) {
 	}
 	m.pool = append(m.pool, m.conn.self) // discovery sets may name self
 	k := 1 + m.rng.IntN(3)
+	// One schedule in four runs on a connector without node events: only
+	// the resync then tells the topologies about drops.
+	var conn libcluster.Connector = m.conn
+	resync := time.Hour
+	if seed%4 == 0 {
+		conn, resync = &unwatched{m.conn}, 5*time.Millisecond
+	}
 	for i := range k {
 		name := fmt.Sprintf("t%d", i)
 		mt := &modelTopo{strat: newChanStrategy(), log: &eventLog{}, want: map[libcluster.Node]bool{}, ever: map[libcluster.Node]bool{}, done: make(chan error, 1)}
-		mt.topo = &libcluster.Topology{Name: name, Strategy: mt.strat, Connector: m.conn, Logger: quiet,
+		mt.topo = &libcluster.Topology{Name: name, Strategy: mt.strat, Connector: conn, Logger: quiet,
 			Observers: []libcluster.Observer{mt.log.observe},
-			Policy: libcluster.Policy{Backoff: fastBackoff, Resync: time.Hour, ConnectTimeout: 20 * time.Millisecond,
+			Policy: libcluster.Policy{Backoff: fastBackoff, Resync: resync, ConnectTimeout: 20 * time.Millisecond,
 				Parallelism: 1 + m.rng.IntN(4), MinNodes: m.rng.IntN(3)}}
 		ctx, cancel := context.WithCancel(tagged(context.Background(), name))
 		mt.cancel = cancel
@@ -122,7 +131,7 @@ func runModel(seed uint64, steps int) (err error) {
 			err = fmt.Errorf("%w\nlast steps:\n  %s", err, strings.Join(m.trace[from:], "\n  "))
 		}
 	}()
-	m.note("%d topologies", k)
+	m.note("%d topologies, node events: %v", k, resync == time.Hour)
 	for step := range steps {
 		if err := m.step(step); err != nil {
 			return fmt.Errorf("step %d: %w", step, err)
@@ -302,3 +311,16 @@ func (m *model) check(final map[libcluster.Node]int) error {
 	}
 	return nil
 }
+
+// unwatched is a scriptConn without WatchNodes, like a connector that
+// reports no node events.
+type unwatched struct{ c *scriptConn }
+
+func (u *unwatched) Self() libcluster.Node { return u.c.Self() }
+func (u *unwatched) Connect(ctx context.Context, n libcluster.Node) error {
+	return u.c.Connect(ctx, n)
+}
+func (u *unwatched) Disconnect(ctx context.Context, n libcluster.Node) error {
+	return u.c.Disconnect(ctx, n)
+}
+func (u *unwatched) Nodes() []libcluster.Node { return u.c.Nodes() }
