@@ -3,7 +3,6 @@ package dist
 import (
 	"context"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,8 +31,6 @@ func TestTopologyOverFlappingPeerEndsTruthful(t *testing.T) {
 	})
 	defer stop()
 
-	var mu sync.Mutex
-	outcomes := 0
 	topo := &libcluster.Topology{
 		Name: "flap", Connector: a, Logger: testLogger(),
 		Strategy: libcluster.StrategyFunc(func(ctx context.Context, r libcluster.Reporter) error {
@@ -43,13 +40,6 @@ func TestTopologyOverFlappingPeerEndsTruthful(t *testing.T) {
 		}),
 		Policy: libcluster.Policy{MinNodes: 1, Resync: time.Hour,
 			Backoff: libcluster.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}},
-		Observers: []libcluster.Observer{func(ev libcluster.Event) {
-			if ev.Kind == libcluster.EventConnected || ev.Kind == libcluster.EventConnectFailed {
-				mu.Lock()
-				outcomes++
-				mu.Unlock()
-			}
-		}},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
