@@ -394,7 +394,9 @@ func (n *Node) Nodes() []libcluster.Node {
 }
 
 // WatchNodes calls fn for every connection that comes up or goes down, in
-// order, from one goroutine, until stop is called.
+// order, from one goroutine (never concurrently), until stop is called;
+// once stop has returned fn is not called again. stop must not be called
+// from fn.
 func (n *Node) WatchNodes(fn func(libcluster.NodeEvent)) (stop func()) {
 	return n.ev.Watch(fn)
 }
