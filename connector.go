@@ -31,8 +31,10 @@ type Connector interface {
 // topology uses it to reconnect a lost peer at once instead of at its next
 // resync.
 type NodeWatcher interface {
-	// WatchNodes calls fn for every node up or down event until stop is
-	// called. fn must not block; it may be called from any goroutine.
+	// WatchNodes calls fn for every node up or down event, in the order
+	// they happened, until stop is called. fn is called from one
+	// goroutine at a time (never concurrently) and never after stop has
+	// returned; stop must not be called from fn. fn must not block.
 	WatchNodes(fn func(NodeEvent)) (stop func())
 }
 

@@ -56,6 +56,9 @@ type Event struct {
 	Time     time.Time
 }
 
-// Observer receives events. It is called from the topology's goroutines and
-// must not block for long.
+// Observer receives events. A topology calls its observers from one
+// goroutine, one event at a time and in order, never concurrently; an
+// observer given to several topologies is called from each of their
+// goroutines and must then be safe for concurrent use. It must not block
+// for long: the topology's reconciling waits for it.
 type Observer func(Event)

@@ -11,7 +11,11 @@ import (
 // Policy says how a [Topology] reconciles. The zero Policy is usable: every
 // zero field takes the default named on it.
 type Policy struct {
-	// ConnectTimeout bounds one connect attempt. Default 5s.
+	// ConnectTimeout bounds one whole connect attempt: the Connect call's
+	// ctx ends then, and a connector must give up with it (dist cancels
+	// the attempt and names the step that hung in the error). A
+	// connector's own per-step timeouts, such as dist's HandshakeTimeout
+	// (7s), apply within it. Default 5s.
 	ConnectTimeout time.Duration
 	// Parallelism is how many connects may run at once. Default 16.
 	Parallelism int

@@ -30,11 +30,11 @@ func (t *Topology) superviseStrategy(ctx context.Context, r *reconciler) {
 			failures = 0
 		}
 		failures++
-		t.mu.Lock()
-		t.status.LastError = err
-		t.status.Restarts++
-		t.mu.Unlock()
-		r.emit(Event{Kind: EventStrategyFailed, Err: err, Attempt: failures})
+		select { // the loop records it and emits the event
+		case r.failures <- strategyFailure{err: err, attempt: failures}:
+		case <-ctx.Done():
+			return
+		}
 		wait := time.NewTimer(pol.Restart.Delay(failures))
 		select {
 		case <-ctx.Done():
@@ -92,13 +92,18 @@ func NewSupervisor(topologies ...*Topology) *Supervisor {
 func (s *Supervisor) Topologies() []*Topology { return s.topologies }
 
 // Start validates every topology and starts them all. It returns an error,
-// starting nothing, if a topology is misconfigured or names repeat. The
-// topologies run until Stop is called or ctx ends.
+// starting nothing, if there is no topology, a topology is misconfigured,
+// names repeat, or a topology is already running (in another supervisor or
+// its own Run). The topologies run until Stop is called or ctx ends; after
+// Stop, Start may be called again.
 func (s *Supervisor) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started {
-		return errors.New("libcluster: supervisor already started")
+		return errors.New("libcluster: supervisor already started; call Stop first")
+	}
+	if len(s.topologies) == 0 {
+		return errors.New("libcluster: supervisor has no topologies; pass at least one to NewSupervisor")
 	}
 	names := map[string]bool{}
 	for i, t := range s.topologies {
@@ -113,33 +118,41 @@ func (s *Supervisor) Start(ctx context.Context) error {
 		}
 		names[t.Name] = true
 	}
+	for i, t := range s.topologies {
+		if err := t.begin(); err != nil {
+			for _, u := range s.topologies[:i] {
+				u.end()
+			}
+			return err
+		}
+	}
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.started = true
 	for _, t := range s.topologies {
-		s.wg.Go(func() {
-			if err := t.Run(ctx); err != nil {
-				t.logger().Error("topology did not start", "error", err.Error())
-			}
-		})
+		s.wg.Go(func() { t.run(ctx) })
 	}
 	return nil
 }
 
 // Stop stops every topology and waits until all their goroutines have
-// ended. It is safe to call more than once.
+// ended. It is safe to call more than once, and the supervisor can be
+// started again afterwards.
 func (s *Supervisor) Stop() {
 	s.mu.Lock()
-	cancel := s.cancel
-	s.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	defer s.mu.Unlock()
+	if s.cancel != nil {
+		s.cancel()
 	}
 	s.wg.Wait()
+	s.cancel, s.started = nil, false
 }
 
-// Ready reports whether every topology runs and has met its
-// Policy.MinNodes.
+// Ready reports whether the supervisor has topologies, every one of them
+// runs, and each has met its Policy.MinNodes.
 func (s *Supervisor) Ready() bool {
+	if len(s.topologies) == 0 {
+		return false
+	}
 	for _, t := range s.topologies {
 		if !t.Status().Ready {
 			return false

@@ -22,6 +22,11 @@ import (
 // disconnected when the [Prune] policy says so. Every decision is an [Event]
 // given to the observers and logged with topology=<Name>.
 //
+// Several topologies may share one connector. A node is then disconnected
+// only when no running topology of that connector wants it, and each
+// topology reports (and counts) node up/down events only for the nodes it
+// wants.
+//
 // Set the fields, then call Run (or add the topology to a [Supervisor]).
 // Fields must not change after Run starts.
 type Topology struct {
@@ -83,32 +88,47 @@ func (t *Topology) validate() error {
 // if it returns an error or panics it is restarted after a back-off
 // (Policy.Restart) while the desired set and connections are kept.
 func (t *Topology) Run(ctx context.Context) error {
+	if err := t.begin(); err != nil {
+		return err
+	}
+	t.run(ctx)
+	return nil
+}
+
+// begin marks the topology running, or says why it cannot run.
+func (t *Topology) begin() error {
 	if err := t.validate(); err != nil {
 		return err
 	}
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.status.Running {
-		t.mu.Unlock()
 		return fmt.Errorf("libcluster: topology %q is already running", t.Name)
 	}
 	t.status = TopologyStatus{Running: true, Ready: t.Policy.MinNodes <= 0}
-	t.mu.Unlock()
-	defer func() {
-		t.mu.Lock()
-		t.status.Running = false
-		t.mu.Unlock()
-	}()
+	return nil
+}
 
+// end marks the topology stopped.
+func (t *Topology) end() {
+	t.mu.Lock()
+	t.status.Running = false
+	t.mu.Unlock()
+}
+
+// run reconciles after a successful begin, until ctx ends.
+func (t *Topology) run(ctx context.Context) {
+	defer t.end()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := newReconciler(t, ctx)
+	defer r.releaseAll()
 	var wg sync.WaitGroup
 	wg.Go(func() { t.superviseStrategy(ctx, r) })
 	r.loop()
 	cancel()
 	wg.Wait()
 	r.workers.Wait()
-	return nil
 }
 
 func (t *Topology) logger() *slog.Logger {
@@ -121,21 +141,41 @@ func (t *Topology) logger() *slog.Logger {
 
 // member is the reconciler's record of one desired node.
 type member struct {
-	misses    int       // consecutive complete sets without it
-	connected bool      // per the last connect result, event or resync
-	inflight  bool      // a connect is running
-	failures  int       // consecutive failed connects
-	retryAt   time.Time // earliest next connect; zero: now
-	lastSeen  time.Time // when a Seen update last named it
-	expire    time.Duration
+	misses    int  // consecutive complete sets without it
+	connected bool // per the last connect result, event or resync
+	inflight  bool // a connect is running
+	// doubt: while the connect ran, the connector reported the node down
+	// (or a resync could not look), so a success must be checked against
+	// the connector's list before it is believed.
+	doubt    bool
+	failures int       // consecutive failed connects
+	retryAt  time.Time // earliest next connect; zero: now
+	lastSeen time.Time // when a Seen update last named it
+	expire   time.Duration
 }
 
 type result struct {
 	node       Node
+	member     *member // the member a connect was for
 	disconnect bool
 	err        error
 	took       time.Duration
 }
+
+// strategyFailure is a strategy error handed to the loop, so that every
+// event of a topology is emitted from one goroutine.
+type strategyFailure struct {
+	err     error
+	attempt int
+}
+
+// errStillWanted is a disconnect's result when another topology of the
+// same connector still wants the node (or is disconnecting it already).
+var errStillWanted = errors.New("another topology wants the node")
+
+// errLostAtOnce is a connect that returned success for a connection the
+// connector had already reported down again.
+var errLostAtOnce = errors.New("the connection went down again before the connect returned")
 
 // reconciler is the single goroutine that owns a topology's state.
 type reconciler struct {
@@ -146,28 +186,60 @@ type reconciler struct {
 	self    Node
 	members map[Node]*member
 	order   []Node // members sorted; nil when members changed (never mutated in place)
+	owners  *owners
+	unshare func()
 
 	updates  chan Update
 	results  chan result
 	nodeEvs  chan NodeEvent
 	resync   chan struct{}
+	failures chan strategyFailure
 	inflight int
 	workers  sync.WaitGroup
 }
 
 func newReconciler(t *Topology, ctx context.Context) *reconciler {
-	return &reconciler{
-		t:       t,
-		ctx:     ctx,
-		pol:     t.Policy.withDefaults(),
-		log:     t.logger(),
-		self:    t.Connector.Self(),
-		members: map[Node]*member{},
-		updates: make(chan Update),
-		results: make(chan result),
-		nodeEvs: make(chan NodeEvent, 256),
-		resync:  make(chan struct{}, 1),
+	r := &reconciler{
+		t:        t,
+		ctx:      ctx,
+		pol:      t.Policy.withDefaults(),
+		log:      t.logger(),
+		self:     t.Connector.Self(),
+		members:  map[Node]*member{},
+		updates:  make(chan Update),
+		results:  make(chan result),
+		nodeEvs:  make(chan NodeEvent, 256),
+		resync:   make(chan struct{}, 1),
+		failures: make(chan strategyFailure),
 	}
+	r.owners, r.unshare = ownersFor(t.Connector)
+	return r
+}
+
+// addMember makes n a member and claims it in the connector's owners.
+func (r *reconciler) addMember(n Node) *member {
+	r.owners.claim(n)
+	m := &member{}
+	r.members[n] = m
+	r.order = nil
+	return m
+}
+
+// removeMember forgets n and gives up its claim.
+func (r *reconciler) removeMember(n Node) {
+	delete(r.members, n)
+	r.order = nil
+	r.owners.release(n)
+}
+
+// releaseAll gives up every claim when the topology stops. Connections are
+// kept, as libcluster keeps them.
+func (r *reconciler) releaseAll() {
+	for n := range r.members {
+		r.owners.release(n)
+	}
+	r.members = nil
+	r.unshare()
 }
 
 // Report implements [Reporter] for the topology's strategy.
@@ -212,6 +284,8 @@ func (r *reconciler) loop() {
 			r.drainResults()
 		case ev := <-r.nodeEvs:
 			r.nodeEvent(ev)
+		case f := <-r.failures:
+			r.strategyFailed(f)
 		case <-r.resync:
 			r.doResync()
 		case <-tick.C:
@@ -311,9 +385,7 @@ func (r *reconciler) apply(u Update) {
 		in[n] = true
 		m, ok := r.members[n]
 		if !ok {
-			m = &member{}
-			r.members[n] = m
-			r.order = nil
+			m = r.addMember(n)
 			changed = true
 		}
 		m.misses, m.lastSeen = 0, now
@@ -333,8 +405,7 @@ func (r *reconciler) apply(u Update) {
 			if limit == 0 || m.misses < limit {
 				continue
 			}
-			delete(r.members, n)
-			r.order = nil
+			r.removeMember(n)
 			changed = true
 			if up == nil {
 				up = map[Node]bool{}
@@ -372,31 +443,36 @@ func (r *reconciler) kick() {
 		if m.connected || m.inflight || now.Before(m.retryAt) {
 			continue
 		}
-		m.inflight = true
-		r.startConnect(n)
+		m.inflight, m.doubt = true, false
+		r.startConnect(n, m)
 	}
 }
 
-func (r *reconciler) startConnect(n Node) {
+func (r *reconciler) startConnect(n Node, m *member) {
 	r.inflight++
-	r.spawn(n, false, func(ctx context.Context) error {
+	r.spawn(n, m, func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, r.pol.ConnectTimeout)
 		defer cancel()
 		return r.t.Connector.Connect(ctx, n)
 	})
 }
 
+// startDisconnect disconnects n unless another topology of the connector
+// wants it.
 func (r *reconciler) startDisconnect(n Node) {
-	r.spawn(n, true, func(ctx context.Context) error {
+	r.spawn(n, nil, func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, r.pol.ConnectTimeout)
 		defer cancel()
-		return r.t.Connector.Disconnect(ctx, n)
+		err := errStillWanted
+		r.owners.disconnect(n, func() { err = r.t.Connector.Disconnect(ctx, n) })
+		return err
 	})
 }
 
 // spawn runs a connector call in a worker goroutine, turning a panic into
 // an error, and hands the result back to the loop.
-func (r *reconciler) spawn(n Node, disconnect bool, call func(context.Context) error) {
+// m is the member a connect is for; nil for a disconnect.
+func (r *reconciler) spawn(n Node, m *member, call func(context.Context) error) {
 	r.workers.Go(func() {
 		start := time.Now()
 		err := func() (err error) {
@@ -408,7 +484,7 @@ func (r *reconciler) spawn(n Node, disconnect bool, call func(context.Context) e
 			return call(r.ctx)
 		}()
 		select {
-		case r.results <- result{node: n, disconnect: disconnect, err: err, took: time.Since(start)}:
+		case r.results <- result{node: n, member: m, disconnect: m == nil, err: err, took: time.Since(start)}:
 		case <-r.ctx.Done():
 		}
 	})
@@ -421,6 +497,8 @@ func (r *reconciler) finish(res result) {
 			r.emit(Event{Kind: EventDisconnected, Node: res.node, Duration: res.took})
 		case errors.Is(res.err, ErrNotConnected):
 			r.log.Debug("disconnect found no connection", "node", string(res.node))
+		case errors.Is(res.err, errStillWanted):
+			r.log.Debug("not disconnecting: another topology of the connector wants the node", "node", string(res.node))
 		default:
 			r.emit(Event{Kind: EventDisconnectFailed, Node: res.node, Duration: res.took, Err: res.err})
 		}
@@ -428,26 +506,50 @@ func (r *reconciler) finish(res result) {
 	}
 	r.inflight--
 	m, ok := r.members[res.node]
-	if !ok { // pruned while connecting
+	if !ok || m != res.member {
+		// Pruned while connecting (and perhaps discovered again since,
+		// as a new member with its own attempt): report what happened,
+		// and undo it if nobody wants the node now.
 		if res.err == nil {
-			r.startDisconnect(res.node)
+			r.emit(Event{Kind: EventConnected, Node: res.node, Duration: res.took, Attempt: 1})
+			if !ok {
+				r.startDisconnect(res.node)
+			}
+		} else {
+			r.emit(Event{Kind: EventConnectFailed, Node: res.node, Duration: res.took, Attempt: 1, Err: res.err})
 		}
 		return
 	}
 	m.inflight = false
+	if res.err == nil && m.doubt && !slices.Contains(r.t.Connector.Nodes(), res.node) {
+		// The connector reported the node down after the connect began:
+		// its list, not the stale success, is the truth.
+		res.err = errLostAtOnce
+	}
+	m.doubt = false
 	if res.err == nil {
 		attempt := m.failures + 1
 		m.connected, m.failures, m.retryAt = true, 0, time.Time{}
 		r.emit(Event{Kind: EventConnected, Node: res.node, Duration: res.took, Attempt: attempt})
 		return
 	}
-	m.failures++
-	m.retryAt = time.Now().Add(r.pol.Backoff.Delay(m.failures))
-	r.emit(Event{Kind: EventConnectFailed, Node: res.node, Duration: res.took, Attempt: m.failures, Err: res.err})
+	attempt := m.failures + 1
+	if m.connected {
+		// The attempt failed, but the connector reported the node up
+		// while it ran (the peer connected to us): nothing to retry.
+		m.failures, m.retryAt = 0, time.Time{}
+	} else {
+		m.failures++
+		m.retryAt = time.Now().Add(r.pol.Backoff.Delay(m.failures))
+	}
+	r.emit(Event{Kind: EventConnectFailed, Node: res.node, Duration: res.took, Attempt: attempt, Err: res.err})
 }
 
+// nodeEvent applies a connector event to a member; events for nodes this
+// topology does not want are not its business and are dropped.
 func (r *reconciler) nodeEvent(ev NodeEvent) {
-	if ev.Node == r.self {
+	m, ok := r.members[ev.Node]
+	if !ok || ev.Node == r.self {
 		return
 	}
 	var err error
@@ -459,15 +561,15 @@ func (r *reconciler) nodeEvent(ev NodeEvent) {
 		}
 	}
 	r.emit(Event{Kind: kind, Node: ev.Node, Err: err})
-	m, ok := r.members[ev.Node]
-	if !ok {
-		return
-	}
 	if ev.Up {
-		m.connected, m.failures, m.retryAt = true, 0, time.Time{}
+		m.connected, m.failures, m.retryAt, m.doubt = true, 0, time.Time{}, false
 		return
 	}
 	m.connected = false
+	if m.inflight {
+		m.doubt = true
+		return
+	}
 	// The first reconnect is immediate; the back-off applies from there.
 	m.retryAt = time.Time{}
 }
@@ -482,12 +584,14 @@ func (r *reconciler) doResync() {
 	forgot := false
 	for n, m := range r.members {
 		if m.inflight {
+			// The list may predate or postdate the attempt; let its
+			// result be checked against the connector.
+			m.doubt = true
 			continue
 		}
 		if m.expire > 0 && !up[n] && time.Since(m.lastSeen) > m.expire {
 			r.log.Info("forgetting node not seen for a while", "node", string(n), "expire", m.expire)
-			delete(r.members, n)
-			r.order = nil
+			r.removeMember(n)
 			forgot = true
 			continue
 		}
@@ -517,7 +621,6 @@ func (r *reconciler) armRetry(t *time.Timer) {
 	}
 	d := time.Hour
 	if !next.IsZero() && r.inflight < r.pol.Parallelism { // when saturated, a result wakes the loop
-
 		d = max(time.Until(next), 0)
 	}
 	t.Reset(d)
@@ -537,4 +640,13 @@ func (r *reconciler) publish() {
 	r.t.status.Connected = connected
 	r.t.status.Ready = len(connected) >= r.pol.MinNodes
 	r.t.mu.Unlock()
+}
+
+// strategyFailed records a strategy failure reported by superviseStrategy.
+func (r *reconciler) strategyFailed(f strategyFailure) {
+	r.t.mu.Lock()
+	r.t.status.LastError = f.err
+	r.t.status.Restarts++
+	r.t.mu.Unlock()
+	r.emit(Event{Kind: EventStrategyFailed, Err: f.err, Attempt: f.attempt})
 }

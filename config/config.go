@@ -8,7 +8,7 @@
 //
 //	node:
 //	  name: app@${POD_IP}      # required; ${VAR} and ${VAR:-default} expand
-//	  cookie: secret           # or cookie_file; default ~/.erlang.cookie
+//	  cookie: secret           # or cookie_file; default ~/.erlang.cookie, else $XDG_CONFIG_HOME/erlang/.erlang.cookie
 //	  hidden: true
 //	  listen: 0.0.0.0:0
 //	  epmd: auto               # auto | none | host:port
@@ -57,7 +57,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -329,12 +328,4 @@ func (e *Error) Error() string {
 		b.WriteString(p.Msg)
 	}
 	return b.String()
-}
-
-// defaultCookieFile is where erl keeps its cookie.
-func defaultCookieFile(home string) string {
-	if home == "" {
-		home, _ = os.UserHomeDir()
-	}
-	return filepath.Join(home, ".erlang.cookie")
 }

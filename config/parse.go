@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/dist"
 	"github.com/libcluster-go/libcluster/strategy"
 )
 
@@ -307,16 +308,18 @@ func (p *parser) node(e entry, n *Node) {
 		if n.Cookie == "" {
 			p.fail(m["cookie"].val, "node.cookie", "empty; set a cookie or remove the key to use ~/.erlang.cookie")
 		}
+	case m["cookie_file"].val != nil:
+		ce := m["cookie_file"]
+		if path := p.str(ce, "node.cookie_file"); path != "" {
+			n.Cookie, n.CookieFile = p.readCookie(ce.val, []string{path})
+		}
 	default:
-		line := e.key
-		path := defaultCookieFile(p.opts.home)
-		if ce, ok := m["cookie_file"]; ok {
-			path, line = p.str(ce, "node.cookie_file"), ce.val
+		files, err := dist.CookieFiles(p.opts.home)
+		if err != nil {
+			p.fail(e.key, "node.cookie", "no cookie: %v; set node.cookie or node.cookie_file, or pass --cookie", err)
+			break
 		}
-		if path != "" {
-			n.CookieFile = path
-			n.Cookie = p.readCookie(line, path)
-		}
+		n.Cookie, n.CookieFile = p.readCookie(e.key, files)
 	}
 	if v, ok := m["hidden"]; ok {
 		if b, ok := p.boolean(v, "node.hidden"); ok {
@@ -458,22 +461,18 @@ func (p *parser) secretKey(e entry, path string) []byte {
 	return nil
 }
 
-func (p *parser) readCookie(at *yaml.Node, path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			p.fail(at, "node.cookie", "no cookie: %s does not exist; set node.cookie or node.cookie_file, or pass --cookie", path)
-		} else {
-			p.fail(at, "node.cookie_file", "cannot read the cookie: %v", err)
-		}
-		return ""
+// readCookie reads the first of files that exists with dist's cookie
+// reader, so the CLI applies exactly the checks dist.Start and erl apply
+// (owner-only permissions, a regular file, a size limit).
+func (p *parser) readCookie(at *yaml.Node, files []string) (cookie, path string) {
+	c, path, err := dist.FindCookie(files)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		p.fail(at, "node.cookie", "no cookie: %s does not exist; set node.cookie or node.cookie_file, or pass --cookie", strings.Join(files, " or "))
+	case err != nil:
+		p.fail(at, "node.cookie_file", "%v", err)
 	}
-	c := strings.TrimSpace(string(b))
-	if c == "" || len(c) > 255 || strings.ContainsAny(c, "\r\n") {
-		p.fail(at, "node.cookie_file", "%s must hold one line of 1 to 255 characters", path)
-		return ""
-	}
-	return c
+	return c, path
 }
 
 // hostPort checks a host:port value; zeroOK allows port 0 (any free port).

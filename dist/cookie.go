@@ -3,10 +3,12 @@ package dist
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // maxCookieLen is the longest cookie accepted: a cookie is an Erlang atom.
@@ -31,56 +33,120 @@ func cookieBytes(c string) ([]byte, error) {
 	return b, nil
 }
 
-// cookieFiles lists where erl looks for a cookie, in order.
-func cookieFiles() ([]string, error) {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return nil, fmt.Errorf("dist: no cookie configured and no home directory to read .erlang.cookie from (%v); set Config.Cookie", err)
+// MaxCookieFileSize is the largest cookie file read, in bytes. A cookie is
+// one line of at most 255 characters; a larger file is refused unread.
+const MaxCookieFileSize = 4096
+
+// CookieFiles returns where erl looks for its cookie when none is given,
+// in order: home/.erlang.cookie, then $XDG_CONFIG_HOME/erlang/.erlang.cookie
+// (XDG_CONFIG_HOME defaulting to home/.config). An empty home means the
+// user's home directory.
+func CookieFiles(home string) ([]string, error) {
+	if home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return nil, fmt.Errorf("no home directory to read .erlang.cookie from (%v)", err)
+		}
+		home = h
 	}
-	files := []string{filepath.Join(home, ".erlang.cookie")}
 	cfg := os.Getenv("XDG_CONFIG_HOME")
 	if cfg == "" {
 		cfg = filepath.Join(home, ".config")
 	}
-	files = append(files, filepath.Join(cfg, "erlang", ".erlang.cookie"))
-	return files, nil
+	return []string{filepath.Join(home, ".erlang.cookie"), filepath.Join(cfg, "erlang", ".erlang.cookie")}, nil
+}
+
+// FindCookie reads the first of files that exists with [ReadCookieFile]
+// and returns the cookie and the file it came from. A file that exists but
+// fails a check is an error, not skipped. When none exists the error wraps
+// fs.ErrNotExist.
+func FindCookie(files []string) (cookie, path string, err error) {
+	for _, f := range files {
+		c, err := ReadCookieFile(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		return c, f, err
+	}
+	return "", "", fmt.Errorf("none of %s exists: %w", strings.Join(files, ", "), fs.ErrNotExist)
+}
+
+// ReadCookieFile reads a cookie file the way erl does and with its checks:
+// it must be a regular file (a FIFO or device is refused before it is
+// opened for reading), accessible by its owner only, at most
+// [MaxCookieFileSize] bytes (read through a bounded reader), and hold one
+// line that is a valid cookie; trailing white space is dropped. Errors name
+// the file, and its mode when that is the problem. A missing file's error
+// wraps fs.ErrNotExist.
+func ReadCookieFile(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("cookie file: %w", err)
+	}
+	if err := checkCookieStat(path, st); err != nil {
+		return "", err
+	}
+	// O_NONBLOCK: should the path have become a FIFO since the check,
+	// opening it must not wait for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", fmt.Errorf("cookie file: %w", err)
+	}
+	defer f.Close()
+	fst, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("cookie file %s: %w", path, err)
+	}
+	if err := checkCookieStat(path, fst); err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxCookieFileSize+1))
+	if err != nil {
+		return "", fmt.Errorf("cookie file %s: %w", path, err)
+	}
+	if len(b) > MaxCookieFileSize {
+		return "", fmt.Errorf("cookie file %s grew past %d bytes while being read; it must hold one line", path, MaxCookieFileSize)
+	}
+	c := strings.TrimRight(string(b), " \t\r\n")
+	switch {
+	case c == "":
+		return "", fmt.Errorf("cookie file %s is empty; write a cookie (one line) into it", path)
+	case strings.ContainsAny(c, "\r\n"):
+		return "", fmt.Errorf("cookie file %s holds more than one line; a cookie is one line", path)
+	}
+	if _, err := cookieBytes(c); err != nil {
+		return "", fmt.Errorf("cookie file %s: %s", path, strings.TrimPrefix(err.Error(), "dist: "))
+	}
+	return c, nil
+}
+
+func checkCookieStat(path string, st fs.FileInfo) error {
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("cookie file %s is not a regular file (mode %v); a cookie file is a plain file holding one line", path, st.Mode())
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("cookie file %s must be accessible by its owner only, but its mode is %04o; run chmod 400 %s", path, uint32(perm), path)
+	}
+	if st.Size() > MaxCookieFileSize {
+		return fmt.Errorf("cookie file %s is %d bytes; a cookie file holds one line of at most %d bytes", path, st.Size(), MaxCookieFileSize)
+	}
+	return nil
 }
 
 // readCookie reads the cookie the way erl does when -setcookie is absent:
 // from ~/.erlang.cookie, else from the XDG config directory. Unlike erl it
-// never creates the file, and it refuses a file that others can read, as
-// erl does.
+// never creates the file.
 func readCookie() (string, error) {
-	files, err := cookieFiles()
+	files, err := CookieFiles("")
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("dist: no cookie configured and %v; set Config.Cookie", err)
 	}
-	for _, f := range files {
-		st, err := os.Stat(f)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("dist: reading the cookie file: %w; fix its permissions or set Config.Cookie", err)
-		}
-		if !st.Mode().IsRegular() {
-			return "", fmt.Errorf("dist: cookie file %s is not a regular file; replace it or set Config.Cookie", f)
-		}
-		if st.Mode().Perm()&0o077 != 0 {
-			return "", fmt.Errorf("dist: cookie file %s must be accessible by its owner only (mode %v); run chmod 400 %s", f, st.Mode().Perm(), f)
-		}
-		if st.Size() > 4096 {
-			return "", fmt.Errorf("dist: cookie file %s is %d bytes, too large for a cookie; it must hold one line", f, st.Size())
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return "", fmt.Errorf("dist: reading the cookie file: %w; fix its permissions or set Config.Cookie", err)
-		}
-		c := strings.TrimRight(string(b), " \t\r\n")
-		if c == "" {
-			return "", fmt.Errorf("dist: cookie file %s is empty; write a cookie into it or set Config.Cookie", f)
-		}
-		return c, nil
+	c, _, err := FindCookie(files)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("dist: no cookie configured and %v; set Config.Cookie or create ~/.erlang.cookie (mode 400)", err)
+	case err != nil:
+		return "", fmt.Errorf("dist: %v; fix it or set Config.Cookie", err)
 	}
-	return "", fmt.Errorf("dist: no cookie configured and none of %s exists; set Config.Cookie or create ~/.erlang.cookie (mode 400)", strings.Join(files, ", "))
+	return c, nil
 }

@@ -49,7 +49,9 @@ type Config struct {
 	// (short). Peers must dial exactly this name.
 	Name libcluster.Node
 	// Cookie is the shared secret. Empty means: read ~/.erlang.cookie (or
-	// $XDG_CONFIG_HOME/erlang/.erlang.cookie) like erl does.
+	// $XDG_CONFIG_HOME/erlang/.erlang.cookie) like erl does, with the
+	// checks of [ReadCookieFile] (owner-only permissions, regular file,
+	// size limit).
 	Cookie string
 	// Visible makes the node a normal (published) node: it then shows in
 	// nodes() of OTP peers, which also send it global and pg traffic it
@@ -151,6 +153,8 @@ type attempt struct {
 	finished   bool
 	superseded bool // a connection from the peer takes its place
 	cancel     context.CancelFunc
+	waiters    int    // Connect calls waiting on it; the last to give up cancels it
+	stage      string // what it is doing now, for the error of a caller that gives up
 }
 
 type mailbox struct {
@@ -407,7 +411,9 @@ func (n *Node) Nodes() []libcluster.Node {
 }
 
 // WatchNodes calls fn for every connection that comes up or goes down, in
-// order, from one goroutine, until stop is called.
+// order, from one goroutine (never concurrently), until stop is called;
+// once stop has returned fn is not called again. stop must not be called
+// from fn.
 func (n *Node) WatchNodes(fn func(libcluster.NodeEvent)) (stop func()) {
 	return n.ev.Watch(fn)
 }
@@ -415,6 +421,11 @@ func (n *Node) WatchNodes(fn func(libcluster.NodeEvent)) (stop func()) {
 // Connect sets up a connection to peer (resolving its port through EPMD, or
 // the fixed port in EPMDNone mode) and returns once it is up. It is
 // idempotent, and concurrent calls for one peer share one attempt.
+//
+// ctx bounds the call: when it ends first, Connect returns an error that
+// wraps ctx.Err() and says which step was under way (EPMD lookup, dial,
+// handshake) and where, and the attempt is cancelled once no other caller
+// waits on it. Config.HandshakeTimeout bounds each step within that.
 func (n *Node) Connect(ctx context.Context, peer libcluster.Node) error {
 	_, err := n.connect(ctx, peer)
 	return err
@@ -435,34 +446,73 @@ func (n *Node) connect(ctx context.Context, peer libcluster.Node) (*conn, error)
 		}
 		if c := n.conns[peer]; c != nil {
 			n.mu.Unlock()
-			return c, nil
+			if !c.isShut() {
+				return c, nil
+			}
+			// Being torn down: it is no connection to report. Wait
+			// until it is gone, then set up a new one.
+			select {
+			case <-c.gone:
+				continue
+			case <-ctx.Done():
+				return nil, fmt.Errorf("dist: connecting to %s: %w while the previous connection (%s) was still closing", peer, ctx.Err(), c.reason)
+			}
 		}
 		a := n.pending[peer]
 		if a == nil {
 			actx, cancel := context.WithCancel(n.ctx)
-			a = &attempt{done: make(chan struct{}), cancel: cancel}
+			a = &attempt{done: make(chan struct{}), cancel: cancel, stage: "starting"}
 			n.pending[peer] = a
 			n.wg.Add(1)
 			go n.dial(actx, peer, a)
 		}
+		a.waiters++
 		n.mu.Unlock()
 		select {
 		case <-a.done:
+			n.mu.Lock()
+			a.waiters--
+			c := n.conns[peer]
+			n.mu.Unlock()
 			if a.err != nil {
 				return nil, a.err
 			}
-			// Loop to pick up the connection (it may already be gone again).
-			n.mu.Lock()
-			c := n.conns[peer]
-			n.mu.Unlock()
-			if c != nil {
+			if c != nil && !c.isShut() {
 				return c, nil
 			}
 			return nil, fmt.Errorf("dist: connection to %s closed right after it came up", peer)
 		case <-ctx.Done():
-			return nil, fmt.Errorf("dist: connecting to %s: %w", peer, ctx.Err())
+			n.mu.Lock()
+			a.waiters--
+			stage := a.stage
+			if a.waiters == 0 && !a.finished && !a.superseded {
+				// Nobody waits any more: stop it, and let the next
+				// Connect start afresh.
+				n.finishLocked(peer, a, fmt.Errorf("dist: connecting to %s: %w", peer, ctx.Err()))
+			}
+			n.mu.Unlock()
+			return nil, fmt.Errorf("dist: connecting to %s: %w while %s", peer, ctx.Err(), stage)
 		}
 	}
+}
+
+// isShut reports whether c is being (or has been) torn down.
+func (c *conn) isShut() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// setStage records what attempt a is doing, for the error of a caller
+// that gives up waiting.
+func (n *Node) setStage(a *attempt, format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	n.mu.Lock()
+	a.stage = s
+	n.mu.Unlock()
 }
 
 // finish resolves an attempt once; waiters see err.
@@ -486,12 +536,16 @@ func (n *Node) finish(peer libcluster.Node, a *attempt, err error) {
 }
 
 // resolve returns the TCP address of peer's distribution port.
-func (n *Node) resolve(ctx context.Context, peer libcluster.Node) (string, error) {
+// a, when set, records the step for Connect's callers.
+func (n *Node) resolve(ctx context.Context, peer libcluster.Node, a *attempt) (string, error) {
 	host := peer.Host()
 	if n.mode == EPMDNone {
 		return net.JoinHostPort(host, strconv.Itoa(n.port)), nil
 	}
 	cl := &epmd.Client{Host: host, Port: n.epmdPort, Timeout: n.cfg.HandshakeTimeout}
+	if a != nil {
+		n.setStage(a, "waiting for EPMD at %s to give %s's port (no answer yet)", net.JoinHostPort(host, strconv.Itoa(n.epmdPort)), peer)
+	}
 	info, err := cl.PortPlease(ctx, peer.Name())
 	if err != nil {
 		return "", fmt.Errorf("dist: looking up %s in EPMD at %s: %w", peer, net.JoinHostPort(host, strconv.Itoa(n.epmdPort)), err)
@@ -512,6 +566,7 @@ func (n *Node) dial(ctx context.Context, peer libcluster.Node, a *attempt) {
 	if errors.Is(err, errNok) {
 		// The peer's own attempt wins; it arrives through acceptLoop,
 		// which resolves a. Give up if it never comes.
+		n.setStage(a, "waiting for %s's own simultaneous connection to this node", peer)
 		t := time.NewTimer(2 * n.cfg.HandshakeTimeout)
 		defer t.Stop()
 		select {
@@ -538,11 +593,12 @@ func (n *Node) dial(ctx context.Context, peer libcluster.Node, a *attempt) {
 
 func (n *Node) dialOnce(ctx context.Context, peer libcluster.Node, a *attempt) error {
 	rctx, cancel := context.WithTimeout(ctx, n.cfg.HandshakeTimeout)
-	addr, err := n.resolve(rctx, peer)
+	addr, err := n.resolve(rctx, peer, a)
 	cancel()
 	if err != nil {
 		return err
 	}
+	n.setStage(a, "dialing %s at %s (no answer yet)", peer, addr)
 	d := net.Dialer{Timeout: n.cfg.HandshakeTimeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -552,6 +608,7 @@ func (n *Node) dialOnce(ctx context.Context, peer libcluster.Node, a *attempt) e
 		return err
 	}
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	n.setStage(a, "in the handshake with %s at %s (no answer yet to the last message)", peer, addr)
 	c := newConn(n, nc)
 	h := &hsConn{rw: nc, br: c.br, dl: nc, timeout: n.cfg.HandshakeTimeout, len32: n.cfg.TLS != nil}
 	res, err := initiate(h, n.hsConfig(), peer, func() bool {

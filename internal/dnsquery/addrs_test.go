@@ -40,15 +40,16 @@ func TestDiscoverAddrs(t *testing.T) {
 	srv.SetA("app.test", "127.0.0.2", "127.0.0.1")
 	srv.SetAAAA("app.test", "::1")
 	r := &dnsquery.Resolver{Servers: []string{srv.Addr()}}
-	u, err := dnsquery.DiscoverAddrs(context.Background(), r, "app.test", "app", []uint16{dns.TypeA, dns.TypeAAAA})
-	if err != nil {
-		t.Fatal(err)
+	var p dnsquery.AddrPoll
+	u, warn, err := p.Discover(context.Background(), r, "app.test", "app", []uint16{dns.TypeA, dns.TypeAAAA})
+	if err != nil || warn != nil {
+		t.Fatal(err, warn)
 	}
 	want := []libcluster.Node{"app@127.0.0.1", "app@127.0.0.2", "app@::1"}
 	if got := slices.Sorted(slices.Values(u.Nodes)); !slices.Equal(got, want) || !u.Complete || u.Source != "DNS A+AAAA app.test via "+srv.Addr() {
 		t.Fatalf("update %+v; want nodes %v, complete, source naming the server", u, want)
 	}
-	if _, err := dnsquery.DiscoverAddrs(context.Background(), r, "missing.test", "app", []uint16{dns.TypeA}); err == nil || !strings.HasPrefix(err.Error(), "DNS A missing.test: ") {
+	if _, _, err := new(dnsquery.AddrPoll).Discover(context.Background(), r, "missing.test", "app", []uint16{dns.TypeA}); err == nil || !strings.HasPrefix(err.Error(), "DNS A missing.test: ") {
 		t.Fatalf("lookup of a missing name: %v; want an error naming the lookup", err)
 	}
 }

@@ -50,7 +50,8 @@ type entry struct {
 	a, aaaa []netip.Addr
 	srv     []SRV
 	cname   string
-	rcode   int // dns.RcodeSuccess unless forced
+	rcode   int            // dns.RcodeSuccess unless forced
+	byType  map[uint16]int // rcodes forced for one record type only
 }
 
 // Server is a DNS server on loopback. All methods are safe for concurrent
@@ -232,6 +233,23 @@ func (s *Server) SetSERVFAIL(name string) {
 	s.edit(name, func(e *entry) { e.rcode = dns.RcodeServerFailure })
 }
 
+// SetTypeRcode makes queries for name of type qtype alone answer rcode
+// (dns.RcodeRefused, dns.RcodeServerFailure, ...), as a server that
+// refuses AAAA for a name it holds only A records for does;
+// dns.RcodeSuccess clears it. Other types answer as before.
+func (s *Server) SetTypeRcode(name string, qtype uint16, rcode int) {
+	s.edit(name, func(e *entry) {
+		if e.byType == nil {
+			e.byType = map[uint16]int{}
+		}
+		if rcode == dns.RcodeSuccess {
+			delete(e.byType, qtype)
+		} else {
+			e.byType[qtype] = rcode
+		}
+	})
+}
+
 // Remove forgets name: queries for it answer NXDOMAIN, as for any name
 // never set.
 func (s *Server) Remove(name string) {
@@ -304,6 +322,10 @@ func (s *Server) answer(m *dns.Msg, q dns.Question, network string) {
 		}
 		if e.rcode != dns.RcodeSuccess {
 			m.Rcode = e.rcode
+			return
+		}
+		if rc, ok := e.byType[q.Qtype]; ok {
+			m.Rcode = rc
 			return
 		}
 		if e.cname != "" && q.Qtype != dns.TypeCNAME {

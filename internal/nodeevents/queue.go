@@ -18,6 +18,8 @@ type Queue struct {
 	q        []libcluster.NodeEvent
 	watchers map[int]func(libcluster.NodeEvent)
 	next     int
+	calling  int        // id of the watcher being called; -1 none
+	idle     *sync.Cond // signalled when a call ends
 	closed   bool
 	wake     chan struct{}
 	done     chan struct{}
@@ -26,6 +28,8 @@ type Queue struct {
 // Start starts the delivering goroutine.
 func (e *Queue) Start() {
 	e.watchers = map[int]func(libcluster.NodeEvent){}
+	e.calling = -1
+	e.idle = sync.NewCond(&e.mu)
 	e.wake = make(chan struct{}, 1)
 	e.done = make(chan struct{})
 	go e.run()
@@ -43,6 +47,9 @@ func (e *Queue) Push(ev libcluster.NodeEvent) {
 }
 
 // Watch adds fn as a watcher until the returned stop function is called.
+// fn is called from one goroutine, one event at a time, in order. Once stop
+// has returned, fn is never called again: stop waits for a call in
+// progress, so it must not be called from fn itself.
 func (e *Queue) Watch(fn func(libcluster.NodeEvent)) (stop func()) {
 	e.mu.Lock()
 	id := e.next
@@ -52,6 +59,9 @@ func (e *Queue) Watch(fn func(libcluster.NodeEvent)) (stop func()) {
 	return func() {
 		e.mu.Lock()
 		delete(e.watchers, id)
+		for e.calling == id {
+			e.idle.Wait()
+		}
 		e.mu.Unlock()
 	}
 }
@@ -87,15 +97,11 @@ func (e *Queue) run() {
 		for id := range e.watchers {
 			ids = append(ids, id)
 		}
-		slices.Sort(ids)
-		fns := make([]func(libcluster.NodeEvent), len(ids))
-		for i, id := range ids {
-			fns[i] = e.watchers[id]
-		}
 		e.mu.Unlock()
+		slices.Sort(ids)
 		for _, ev := range q {
-			for _, fn := range fns {
-				fn(ev)
+			for _, id := range ids {
+				e.call(id, ev)
 			}
 		}
 		if closed {
@@ -105,4 +111,24 @@ func (e *Queue) run() {
 			<-e.wake
 		}
 	}
+}
+
+// call gives ev to watcher id unless it has been stopped, marking the call
+// so that its stop waits for it.
+func (e *Queue) call(id int, ev libcluster.NodeEvent) {
+	e.mu.Lock()
+	fn := e.watchers[id]
+	if fn == nil {
+		e.mu.Unlock()
+		return
+	}
+	e.calling = id
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.calling = -1
+		e.idle.Broadcast()
+		e.mu.Unlock()
+	}()
+	fn(ev)
 }

@@ -58,3 +58,43 @@ func TestStoppedWatcherGetsNothing(t *testing.T) {
 		t.Fatalf("stopped watcher called %d times", calls)
 	}
 }
+
+// Once stop has returned, fn is never called again, even when stop races
+// with a delivery that already took the watcher list.
+func TestNoCallAfterStopReturns(t *testing.T) {
+	for i := range 200 {
+		var q nodeevents.Queue
+		q.Start()
+		var mu sync.Mutex
+		stopped, late := false, 0
+		inFn := make(chan struct{}, 1)
+		stopping := make(chan struct{})
+		stop := q.Watch(func(ev libcluster.NodeEvent) {
+			if ev.Node == "a@h" {
+				inFn <- struct{}{}
+				<-stopping // hold the delivery until stop is being called
+			}
+			mu.Lock()
+			if stopped {
+				late++
+			}
+			mu.Unlock()
+		})
+		q.Push(libcluster.NodeEvent{Node: "a@h"})
+		q.Push(libcluster.NodeEvent{Node: "b@h"})
+		<-inFn // a delivery is under way
+		close(stopping)
+		stop()
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		q.Push(libcluster.NodeEvent{Node: "c@h"})
+		q.Close() // delivers the rest
+		mu.Lock()
+		if late > 0 {
+			mu.Unlock()
+			t.Fatalf("round %d: fn called %d times after stop returned", i, late)
+		}
+		mu.Unlock()
+	}
+}

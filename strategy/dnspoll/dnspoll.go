@@ -14,7 +14,9 @@
 //
 // Unlike libcluster, a failed lookup (NXDOMAIN, SERVFAIL, timeout) is an
 // error update: the topology keeps the nodes it has and emits a
-// discovery-error event instead of disconnecting everyone.
+// discovery-error event instead of disconnecting everyone. With ip_family
+// both, a family that fails keeps its last good set while the other's
+// answer is used, and its failure is reported once per change.
 package dnspoll
 
 import (
@@ -52,6 +54,8 @@ type Strategy struct {
 	Family   string        // FamilyBoth (default), FamilyIPv4 or FamilyIPv6
 	// Resolver does the lookups; nil: the system's servers, default timeout.
 	Resolver *dnsquery.Resolver
+
+	state dnsquery.AddrPoll // last good answer per family
 }
 
 // FromParams builds the strategy from libcluster's config keys, reporting
@@ -78,15 +82,19 @@ func (s *Strategy) types() []uint16 { return dnsquery.FamilyTypes(s.Family, Fami
 // Source names the query, e.g. "DNS A+AAAA app.internal".
 func (s *Strategy) Source() string { return dnsquery.AddrsSource(s.Query, s.types()) }
 
-// Discover runs one lookup round and returns the complete set. Any failed
-// lookup fails the round (a partial answer would prune live nodes).
+// Discover runs one round and returns the complete set. A record type
+// whose lookup fails keeps its last good addresses while the other's answer
+// is used (libcluster ignores a failing family); the round fails only when
+// every type fails.
 func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
-	return dnsquery.DiscoverAddrs(ctx, s.Resolver, s.Query, s.Basename, s.types())
+	u, _, err := s.state.Discover(ctx, s.Resolver, s.Query, s.Basename, s.types())
+	return u, err
 }
 
 // Run polls until ctx ends: the first poll at once, the next Interval after
-// each one ends. It is one timer chain, so it polls once per interval.
+// each one ends (one timer chain, so once per interval). A record type that
+// starts failing, or fails differently, is reported once as an error
+// update; the topology keeps its nodes.
 func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
-	p := &strategy.Poller{Interval: s.Interval, Discover: s.Discover, Source: s.Source()}
-	return p.Run(ctx, r)
+	return dnsquery.PollAddrs(ctx, r, &s.state, s.Interval, s.Resolver, s.Query, s.Basename, s.types())
 }

@@ -55,6 +55,8 @@ type Strategy struct {
 	Family   string        // FamilyIPv4 (default), FamilyIPv6 or FamilyBoth
 	// Resolver does the lookups; nil: the system's servers, default timeout.
 	Resolver *dnsquery.Resolver
+
+	state dnsquery.AddrPoll // last good answer per family
 }
 
 // FromParams builds the strategy from libcluster's config keys, reporting
@@ -80,14 +82,19 @@ func (s *Strategy) types() []uint16 { return dnsquery.FamilyTypes(s.Family, Fami
 // Source names the query, e.g. "DNS A myapp-headless.default.svc.cluster.local".
 func (s *Strategy) Source() string { return dnsquery.AddrsSource(s.Service, s.types()) }
 
-// Discover runs one lookup round and returns the complete set.
+// Discover runs one round and returns the complete set. A record type
+// whose lookup fails keeps its last good addresses while the other's answer
+// is used (libcluster ignores a failing family); the round fails only when
+// every type fails.
 func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
-	return dnsquery.DiscoverAddrs(ctx, s.Resolver, s.Service, s.AppName, s.types())
+	u, _, err := s.state.Discover(ctx, s.Resolver, s.Service, s.AppName, s.types())
+	return u, err
 }
 
 // Run polls until ctx ends: the first poll at once, the next Interval after
-// each one ends — one timer chain, so once per interval.
+// each one ends (one timer chain, so once per interval). A record type that
+// starts failing, or fails differently, is reported once as an error
+// update; the topology keeps its nodes.
 func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
-	p := &strategy.Poller{Interval: s.Interval, Discover: s.Discover, Source: s.Source()}
-	return p.Run(ctx, r)
+	return dnsquery.PollAddrs(ctx, r, &s.state, s.Interval, s.Resolver, s.Service, s.AppName, s.types())
 }
