@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -127,13 +126,11 @@ func runNode(ctx context.Context, f *config.File, log *slog.Logger, addrFile str
 	log.Info("node started", append(append([]any{"node", string(node.Self()), "connector", f.Node.Connector}, startAttrs...),
 		"topologies", len(tops), "http", addrOf(httpLn))...)
 
-	var srv *http.Server
+	var srv *httpapi.Server
 	srvDone := make(chan error, 1)
 	if httpLn != nil {
-		srv = &http.Server{
-			Handler:           httpapi.Handler(httpapi.Source{Connector: node, Status: sup.Status, Gatherer: reg}),
-			ReadHeaderTimeout: 5 * time.Second,
-		}
+		srv = httpapi.NewServer(httpapi.Handler(httpapi.Source{Connector: node, Status: sup.Status, Gatherer: reg}),
+			httpapi.ServerConfig{Logger: log})
 		go func() { srvDone <- srv.Serve(httpLn) }()
 		if addrFile != "" {
 			if err := writeAtomic(addrFile, httpLn.Addr().String()+"\n"); err != nil {
