@@ -48,6 +48,21 @@ func newConn(n *Node, nc net.Conn) *conn {
 	}
 }
 
+// handshakeBufferSize is the read buffer of a connection in the handshake;
+// the 64 KiB one of newConn is allocated once the peer is authenticated.
+const handshakeBufferSize = 512
+
+// newConnAfterHandshake makes the connection for nc whose handshake was
+// read through hs, keeping any bytes hs read beyond it.
+func newConnAfterHandshake(n *Node, nc net.Conn, hs *bufio.Reader) *conn {
+	c := newConn(n, nc)
+	if k := hs.Buffered(); k > 0 {
+		early, _ := hs.Peek(k)
+		c.br.Reset(io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc))
+	}
+	return c
+}
+
 // shut closes the connection once, remembering the first reason.
 func (c *conn) shut(reason string) {
 	c.once.Do(func() {

@@ -1,6 +1,7 @@
 package dist
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -10,15 +11,16 @@ import (
 	"net"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/dist/epmd"
 	"github.com/libcluster-go/libcluster/dist/etf"
 	"github.com/libcluster-go/libcluster/internal/nodeevents"
+	"github.com/libcluster-go/libcluster/internal/ratelog"
 )
 
 // EPMD modes for Config.EPMD.
@@ -39,6 +41,10 @@ const (
 	DefaultHandshakeTimeout = 7 * time.Second
 	DefaultMaxMessageSize   = 128 << 20
 	DefaultMailboxSize      = 1024
+	// DefaultMaxHandshakes is the default Config.MaxHandshakes.
+	DefaultMaxHandshakes = 256
+	// DefaultMaxHandshakesPerHost is the default Config.MaxHandshakesPerHost.
+	DefaultMaxHandshakesPerHost = 32
 )
 
 // Config configures a [Node]. Name is required; every other zero field takes
@@ -78,6 +84,20 @@ type Config struct {
 	// MaxMessageSize is the largest distribution packet accepted; a
 	// larger one closes the connection. Default 128 MiB.
 	MaxMessageSize int
+	// MaxInflatedSize is the largest size a compressed message payload may
+	// inflate to; a larger one drops that message. Default
+	// etf.DefaultMaxInflated (16 MiB). Decoding a payload is also bounded
+	// by etf's default allocation budget (Limits.MaxAlloc): a payload whose
+	// decoded form would take more memory is dropped too, and counted in
+	// DroppedMessages.
+	MaxInflatedSize int
+	// MaxHandshakes caps the incoming connections in the handshake at a
+	// time; more are closed at once, before any byte is read. Default
+	// DefaultMaxHandshakes (256).
+	MaxHandshakes int
+	// MaxHandshakesPerHost caps the incoming connections in the handshake
+	// from one IP address. Default DefaultMaxHandshakesPerHost (32).
+	MaxHandshakesPerHost int
 	// MailboxSize is the channel capacity of a registered name; messages
 	// arriving while it is full are dropped and logged. Default 1024.
 	MailboxSize int
@@ -111,6 +131,14 @@ type Node struct {
 	epmdPort int
 	pid      etf.Pid
 	limits   etf.Limits
+	gate     handshakeGate // guarded by mu
+
+	acceptErr atomic.Value    // *acceptFailure once the accept loop gave up
+	acceptLog ratelog.Limiter // summary log of transient accept errors
+	refuseLog ratelog.Limiter // summary log of connections refused before the handshake
+	cookieLog ratelog.Limiter // summary log of wrong-cookie handshakes
+	dropped   atomic.Uint64   // messages dropped: payload not decodable
+	dropLog   ratelog.Limiter // summary log of those drops
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -187,8 +215,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.HandshakeTimeout == 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
-	if cfg.HandshakeTimeout < 0 || cfg.MaxMessageSize < 0 || cfg.MailboxSize < 0 || cfg.EPMDPort < 0 || cfg.EPMDPort > 65535 {
-		return nil, errors.New("dist: Config.HandshakeTimeout, MaxMessageSize, MailboxSize and EPMDPort must not be negative (EPMDPort at most 65535)")
+	if cfg.HandshakeTimeout < 0 || cfg.MaxMessageSize < 0 || cfg.MaxInflatedSize < 0 || cfg.MaxHandshakes < 0 || cfg.MaxHandshakesPerHost < 0 || cfg.MailboxSize < 0 || cfg.EPMDPort < 0 || cfg.EPMDPort > 65535 {
+		return nil, errors.New("dist: Config.HandshakeTimeout, MaxMessageSize, MaxInflatedSize, MaxHandshakes, MaxHandshakesPerHost, MailboxSize and EPMDPort must not be negative (EPMDPort at most 65535)")
+	}
+	if cfg.MaxHandshakes == 0 {
+		cfg.MaxHandshakes = DefaultMaxHandshakes
+	}
+	if cfg.MaxHandshakesPerHost == 0 {
+		cfg.MaxHandshakesPerHost = DefaultMaxHandshakesPerHost
 	}
 	if cfg.MaxMessageSize == 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
@@ -211,7 +245,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		names:     map[string]*mailbox{},
 		byPid:     map[uint32]*mailbox{},
 		nextPid:   100,
-		limits:    etf.Limits{MaxSize: cfg.MaxMessageSize},
+		limits:    etf.Limits{MaxSize: cfg.MaxMessageSize, MaxInflated: cfg.MaxInflatedSize},
+		gate:      newHandshakeGate(cfg.MaxHandshakes, cfg.MaxHandshakesPerHost),
 	}
 	if cfg.Visible {
 		n.flags |= flagPublished
@@ -565,33 +600,100 @@ func (n *Node) acceptLoop() {
 			if n.ctx.Err() != nil {
 				return
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || strings.Contains(err.Error(), "too many open files") {
+			if temporaryAcceptError(err) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
+				if ok, sum := n.acceptLog.Note(""); ok {
+					n.log.Warn("dist: accept failed; retrying (raise the file descriptor limit, ulimit -n, if it says too many open files)",
+						"err", err, "failures", sum.Count, "retry_in", delay)
+				}
+				select {
+				case <-time.After(delay):
+				case <-n.ctx.Done():
+					return
+				}
 				continue
 			}
+			n.acceptErr.Store(&acceptFailure{err})
 			n.log.Error("dist: accept failed; the node no longer accepts connections", "err", err)
 			return
 		}
 		delay = 0
+		host := hostOf(nc.RemoteAddr())
 		n.mu.Lock()
 		if n.closed {
 			n.mu.Unlock()
 			nc.Close()
 			return
 		}
-		n.handshake[nc] = struct{}{}
-		n.wg.Add(1)
+		reason := n.gate.admit(host, time.Now())
+		if reason == "" {
+			n.handshake[nc] = struct{}{}
+			n.wg.Add(1)
+		}
 		n.mu.Unlock()
-		go n.acceptOne(nc)
+		if reason != "" {
+			nc.Close()
+			if ok, sum := n.refuseLog.Note(host); ok {
+				n.log.Warn("dist: refusing incoming connections before the handshake",
+					"reason", reason, "refused", sum.Count, "sources", sum.Sources,
+					"max_handshakes", n.gate.max, "max_handshakes_per_host", n.gate.perHost)
+			}
+			continue
+		}
+		go n.acceptOne(nc, host)
 	}
 }
 
-func (n *Node) acceptOne(nc net.Conn) {
+// temporaryAcceptError reports whether an Accept error is worth retrying:
+// the process or system is out of descriptors or buffers, or one pending
+// connection failed. Anything else means the listener is broken.
+func temporaryAcceptError(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+		syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EINTR, syscall.EAGAIN, syscall.EPROTO, syscall.EPERM} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// acceptFailure wraps the error that stopped the accept loop (atomic.Value
+// needs one concrete type).
+type acceptFailure struct{ err error }
+
+// Err returns nil while the node accepts connections, and otherwise the
+// error that stopped it from accepting: its listener failed for good, and
+// peers can no longer connect to it (it may still connect to them). A
+// readiness check should report the node not ready then.
+func (n *Node) Err() error {
+	if f, ok := n.acceptErr.Load().(*acceptFailure); ok {
+		return fmt.Errorf("dist: the distribution listener on port %d failed, peers cannot connect: %w", n.port, f.err)
+	}
+	return nil
+}
+
+// Healthy reports whether the node still accepts connections (Err is nil).
+func (n *Node) Healthy() bool { return n.Err() == nil }
+
+// hostOf returns the IP address of a remote address, for per-source limits.
+func hostOf(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	if h, _, err := net.SplitHostPort(a.String()); err == nil {
+		return h
+	}
+	return a.String()
+}
+
+// acceptOne runs the handshake of one incoming connection from host. Until
+// the peer is authenticated it holds only a small read buffer; the
+// connection's buffers and queues are allocated after the handshake.
+func (n *Node) acceptOne(nc net.Conn, host string) {
 	defer n.wg.Done()
-	c := newConn(n, nc)
-	h := &hsConn{rw: nc, br: c.br, dl: nc, timeout: n.cfg.HandshakeTimeout}
+	hsbr := bufio.NewReaderSize(nc, handshakeBufferSize)
+	h := &hsConn{rw: nc, br: hsbr, dl: nc, timeout: n.cfg.HandshakeTimeout}
 	var superseded *attempt
 	res, err := accept(h, n.hsConfig(), func(peer libcluster.Node) string {
 		n.mu.Lock()
@@ -616,22 +718,29 @@ func (n *Node) acceptOne(nc net.Conn) {
 	})
 	n.mu.Lock()
 	delete(n.handshake, nc)
+	n.gate.done(host, time.Now(), err == nil, errors.Is(err, ErrBadCookie))
 	n.mu.Unlock()
 	if err != nil {
 		nc.Close()
 		if superseded != nil {
 			n.finish(res.peer, superseded, err)
 		}
-		if !errors.Is(err, errNok) {
-			lvl := slog.LevelDebug
-			if errors.Is(err, ErrBadCookie) {
-				lvl = slog.LevelWarn
+		switch {
+		case errors.Is(err, errNok):
+		case errors.Is(err, ErrBadCookie):
+			// Each attempt of a wrong-cookie flood would log a line; log a
+			// summary instead.
+			if ok, sum := n.cookieLog.Note(host); ok {
+				n.log.Warn("dist: incoming connections refused: wrong cookie",
+					"attempts", sum.Count, "sources", sum.Sources, "last_remote", nc.RemoteAddr().String(), "last_err", err)
 			}
-			n.log.Log(context.Background(), lvl, "dist: incoming connection refused", "remote", nc.RemoteAddr().String(), "err", err)
+		default:
+			n.log.Debug("dist: incoming connection refused", "remote", nc.RemoteAddr().String(), "err", err)
 		}
 		return
 	}
 	_ = nc.SetDeadline(time.Time{})
+	c := newConnAfterHandshake(n, nc, hsbr)
 	c.peer, c.flags, c.creation, c.initiator = res.peer, res.flags, res.creation, res.peer
 	n.up(c, superseded, res.alive)
 }

@@ -2,12 +2,10 @@ package httpapi
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -22,25 +20,6 @@ import (
 
 var idleConns = flag.Int("httpapi.idle-conns", 1500, "idle connections the keep-alive attack opens (the report used 20000)")
 
-// lineCounter is an io.Writer counting log lines.
-type lineCounter struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (l *lineCounter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	l.n += bytes.Count(p, []byte("\n"))
-	l.mu.Unlock()
-	return len(p), nil
-}
-
-func (l *lineCounter) lines() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.n
-}
-
 // dialFrom connects to addr from the loopback source address src.
 func dialFrom(src, addr string) (net.Conn, error) {
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
@@ -54,8 +33,7 @@ func dialFrom(src, addr string) (net.Conn, error) {
 // held must stay under the connection cap, and the refusals must be logged
 // as a bounded number of lines.
 func TestServerSurvivesIdleConnections(t *testing.T) {
-	var logged lineCounter
-	log := slog.New(slog.NewTextHandler(&logged, nil))
+	log, logged := clustertest.CountingLogger()
 	conn := &libcluster.ConnectorFuncs{SelfNode: "a@127.0.0.1", ListFunc: func() []libcluster.Node { return []libcluster.Node{"b@127.0.0.1"} }}
 	srv := NewServer(Handler(Source{Connector: conn}), ServerConfig{
 		ReadHeaderTimeout: time.Second, IdleTimeout: time.Second,
@@ -138,11 +116,11 @@ func TestServerSurvivesIdleConnections(t *testing.T) {
 	clustertest.EventuallyWithin(t, 10*time.Second, "the server's goroutines back to their number before the attack", func() bool {
 		return runtime.NumGoroutine() <= baseG+4
 	})
-	t.Logf("%d idle connections: server goroutines at peak +%d (cap 64 per host), %d log lines", len(conns), peakG-baseG, logged.lines())
+	t.Logf("%d idle connections: server goroutines at peak +%d (cap 64 per host), %d log lines", len(conns), peakG-baseG, logged.Lines())
 	if peakG-baseG > 64+8 {
 		t.Errorf("the attack added %d goroutines; the per-host cap of 64 should bound them", peakG-baseG)
 	}
-	if l := logged.lines(); l > 5 {
+	if l := logged.Lines(); l > 5 {
 		t.Errorf("%d log lines for one attack; want a rate-limited summary", l)
 	}
 	if err := healthy(); err != nil {

@@ -129,8 +129,11 @@ func runNode(ctx context.Context, f *config.File, log *slog.Logger, addrFile str
 	var srv *httpapi.Server
 	srvDone := make(chan error, 1)
 	if httpLn != nil {
-		srv = httpapi.NewServer(httpapi.Handler(httpapi.Source{Connector: node, Status: sup.Status, Gatherer: reg}),
-			httpapi.ServerConfig{Logger: log})
+		src := httpapi.Source{Connector: node, Status: sup.Status, Gatherer: reg}
+		if h, ok := node.(interface{ Err() error }); ok {
+			src.Health = h.Err // dist: its listener failed for good
+		}
+		srv = httpapi.NewServer(httpapi.Handler(src), httpapi.ServerConfig{Logger: log})
 		go func() { srvDone <- srv.Serve(httpLn) }()
 		if addrFile != "" {
 			if err := writeAtomic(addrFile, httpLn.Addr().String()+"\n"); err != nil {
