@@ -71,7 +71,7 @@ func TestDecodeAllocationBound(t *testing.T) {
 		if (err == nil) != c.ok {
 			t.Errorf("%s: err = %v, want success %v", c.name, err, c.ok)
 		}
-		limit := c.ratio*uint64(len(c.in)) + 64<<10
+		limit := c.ratio*uint64(len(c.in)) + 128<<10 // the slack covers zlib's state, bigger under -race
 		t.Logf("%s: %d input bytes, %d allocated (%.1fx)", c.name, len(c.in), got, float64(got)/float64(len(c.in)))
 		if got > limit {
 			t.Errorf("%s: %d input bytes allocated %d bytes, more than %d", c.name, len(c.in), got, limit)

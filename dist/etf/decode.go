@@ -179,23 +179,23 @@ func (d *decoder) compressed(b []byte, lim Limits) (Term, []byte, error) {
 	if err != nil {
 		return nil, b, &DecodeError{Offset: 6, Tag: tagCompressed, Reason: "bad zlib header: " + err.Error()}
 	}
-	var buf bytes.Buffer
-	// zlib inflates at most about 1032:1, so a false size field costs no
-	// more than that; a true one is allocated once instead of by doubling.
-	buf.Grow(int(min(uint64(size)+1, uint64(len(b))*1032+64)))
-	_, err = buf.ReadFrom(io.LimitReader(zr, int64(size)+1))
+	// zlib inflates at most about 1032:1, so the buffer starts at the size
+	// field (plus one byte, to notice more data) or at 1032 times the input,
+	// whichever is less: a true size field is allocated once, a false one
+	// costs no more than the input can inflate to.
+	buf, err := inflate(zr, int(size)+1, len(b)*1032+64)
 	if err != nil {
 		return nil, b, &DecodeError{Offset: 6, Tag: tagCompressed, Reason: "corrupt zlib data: " + err.Error()}
 	}
-	if buf.Len() != int(size) {
+	if len(buf) != int(size) {
 		return nil, b, &DecodeError{Offset: 2, Tag: tagCompressed,
-			Reason: fmt.Sprintf("zlib data inflates to %s bytes but the header says %d", sizeDesc(buf.Len(), int(size)), size)}
+			Reason: fmt.Sprintf("zlib data inflates to %s bytes but the header says %d", sizeDesc(len(buf), int(size)), size)}
 	}
-	if buf.Len() > int(size) || zr.Close() != nil {
+	if zr.Close() != nil {
 		return nil, b, &DecodeError{Offset: 6, Tag: tagCompressed, Reason: "corrupt zlib data"}
 	}
 	consumed := 6 + len(b[6:]) - src.Len()
-	d.b = buf.Bytes()
+	d.b = buf
 	d.inflated = true
 	d.setBudget(lim, len(d.b))
 	t, err := d.term(0)
@@ -206,6 +206,26 @@ func (d *decoder) compressed(b []byte, lim Limits) (Term, []byte, error) {
 		return nil, b, d.fail(d.pos, 0, "%d bytes left over in the inflated data after the term", len(d.b)-d.pos)
 	}
 	return t, b[consumed:], nil
+}
+
+// inflate reads at most max bytes from r into a buffer that starts at
+// initial bytes (at most max) and doubles as needed, never beyond max.
+func inflate(r io.Reader, max, initial int) ([]byte, error) {
+	buf := make([]byte, 0, min(max, initial))
+	for len(buf) < max {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(cap(buf), max-len(buf)))
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), max)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 func sizeDesc(got, want int) string {
