@@ -310,9 +310,10 @@ func TestUnauthenticatedConnectionsCapped(t *testing.T) {
 	if want := conns - DefaultMaxHandshakesPerHost; closed < want {
 		t.Errorf("%d connections closed at once, want at least %d (all over the per-host cap)", closed, want)
 	}
-	if nodes := v.Nodes(); !slices.Contains(nodes, member) || !slices.Contains(nodes, newcomer.Self()) {
-		t.Errorf("members during the attack: %v", nodes)
-	}
+	clustertest.EventuallyWithin(t, 10*time.Second, "the victim lists its member and the newcomer", func() bool {
+		nodes := v.Nodes()
+		return slices.Contains(nodes, member) && slices.Contains(nodes, newcomer.Self())
+	})
 	// 64 KiB per held connection was the old cost; a few KiB each is the new.
 	if limit := uint64(conns)*8<<10 + 16<<20; total > limit {
 		t.Errorf("%d idle connections allocated %d KiB, more than %d KiB", conns, total>>10, limit>>10)
@@ -395,9 +396,10 @@ func TestWrongCookieFlood(t *testing.T) {
 	if l := lc.Lines(); l > 5 {
 		t.Errorf("%d log lines for %d attempts; want a rate-limited summary", l, attempts)
 	}
-	if nodes := v.Nodes(); !slices.Contains(nodes, member) || !slices.Contains(nodes, good.Self()) {
-		t.Errorf("members after the flood: %v", nodes)
-	}
+	clustertest.EventuallyWithin(t, 10*time.Second, "the victim lists its member and the good peer", func() bool {
+		nodes := v.Nodes()
+		return slices.Contains(nodes, member) && slices.Contains(nodes, good.Self())
+	})
 }
 
 // TestAcceptFailureSurfaces makes the listener fail for good (closed under
@@ -411,5 +413,153 @@ func TestAcceptFailureSurfaces(t *testing.T) {
 	clustertest.EventuallyWithin(t, 10*time.Second, "Err reports the failed listener", func() bool { return n.Err() != nil })
 	if n.Healthy() || !strings.Contains(n.Err().Error(), "peers cannot connect") {
 		t.Errorf("Err = %v", n.Err())
+	}
+}
+
+// TestEPMDSaturation holds many idle connections to the in-process EPMD a
+// node serves, from several loopback addresses, then starts another node
+// on the same host: it must register at once (registrations have their
+// own budget, and idle queries are evicted and time out), resolve and
+// connect, while the first node keeps its member and logs a bounded number
+// of lines. Before the fix 1,100 idle sockets kept the new node from
+// registering (it failed with "is the name already registered by another
+// node?") and the EPMD logged a line per dropped connection.
+func TestEPMDSaturation(t *testing.T) {
+	v, lc, member := victim(t, "sat")
+	epmdAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(v.cfg.EPMDPort))
+	sockets := 1100
+	if *bigAttacks {
+		sockets = 10000
+	}
+	var idle []net.Conn
+	t.Cleanup(func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	})
+	hw := watchHeap()
+	for i := range sockets {
+		src := net.IPv4(127, 0, 1, byte(1+i%40)) // 40 sources, to exhaust the global budget too
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", epmdAddr)
+		if err != nil {
+			t.Fatalf("idle socket %d: %v", i, err)
+		}
+		idle = append(idle, c)
+	}
+	start := time.Now()
+	log, _ := clustertest.CountingLogger()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	late, err := Start(ctx, Config{Name: "sat-late@127.0.0.1", Cookie: "testcookie", ListenAddr: "127.0.0.1:0", EPMDPort: v.cfg.EPMDPort, HandshakeTimeout: 2 * time.Second, Logger: log})
+	if err != nil {
+		t.Fatalf("a node starting while %d idle sockets hold the EPMD: %v", sockets, err)
+	}
+	defer late.Close()
+	registered := time.Since(start)
+	if err := late.Connect(ctx, v.Self()); err != nil {
+		t.Fatalf("the new node cannot connect: %v", err)
+	}
+	peak, total := hw.end()
+	t.Logf("%d idle EPMD sockets: new node registered in %v; heap peak +%d KiB, %d KiB allocated; %d log lines; members %v",
+		sockets, registered.Round(time.Millisecond), peak>>10, total>>10, lc.Lines(), v.Nodes())
+	clustertest.EventuallyWithin(t, 10*time.Second, "the victim lists its member and the new node", func() bool {
+		nodes := v.Nodes()
+		return slices.Contains(nodes, member) && slices.Contains(nodes, late.Self())
+	})
+	if l := lc.Lines(); l > 10 {
+		t.Errorf("%d log lines for %d idle sockets; want rate-limited summaries", l, sockets)
+	}
+}
+
+// TestRegistrationErrorSaysWhatHappened starts a node against an "EPMD"
+// that accepts connections and closes them unanswered, as an overloaded
+// one does: Start must fail naming that, not guess at a duplicate name.
+func TestRegistrationErrorSaysWhatHappened(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := Start(ctx, Config{Name: "honest@127.0.0.1", Cookie: "c", ListenAddr: "127.0.0.1:0",
+		EPMDPort: ln.Addr().(*net.TCPAddr).Port, HandshakeTimeout: 500 * time.Millisecond, Logger: testLogger()})
+	if err == nil {
+		n.Close()
+		t.Fatal("Start succeeded against an EPMD that never answers")
+	}
+	if strings.Contains(err.Error(), "already registered") || !strings.Contains(err.Error(), "closed the connection without answering") {
+		t.Errorf("Start: %v; want the error to say EPMD closed the connection unanswered", err)
+	}
+}
+
+// TestErlNativeRecordDropsOnlyThatMessage has a real erl send the Go node
+// an OTP 29 native record (RECORD_EXT, tag 67, sent even though the flag
+// was not negotiated) and then an ordinary message: the record is dropped
+// and counted, the connection stays up and the next message arrives. It
+// needs OTP 29 (LIBCLUSTER_OTP) and skips on older releases, which cannot
+// make native records.
+func TestErlNativeRecordDropsOnlyThatMessage(t *testing.T) {
+	t.Parallel()
+	ep := startEPMD(t)
+	g := startNode(t, Config{Name: "grec@127.0.0.1", EPMDPort: ep})
+	inbox, err := g.Register("inbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := watch(t, g)
+	p := startErl(t, ep, "erec@127.0.0.1", "testcookie", nil, `
+		code:ensure_loaded(records),
+		case erlang:function_exported(records, create, 4) of
+			false -> io:format("no native records in OTP ~s~n", [erlang:system_info(otp_release)]), halt();
+			true -> ok
+		end,
+		R = records:create(m, r, [{f, 1}], #{is_exported => true}),
+		true = net_kernel:connect_node('grec@127.0.0.1'),
+		{inbox, 'grec@127.0.0.1'} ! R,
+		{inbox, 'grec@127.0.0.1'} ! {after_record, self()},
+		receive stop -> ok after 30000 -> ok end,
+		io:format("nodes=~p~n", [nodes(hidden)]),
+		halt().`)
+	select {
+	case m := <-inbox:
+		tup, ok := m.Body.(etf.Tuple)
+		if !ok || len(tup) != 2 || tup[0] != etf.Atom("after_record") {
+			t.Fatalf("got %v, want {after_record, Pid} (the record dropped)", m.Body)
+		}
+		if got := g.DroppedMessages(); got != 1 {
+			t.Errorf("DroppedMessages = %d, want 1", got)
+		}
+		for _, e := range ev.all() {
+			if !e.Up {
+				t.Errorf("the connection went down: %+v", e)
+			}
+		}
+		if !slices.Contains(g.Nodes(), "erec@127.0.0.1") {
+			t.Errorf("erl not connected after the record: %v", g.Nodes())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := g.SendPid(ctx, tup[1].(etf.Pid), etf.Atom("stop")); err != nil {
+			t.Fatal(err)
+		}
+		p.WaitOutput(t, 10*time.Second, `nodes=\['grec@127.0.0.1'\]`)
+	case <-p.Done():
+		if strings.Contains(p.Output(), "no native records") {
+			t.Skipf("this erl has no native records (set LIBCLUSTER_OTP to an OTP 29 build): %s", strings.TrimSpace(p.Output()))
+		}
+		t.Fatalf("erl exited before sending; output:\n%s", p.Output())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no message from erl within 30 s; erl output:\n%s", p.Output())
 	}
 }

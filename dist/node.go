@@ -318,7 +318,13 @@ func (n *Node) register(ctx context.Context) error {
 		n.creation = randomCreation()
 		return nil
 	case EPMDAuto:
-		k := &epmd.Keeper{NodeInfo: info, Port: n.epmdPort, Logger: n.cfg.Logger}
+		var lastMu sync.Mutex
+		var lastErr error
+		k := &epmd.Keeper{NodeInfo: info, Port: n.epmdPort, Logger: n.cfg.Logger, OnError: func(err error) {
+			lastMu.Lock()
+			lastErr = err
+			lastMu.Unlock()
+		}}
 		first := make(chan uint32, 1)
 		runErr := make(chan error, 1)
 		n.wg.Add(1)
@@ -344,7 +350,13 @@ func (n *Node) register(ctx context.Context) error {
 			}
 			return fmt.Errorf("dist: registering %s with EPMD on port %d: %w", n.self, n.epmdPort, err)
 		case <-wait.C:
-			return fmt.Errorf("dist: registering %s with EPMD on port %d timed out; is the name already registered by another node?", n.self, n.epmdPort)
+			lastMu.Lock()
+			last := lastErr
+			lastMu.Unlock()
+			if last == nil {
+				return fmt.Errorf("dist: registering %s with EPMD on port %d timed out: EPMD accepted the connection but never answered", n.self, n.epmdPort)
+			}
+			return fmt.Errorf("dist: registering %s with EPMD on port %d did not succeed in %v; last attempt: %w", n.self, n.epmdPort, n.cfg.HandshakeTimeout+5*time.Second, last)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
