@@ -120,6 +120,7 @@ func runNode(ctx context.Context, f *config.File, log *slog.Logger, addrFile str
 	}
 	sup := libcluster.NewSupervisor(tops...)
 	m.Track(sup.Status)
+	m.TrackDrops(tops...)
 	if err := sup.Start(ctx); err != nil {
 		return err
 	}
