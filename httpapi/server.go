@@ -103,6 +103,16 @@ func (s *Server) Serve(ln net.Listener) error {
 	return s.Server.Serve(LimitListener(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerHost, s.cfg.Logger))
 }
 
+// ListenAndServe listens on the TCP address addr and serves it like Serve
+// (the embedded http.Server's own ListenAndServe would skip the caps).
+func (s *Server) ListenAndServe(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ln)
+}
+
 // LimitListener returns a listener that closes, right after accepting
 // them, connections beyond max open ones in total or perHost open ones
 // from one IP address (a value <= 0 means no cap). Refusals are logged as
