@@ -563,3 +563,43 @@ func TestErlNativeRecordDropsOnlyThatMessage(t *testing.T) {
 		t.Fatalf("no message from erl within 30 s; erl output:\n%s", p.Output())
 	}
 }
+
+// TestIdleConnectionsFromManyAddresses fills the global handshake cap with
+// idle connections from many addresses (each under the per-address cap): a
+// real peer must still connect at once, because at the cap the connection
+// that has waited longest is closed to make room.
+func TestIdleConnectionsFromManyAddresses(t *testing.T) {
+	log, lc := clustertest.CountingLogger()
+	port := clustertest.FreePort(t)
+	v := startNode(t, Config{Name: "many@127.0.0.1", EPMD: EPMDNone, ListenAddr: "127.0.0.1:" + strconv.Itoa(port),
+		MaxHandshakes: 16, MaxHandshakesPerHost: 4, Logger: log})
+	var idle []net.Conn
+	t.Cleanup(func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	})
+	for i := range 200 {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 3, byte(1+i%50))}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			t.Fatalf("idle connection %d: %v", i, err)
+		}
+		idle = append(idle, c)
+	}
+	peer := startNode(t, Config{Name: "many-peer@127.0.0.2", EPMD: EPMDNone, ListenAddr: "127.0.0.2:" + strconv.Itoa(port)})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := peer.Connect(ctx, v.Self()); err != nil {
+		t.Fatalf("a real peer while idle connections fill the handshake cap: %v", err)
+	}
+	took := time.Since(start)
+	t.Logf("200 idle connections from 50 addresses (cap 16): peer connected in %v, %d log lines", took.Round(time.Millisecond), lc.Lines())
+	if took > v.cfg.HandshakeTimeout {
+		t.Errorf("the peer waited %v, as long as the handshake timeout", took)
+	}
+	if l := lc.Lines(); l > 3 {
+		t.Errorf("%d log lines; want a rate-limited summary", l)
+	}
+}

@@ -31,7 +31,8 @@
 // Config.MaxInflatedSize, decoded memory by an allocation budget).
 //
 // Hostile peers: incoming connections in the handshake are capped in total
-// and per source address (Config.MaxHandshakes, MaxHandshakesPerHost), and
+// (at the cap the one waiting longest is closed to make room) and per source
+// address (Config.MaxHandshakes, MaxHandshakesPerHost), and
 // hold a 512-byte buffer until the peer is authenticated; a source that keeps
 // failing the cookie check is refused at accept with a doubling back-off, and
 // the failures are logged as a rate-limited summary. Each packet's control

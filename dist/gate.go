@@ -36,20 +36,21 @@ func newHandshakeGate(max, perHost int) handshakeGate {
 }
 
 // admit returns "" and counts the handshake as started, or the reason to
-// refuse it.
-func (g *handshakeGate) admit(host string, now time.Time) string {
+// refuse it. evict means the handshakes in progress are at the global cap:
+// the caller must close the one that has waited longest (a real peer
+// finishes in milliseconds), so that idle connections from many addresses
+// cannot lock every peer out until their handshake timeout.
+func (g *handshakeGate) admit(host string, now time.Time) (reason string, evict bool) {
 	if f := g.fails[host]; f != nil && now.Before(f.until) {
-		return "wrong_cookie_backoff"
-	}
-	if g.active >= g.max {
-		return "too_many_handshakes"
+		return "wrong_cookie_backoff", false
 	}
 	if g.byHost[host] >= g.perHost {
-		return "too_many_handshakes_from_host"
+		return "too_many_handshakes_from_host", false
 	}
+	evict = g.active >= g.max
 	g.active++
 	g.byHost[host]++
-	return ""
+	return "", evict
 }
 
 // done ends a handshake admitted for host: ok when it succeeded, badCookie

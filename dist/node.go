@@ -92,11 +92,13 @@ type Config struct {
 	// DroppedMessages.
 	MaxInflatedSize int
 	// MaxHandshakes caps the incoming connections in the handshake at a
-	// time; more are closed at once, before any byte is read. Default
+	// time; at the cap, the one that has waited longest is closed to make
+	// room for a new one (a real peer completes in milliseconds). Default
 	// DefaultMaxHandshakes (256).
 	MaxHandshakes int
 	// MaxHandshakesPerHost caps the incoming connections in the handshake
-	// from one IP address. Default DefaultMaxHandshakesPerHost (32).
+	// from one IP address; more from it are closed at once, before any byte
+	// is read. Default DefaultMaxHandshakesPerHost (32).
 	MaxHandshakesPerHost int
 	// MailboxSize is the channel capacity of a registered name; messages
 	// arriving while it is full are dropped and logged. Default 1024.
@@ -148,7 +150,7 @@ type Node struct {
 	closed    bool
 	conns     map[libcluster.Node]*conn
 	pending   map[libcluster.Node]*attempt
-	handshake map[net.Conn]struct{}
+	handshake map[net.Conn]time.Time // incoming connections in the handshake, by start
 	names     map[string]*mailbox
 	byPid     map[uint32]*mailbox
 	nextPid   uint32
@@ -241,7 +243,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		log:       cfg.Logger.With("node", string(self)),
 		conns:     map[libcluster.Node]*conn{},
 		pending:   map[libcluster.Node]*attempt{},
-		handshake: map[net.Conn]struct{}{},
+		handshake: map[net.Conn]time.Time{},
 		names:     map[string]*mailbox{},
 		byPid:     map[uint32]*mailbox{},
 		nextPid:   100,
@@ -637,22 +639,50 @@ func (n *Node) acceptLoop() {
 			nc.Close()
 			return
 		}
-		reason := n.gate.admit(host, time.Now())
+		now := time.Now()
+		reason, evict := n.gate.admit(host, now)
 		if reason == "" {
-			n.handshake[nc] = struct{}{}
+			if evict {
+				n.closeOldestHandshakeLocked()
+			}
+			n.handshake[nc] = now
 			n.wg.Add(1)
 		}
 		n.mu.Unlock()
+		if evict {
+			n.noteRefused("too_many_handshakes: closed the oldest", host)
+		}
 		if reason != "" {
 			nc.Close()
-			if ok, sum := n.refuseLog.Note(host); ok {
-				n.log.Warn("dist: refusing incoming connections before the handshake",
-					"reason", reason, "refused", sum.Count, "sources", sum.Sources,
-					"max_handshakes", n.gate.max, "max_handshakes_per_host", n.gate.perHost)
-			}
+			n.noteRefused(reason, host)
 			continue
 		}
 		go n.acceptOne(nc, host)
+	}
+}
+
+// noteRefused logs connections refused or closed before the handshake, as a
+// rate-limited summary.
+func (n *Node) noteRefused(reason, host string) {
+	if ok, sum := n.refuseLog.Note(host); ok {
+		n.log.Warn("dist: refusing incoming connections before the handshake",
+			"reason", reason, "refused_or_closed", sum.Count, "sources", sum.Sources,
+			"max_handshakes", n.gate.max, "max_handshakes_per_host", n.gate.perHost)
+	}
+}
+
+// closeOldestHandshakeLocked closes the incoming connection that has been
+// in the handshake longest; its acceptOne then fails and frees its slot.
+func (n *Node) closeOldestHandshakeLocked() {
+	var oldest net.Conn
+	var since time.Time
+	for nc, t := range n.handshake {
+		if oldest == nil || t.Before(since) {
+			oldest, since = nc, t
+		}
+	}
+	if oldest != nil {
+		oldest.Close()
 	}
 }
 
