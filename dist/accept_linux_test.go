@@ -52,7 +52,7 @@ func TestAcceptSurvivesFDExhaustion(t *testing.T) {
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
-			c.Close()
+			clustertest.CloseNow(c)
 		}
 	}()
 	// Each dial takes a descriptor here and, once accepted, one in the node:
@@ -75,7 +75,7 @@ func TestAcceptSurvivesFDExhaustion(t *testing.T) {
 	}
 	restore()
 	for _, c := range conns {
-		c.Close()
+		clustertest.CloseNow(c)
 	}
 	conns = nil
 	peer := startNode(t, Config{Name: "fd-peer@127.0.0.2", EPMD: EPMDNone, ListenAddr: "127.0.0.2:" + strconv.Itoa(port)})

@@ -278,7 +278,7 @@ func TestUnauthenticatedConnectionsCapped(t *testing.T) {
 	var open []net.Conn
 	t.Cleanup(func() {
 		for _, c := range open {
-			c.Close()
+			clustertest.CloseNow(c)
 		}
 	})
 	for i := range conns {
@@ -358,7 +358,7 @@ func TestWrongCookieFlood(t *testing.T) {
 				}
 				h := &hsConn{rw: nc, br: bufio.NewReaderSize(nc, 512), dl: nc, timeout: 5 * time.Second}
 				_, err = initiate(h, cfg, v.Self(), func() bool { return false })
-				nc.Close()
+				clustertest.CloseNow(nc)
 				mu.Lock()
 				switch {
 				case errors.Is(err, ErrBadCookie):
@@ -434,7 +434,7 @@ func TestEPMDSaturation(t *testing.T) {
 	var idle []net.Conn
 	t.Cleanup(func() {
 		for _, c := range idle {
-			c.Close()
+			clustertest.CloseNow(c)
 		}
 	})
 	hw := watchHeap()
@@ -487,7 +487,7 @@ func TestRegistrationErrorSaysWhatHappened(t *testing.T) {
 			if err != nil {
 				return
 			}
-			c.Close()
+			clustertest.CloseNow(c)
 		}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -576,7 +576,7 @@ func TestIdleConnectionsFromManyAddresses(t *testing.T) {
 	var idle []net.Conn
 	t.Cleanup(func() {
 		for _, c := range idle {
-			c.Close()
+			clustertest.CloseNow(c)
 		}
 	})
 	for i := range 200 {

@@ -77,7 +77,7 @@ func TestServerSurvivesIdleConnections(t *testing.T) {
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
-			c.Close()
+			clustertest.CloseNow(c)
 		}
 	}()
 	for i := range *idleConns {
