@@ -189,21 +189,34 @@ func WithNodeName(n string) Option { return func(o *options) { o.name = n } }
 func WithCookie(c string) Option { return func(o *options) { o.cookie = c } }
 
 // Load reads and parses the config file at path.
+//
+// The path must name a regular file (or a symbolic link to one): a FIFO,
+// device or socket is refused before it is opened, since opening or reading
+// one can block forever or never end.
 func Load(path string, opts ...Option) (*File, error) {
-	fh, err := os.Open(path)
+	// Check what the path is before opening it: opening a FIFO blocks until
+	// a writer appears.
+	st, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("config file %s does not exist; pass an existing file with --config", path)
 		}
 		return nil, fmt.Errorf("cannot open config file: %w", err)
 	}
-	defer fh.Close()
-	st, err := fh.Stat()
+	if err := checkRegular(path, st); err != nil {
+		return nil, err
+	}
+	fh, err := os.Open(path)
 	if err != nil {
+		return nil, fmt.Errorf("cannot open config file: %w", err)
+	}
+	defer fh.Close()
+	// Check again what was opened: the path may have been replaced since.
+	if st, err = fh.Stat(); err != nil {
 		return nil, fmt.Errorf("cannot read config file: %w", err)
 	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("config file %s is a directory; pass a YAML or JSON file", path)
+	if err := checkRegular(path, st); err != nil {
+		return nil, err
 	}
 	if st.Size() > MaxFileSize {
 		return nil, fmt.Errorf("config file %s is %d bytes, more than the %d allowed; is it the right file?", path, st.Size(), MaxFileSize)
@@ -213,6 +226,27 @@ func Load(path string, opts ...Option) (*File, error) {
 		return nil, fmt.Errorf("cannot read config file: %w", err)
 	}
 	return Parse(data, path, opts...)
+}
+
+// checkRegular refuses anything but a regular file, naming what it is.
+func checkRegular(path string, st os.FileInfo) error {
+	m := st.Mode()
+	var what string
+	switch {
+	case m.IsRegular():
+		return nil
+	case m.IsDir():
+		what = "a directory"
+	case m&os.ModeNamedPipe != 0:
+		what = "a named pipe (FIFO)"
+	case m&os.ModeSocket != 0:
+		what = "a socket"
+	case m&os.ModeDevice != 0:
+		what = "a device"
+	default:
+		what = "not a regular file (mode " + m.String() + ")"
+	}
+	return fmt.Errorf("config file %s is %s; pass a regular YAML or JSON file (write the config to a file first instead of piping it)", path, what)
 }
 
 func readFull(fh *os.File, b []byte) (int, error) {

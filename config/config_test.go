@@ -161,6 +161,9 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "directory") {
 		t.Errorf("directory: %v", err)
 	}
+	if _, err := Load(os.DevNull); err == nil || !strings.Contains(err.Error(), "device") {
+		t.Errorf("device: %v", err)
+	}
 }
 
 func TestMemberlistConnector(t *testing.T) {

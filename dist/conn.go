@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,21 @@ func newConn(n *Node, nc net.Conn) *conn {
 		closed: make(chan struct{}),
 		gone:   make(chan struct{}),
 	}
+}
+
+// handshakeBufferSize is the read buffer of a connection in the handshake;
+// the 64 KiB one of newConn is allocated once the peer is authenticated.
+const handshakeBufferSize = 512
+
+// newConnAfterHandshake makes the connection for nc whose handshake was
+// read through hs, keeping any bytes hs read beyond it.
+func newConnAfterHandshake(n *Node, nc net.Conn, hs *bufio.Reader) *conn {
+	c := newConn(n, nc)
+	if k := hs.Buffered(); k > 0 {
+		early, _ := hs.Peek(k)
+		c.br.Reset(io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc))
+	}
+	return c
 }
 
 // shut closes the connection once, remembering the first reason.
@@ -197,12 +213,11 @@ func (c *conn) readLoop() {
 			}
 		} else {
 			// Grow with the data actually received, not the claimed size.
-			var b bytes.Buffer
-			if _, err := io.CopyN(&b, c.br, int64(size)); err != nil {
+			var err error
+			if p, err = readGrowing(c.br, int(size)); err != nil {
 				c.shut("connection_closed")
 				return
 			}
-			p = b.Bytes()
 		}
 		c.reads.Add(1)
 		if err := c.n.handlePacket(c, p); err != nil {
@@ -211,6 +226,24 @@ func (c *conn) readLoop() {
 			return
 		}
 	}
+}
+
+// readGrowing reads exactly n bytes into a buffer that starts at 64 KiB and
+// doubles as data arrives, never beyond n: a peer claiming a large packet
+// costs only what it sends, and the final buffer is at most n bytes.
+func readGrowing(r io.Reader, n int) ([]byte, error) {
+	p := make([]byte, 0, min(n, 64<<10))
+	for len(p) < n {
+		if len(p) == cap(p) {
+			p = slices.Grow(p, min(cap(p), n-len(p)))
+		}
+		k, err := io.ReadFull(r, p[len(p):min(cap(p), n)])
+		p = p[:len(p)+k]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 var errPassThrough = errors.New("packet does not start with the pass-through byte 112")

@@ -79,8 +79,10 @@ func malformed(op int64, ctrl etf.Tuple) error {
 	return fmt.Errorf("malformed control message for opcode %d (arity %d)", op, len(ctrl))
 }
 
-// handlePacket processes one distribution packet from c. An error means
-// the peer broke the protocol, and the connection is closed.
+// handlePacket processes one distribution packet from c. The control
+// message is decoded first; an error in it means the peer broke the
+// protocol, and the connection is closed. A payload that fails to decode
+// only drops its message (see dropMessage).
 func (n *Node) handlePacket(c *conn, p []byte) error {
 	if p[0] != 112 {
 		return errPassThrough
@@ -100,11 +102,16 @@ func (n *Node) handlePacket(c *conn, p []byte) error {
 	var msg etf.Term
 	hasMsg := len(rest) > 0
 	if hasMsg {
-		if msg, rest, err = etf.DecodeNext(rest, n.limits); err != nil {
-			return fmt.Errorf("payload of opcode %d: %w", op, err)
+		// The control message is valid, so the framing is intact: a payload
+		// this node cannot read (a newer term format, a term over the
+		// limits) costs that one message, not the connection.
+		msg, rest, err = etf.DecodeNext(rest, n.limits)
+		if err == nil && len(rest) > 0 {
+			err = fmt.Errorf("%d trailing bytes after the payload", len(rest))
 		}
-		if len(rest) > 0 {
-			return fmt.Errorf("%d trailing bytes after the payload of opcode %d", len(rest), op)
+		if err != nil {
+			n.dropMessage(c, op, err)
+			return nil
 		}
 	}
 	switch op {
@@ -187,6 +194,22 @@ func (n *Node) handlePacket(c *conn, p []byte) error {
 	}
 	return nil
 }
+
+// dropMessage counts and logs (rate-limited) a message whose payload could
+// not be decoded.
+func (n *Node) dropMessage(c *conn, op int64, err error) {
+	n.dropped.Add(1)
+	if ok, sum := n.dropLog.Note(string(c.peer)); ok {
+		n.log.Warn("dist: dropped messages whose payload cannot be decoded; the connection stays up",
+			"dropped", sum.Count, "peers", sum.Sources, "last_peer", string(c.peer), "last_op", op, "last_err", err,
+			"dropped_total", n.dropped.Load())
+	}
+}
+
+// DroppedMessages returns how many messages this node dropped because their
+// payload could not be decoded (a term format it does not know, such as an
+// OTP 29 native record, or a term over its decode limits).
+func (n *Node) DroppedMessages() uint64 { return n.dropped.Load() }
 
 // netKernel answers gen_server calls to net_kernel: is_auth (net_adm:ping)
 // with yes, spawn requests with notsup, anything else with an error.

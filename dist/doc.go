@@ -35,7 +35,19 @@
 // The node negotiates no atom cache and no fragments, and it sends only the
 // classic control messages every OTP release from 25 on accepts. Everything
 // read from the network is bounded: handshake frames by their 16-bit length,
-// packets by Config.MaxMessageSize, terms by etf.Limits.
+// packets by Config.MaxMessageSize, terms by etf.Limits (inflated size by
+// Config.MaxInflatedSize, decoded memory by an allocation budget).
+//
+// Hostile peers: incoming connections in the handshake are capped in total
+// (at the cap the one waiting longest is closed to make room) and per source
+// address (Config.MaxHandshakes, MaxHandshakesPerHost), and
+// hold a 512-byte buffer until the peer is authenticated; a source that keeps
+// failing the cookie check is refused at accept with a doubling back-off, and
+// the failures are logged as a rate-limited summary. Each packet's control
+// message is decoded first: a malformed one closes the connection, while a
+// payload that cannot be decoded (a newer term format, a term over the
+// limits) drops only its message, counted by DroppedMessages. Err reports a
+// listener that failed for good, for readiness checks.
 package dist
 
 import "github.com/libcluster-go/libcluster"

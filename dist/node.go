@@ -1,6 +1,7 @@
 package dist
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -11,15 +12,16 @@ import (
 	"net"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/dist/epmd"
 	"github.com/libcluster-go/libcluster/dist/etf"
 	"github.com/libcluster-go/libcluster/internal/nodeevents"
+	"github.com/libcluster-go/libcluster/internal/ratelog"
 )
 
 // EPMD modes for Config.EPMD.
@@ -40,6 +42,10 @@ const (
 	DefaultHandshakeTimeout = 7 * time.Second
 	DefaultMaxMessageSize   = 128 << 20
 	DefaultMailboxSize      = 1024
+	// DefaultMaxHandshakes is the default Config.MaxHandshakes.
+	DefaultMaxHandshakes = 256
+	// DefaultMaxHandshakesPerHost is the default Config.MaxHandshakesPerHost.
+	DefaultMaxHandshakesPerHost = 32
 )
 
 // Config configures a [Node]. Name is required; every other zero field takes
@@ -81,6 +87,22 @@ type Config struct {
 	// MaxMessageSize is the largest distribution packet accepted; a
 	// larger one closes the connection. Default 128 MiB.
 	MaxMessageSize int
+	// MaxInflatedSize is the largest size a compressed message payload may
+	// inflate to; a larger one drops that message. Default
+	// etf.DefaultMaxInflated (16 MiB). Decoding a payload is also bounded
+	// by etf's default allocation budget (Limits.MaxAlloc): a payload whose
+	// decoded form would take more memory is dropped too, and counted in
+	// DroppedMessages.
+	MaxInflatedSize int
+	// MaxHandshakes caps the incoming connections in the handshake at a
+	// time; at the cap, the one that has waited longest is closed to make
+	// room for a new one (a real peer completes in milliseconds). Default
+	// DefaultMaxHandshakes (256).
+	MaxHandshakes int
+	// MaxHandshakesPerHost caps the incoming connections in the handshake
+	// from one IP address; more from it are closed at once, before any byte
+	// is read. Default DefaultMaxHandshakesPerHost (32).
+	MaxHandshakesPerHost int
 	// MailboxSize is the channel capacity of a registered name; messages
 	// arriving while it is full are dropped and logged. Default 1024.
 	MailboxSize int
@@ -126,6 +148,14 @@ type Node struct {
 	epmdPort int
 	pid      etf.Pid
 	limits   etf.Limits
+	gate     handshakeGate // guarded by mu
+
+	acceptErr atomic.Value    // *acceptFailure once the accept loop gave up
+	acceptLog ratelog.Limiter // summary log of transient accept errors
+	refuseLog ratelog.Limiter // summary log of connections refused before the handshake
+	cookieLog ratelog.Limiter // summary log of wrong-cookie handshakes
+	dropped   atomic.Uint64   // messages dropped: payload not decodable
+	dropLog   ratelog.Limiter // summary log of those drops
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -135,7 +165,7 @@ type Node struct {
 	closed    bool
 	conns     map[libcluster.Node]*conn
 	pending   map[libcluster.Node]*attempt
-	handshake map[net.Conn]struct{}
+	handshake map[net.Conn]time.Time // incoming connections in the handshake, by start
 	names     map[string]*mailbox
 	byPid     map[uint32]*mailbox
 	nextPid   uint32
@@ -205,8 +235,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.HandshakeTimeout == 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
-	if cfg.HandshakeTimeout < 0 || cfg.MaxMessageSize < 0 || cfg.MailboxSize < 0 || cfg.EPMDPort < 0 || cfg.EPMDPort > 65535 {
-		return nil, errors.New("dist: Config.HandshakeTimeout, MaxMessageSize, MailboxSize and EPMDPort must not be negative (EPMDPort at most 65535)")
+	if cfg.HandshakeTimeout < 0 || cfg.MaxMessageSize < 0 || cfg.MaxInflatedSize < 0 || cfg.MaxHandshakes < 0 || cfg.MaxHandshakesPerHost < 0 || cfg.MailboxSize < 0 || cfg.EPMDPort < 0 || cfg.EPMDPort > 65535 {
+		return nil, errors.New("dist: Config.HandshakeTimeout, MaxMessageSize, MaxInflatedSize, MaxHandshakes, MaxHandshakesPerHost, MailboxSize and EPMDPort must not be negative (EPMDPort at most 65535)")
+	}
+	if cfg.MaxHandshakes == 0 {
+		cfg.MaxHandshakes = DefaultMaxHandshakes
+	}
+	if cfg.MaxHandshakesPerHost == 0 {
+		cfg.MaxHandshakesPerHost = DefaultMaxHandshakesPerHost
 	}
 	if cfg.MaxMessageSize == 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
@@ -225,11 +261,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		log:       cfg.Logger.With("node", string(self)),
 		conns:     map[libcluster.Node]*conn{},
 		pending:   map[libcluster.Node]*attempt{},
-		handshake: map[net.Conn]struct{}{},
+		handshake: map[net.Conn]time.Time{},
 		names:     map[string]*mailbox{},
 		byPid:     map[uint32]*mailbox{},
 		nextPid:   100,
-		limits:    etf.Limits{MaxSize: cfg.MaxMessageSize},
+		limits:    etf.Limits{MaxSize: cfg.MaxMessageSize, MaxInflated: cfg.MaxInflatedSize},
+		gate:      newHandshakeGate(cfg.MaxHandshakes, cfg.MaxHandshakesPerHost),
 	}
 	if err := n.checkTLS(); err != nil {
 		return nil, err
@@ -304,7 +341,13 @@ func (n *Node) register(ctx context.Context) error {
 		n.creation = randomCreation()
 		return nil
 	case EPMDAuto:
-		k := &epmd.Keeper{NodeInfo: info, Port: n.epmdPort, Logger: n.cfg.Logger}
+		var lastMu sync.Mutex
+		var lastErr error
+		k := &epmd.Keeper{NodeInfo: info, Port: n.epmdPort, Logger: n.cfg.Logger, OnError: func(err error) {
+			lastMu.Lock()
+			lastErr = err
+			lastMu.Unlock()
+		}}
 		first := make(chan uint32, 1)
 		runErr := make(chan error, 1)
 		n.wg.Add(1)
@@ -330,7 +373,13 @@ func (n *Node) register(ctx context.Context) error {
 			}
 			return fmt.Errorf("dist: registering %s with EPMD on port %d: %w", n.self, n.epmdPort, err)
 		case <-wait.C:
-			return fmt.Errorf("dist: registering %s with EPMD on port %d timed out; is the name already registered by another node?", n.self, n.epmdPort)
+			lastMu.Lock()
+			last := lastErr
+			lastMu.Unlock()
+			if last == nil {
+				return fmt.Errorf("dist: registering %s with EPMD on port %d timed out: EPMD accepted the connection but never answered", n.self, n.epmdPort)
+			}
+			return fmt.Errorf("dist: registering %s with EPMD on port %d did not succeed in %v; last attempt: %w", n.self, n.epmdPort, n.cfg.HandshakeTimeout+5*time.Second, last)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -642,37 +691,138 @@ func (n *Node) acceptLoop() {
 			if n.ctx.Err() != nil {
 				return
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || strings.Contains(err.Error(), "too many open files") {
+			if temporaryAcceptError(err) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
+				if ok, sum := n.acceptLog.Note(""); ok {
+					n.log.Warn("dist: accept failed; retrying (raise the file descriptor limit, ulimit -n, if it says too many open files)",
+						"err", err, "failures", sum.Count, "retry_in", delay)
+				}
+				select {
+				case <-time.After(delay):
+				case <-n.ctx.Done():
+					return
+				}
 				continue
 			}
+			n.acceptErr.Store(&acceptFailure{err})
 			n.log.Error("dist: accept failed; the node no longer accepts connections", "err", err)
 			return
 		}
 		delay = 0
+		host := hostOf(nc.RemoteAddr())
 		n.mu.Lock()
 		if n.closed {
 			n.mu.Unlock()
 			nc.Close()
 			return
 		}
-		n.handshake[nc] = struct{}{}
-		n.wg.Add(1)
+		now := time.Now()
+		reason, evict := n.gate.admit(host, now)
+		if reason == "" {
+			if evict {
+				n.closeOldestHandshakeLocked()
+			}
+			n.handshake[nc] = now
+			n.wg.Add(1)
+		}
 		n.mu.Unlock()
-		go n.acceptOne(nc)
+		if evict {
+			n.noteRefused("too_many_handshakes: closed the oldest", host)
+		}
+		if reason != "" {
+			nc.Close()
+			n.noteRefused(reason, host)
+			continue
+		}
+		go n.acceptOne(nc, host)
 	}
 }
 
-func (n *Node) acceptOne(nc net.Conn) {
+// noteRefused logs connections refused or closed before the handshake, as a
+// rate-limited summary.
+func (n *Node) noteRefused(reason, host string) {
+	if ok, sum := n.refuseLog.Note(host); ok {
+		n.log.Warn("dist: refusing incoming connections before the handshake",
+			"reason", reason, "refused_or_closed", sum.Count, "sources", sum.Sources,
+			"max_handshakes", n.gate.max, "max_handshakes_per_host", n.gate.perHost)
+	}
+}
+
+// closeOldestHandshakeLocked closes the incoming connection that has been
+// in the handshake longest; its acceptOne then fails and frees its slot.
+func (n *Node) closeOldestHandshakeLocked() {
+	var oldest net.Conn
+	var since time.Time
+	for nc, t := range n.handshake {
+		if oldest == nil || t.Before(since) {
+			oldest, since = nc, t
+		}
+	}
+	if oldest != nil {
+		oldest.Close()
+	}
+}
+
+// temporaryAcceptError reports whether an Accept error is worth retrying:
+// the process or system is out of descriptors or buffers, or one pending
+// connection failed. Anything else means the listener is broken.
+func temporaryAcceptError(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+		syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EINTR, syscall.EAGAIN, syscall.EPROTO, syscall.EPERM} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// acceptFailure wraps the error that stopped the accept loop (atomic.Value
+// needs one concrete type).
+type acceptFailure struct{ err error }
+
+// Err returns nil while the node accepts connections, and otherwise the
+// error that stopped it from accepting: its listener failed for good, and
+// peers can no longer connect to it (it may still connect to them). A
+// readiness check should report the node not ready then.
+func (n *Node) Err() error {
+	if f, ok := n.acceptErr.Load().(*acceptFailure); ok {
+		return fmt.Errorf("dist: the distribution listener on port %d failed, peers cannot connect: %w", n.port, f.err)
+	}
+	return nil
+}
+
+// Healthy reports whether the node still accepts connections (Err is nil).
+func (n *Node) Healthy() bool { return n.Err() == nil }
+
+// hostOf returns the IP address of a remote address, for per-source limits.
+func hostOf(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	if h, _, err := net.SplitHostPort(a.String()); err == nil {
+		return h
+	}
+	return a.String()
+}
+
+// acceptOne runs the handshake of one incoming connection from host. Until
+// the peer is authenticated it holds only a small read buffer; the
+// connection's buffers and queues are allocated after the handshake.
+func (n *Node) acceptOne(nc net.Conn, host string) {
 	defer n.wg.Done()
-	nc, ok := n.acceptTLS(nc)
+	tnc, ok := n.acceptTLS(nc)
 	if !ok {
+		// A peer that fails the TLS handshake failed to authenticate, as
+		// one with a wrong cookie: it counts toward its back-off.
+		n.mu.Lock()
+		n.gate.done(host, time.Now(), false, true)
+		n.mu.Unlock()
 		return
 	}
-	c := newConn(n, nc)
-	h := &hsConn{rw: nc, br: c.br, dl: nc, timeout: n.cfg.HandshakeTimeout, len32: n.cfg.TLS != nil}
+	nc = tnc
+	hsbr := bufio.NewReaderSize(nc, handshakeBufferSize)
+	h := &hsConn{rw: nc, br: hsbr, dl: nc, timeout: n.cfg.HandshakeTimeout, len32: n.cfg.TLS != nil}
 	var superseded *attempt
 	res, err := accept(h, n.hsConfig(), func(peer libcluster.Node) string {
 		n.mu.Lock()
@@ -697,22 +847,29 @@ func (n *Node) acceptOne(nc net.Conn) {
 	})
 	n.mu.Lock()
 	delete(n.handshake, nc)
+	n.gate.done(host, time.Now(), err == nil, errors.Is(err, ErrBadCookie))
 	n.mu.Unlock()
 	if err != nil {
 		nc.Close()
 		if superseded != nil {
 			n.finish(res.peer, superseded, err)
 		}
-		if !errors.Is(err, errNok) {
-			lvl := slog.LevelDebug
-			if errors.Is(err, ErrBadCookie) {
-				lvl = slog.LevelWarn
+		switch {
+		case errors.Is(err, errNok):
+		case errors.Is(err, ErrBadCookie):
+			// Each attempt of a wrong-cookie flood would log a line; log a
+			// summary instead.
+			if ok, sum := n.cookieLog.Note(host); ok {
+				n.log.Warn("dist: incoming connections refused: wrong cookie",
+					"attempts", sum.Count, "sources", sum.Sources, "last_remote", nc.RemoteAddr().String(), "last_err", err)
 			}
-			n.log.Log(context.Background(), lvl, "dist: incoming connection refused", "remote", nc.RemoteAddr().String(), "err", err)
+		default:
+			n.log.Debug("dist: incoming connection refused", "remote", nc.RemoteAddr().String(), "err", err)
 		}
 		return
 	}
 	_ = nc.SetDeadline(time.Time{})
+	c := newConnAfterHandshake(n, nc, hsbr)
 	c.peer, c.flags, c.creation, c.initiator = res.peer, res.flags, res.creation, res.peer
 	n.up(c, superseded, res.alive)
 }

@@ -331,8 +331,9 @@ func (n *Node) acceptTLS(nc net.Conn) (net.Conn, bool) {
 	}
 	tc := &tlsConn{Conn: tls.Server(nc, n.cfg.TLS), raw: nc}
 	n.mu.Lock()
+	started := n.handshake[nc]
 	delete(n.handshake, nc)
-	n.handshake[tc] = struct{}{}
+	n.handshake[tc] = started
 	n.mu.Unlock()
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HandshakeTimeout)
 	defer cancel()

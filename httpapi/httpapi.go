@@ -3,8 +3,8 @@
 //	GET /members  JSON: this node, its connected nodes, and per topology the
 //	              desired and connected nodes and readiness ([Members])
 //	GET /healthz  200 "ok" while the process serves
-//	GET /readyz   200 when every topology met its min_nodes, else 503
-//	              naming the topologies that did not
+//	GET /readyz   200 when every topology met its min_nodes and the
+//	              connector is healthy, else 503 saying what is wrong
 //	GET /metrics  Prometheus metrics, when a Gatherer is set
 //
 // With [Source].Web set it also serves the live web view at / ([Web]).
@@ -49,6 +49,10 @@ type Source struct {
 	Gatherer prometheus.Gatherer
 	// Web serves the live web view at /; nil: no page.
 	Web *Web
+	// Health returns nil while the connector works, or what broke it (such
+	// as dist.Node's Err: its listener failed for good); /readyz then
+	// answers 503 with the error. Nil: not checked.
+	Health func() error
 }
 
 // Handler returns the HTTP handler for src.
@@ -63,6 +67,11 @@ func Handler(src Source) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		var notReady []string
+		if src.Health != nil {
+			if err := src.Health(); err != nil {
+				notReady = append(notReady, err.Error())
+			}
+		}
 		for _, s := range status(src) {
 			if !s.Ready {
 				notReady = append(notReady, fmt.Sprintf("%s (%d of %d desired nodes connected)", s.Name, len(s.Connected), len(s.Desired)))

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -71,5 +72,19 @@ func TestHandler(t *testing.T) {
 	statuses[1].Ready = true
 	if code, body := get(t, srv.URL+"/readyz"); code != 200 || body != "ready\n" {
 		t.Errorf("readyz after ready: %d %q", code, body)
+	}
+}
+
+func TestReadyzHealth(t *testing.T) {
+	conn := &libcluster.ConnectorFuncs{SelfNode: "a@127.0.0.1"}
+	var broken error
+	srv := httptest.NewServer(Handler(Source{Connector: conn, Health: func() error { return broken }}))
+	defer srv.Close()
+	if code, body := get(t, srv.URL+"/readyz"); code != 200 {
+		t.Errorf("healthy: %d %q", code, body)
+	}
+	broken = errors.New("dist: the distribution listener on port 1 failed")
+	if code, body := get(t, srv.URL+"/readyz"); code != 503 || !strings.Contains(body, "listener on port 1 failed") {
+		t.Errorf("broken connector: %d %q", code, body)
 	}
 }

@@ -2,7 +2,9 @@
 // metrics: counters fed by topology events (connects, connect failures,
 // disconnects, node downs, discovery errors, strategy restarts) and gauges
 // read from topology status at scrape time (desired and connected members,
-// readiness). Every series carries a topology label.
+// readiness). Every series carries a topology label. Strategies that count
+// the packets they drop (gossip) export those counts too, by reason, once
+// registered with [Metrics.TrackDrops].
 //
 //	m := metrics.New(prometheus.NewRegistry())
 //	topologies, _ := file.NewTopologies(conn, logger, m.Observe)
@@ -11,6 +13,7 @@
 package metrics
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,12 +35,25 @@ type Metrics struct {
 
 	mu     sync.Mutex
 	status func() []libcluster.TopologyStatus
+	drops  []dropSource
+}
+
+// DropCounter is implemented by strategies that count the packets they
+// drop, by reason (the gossip strategy's DroppedByReason).
+type DropCounter interface {
+	DroppedByReason() map[string]uint64
+}
+
+type dropSource struct {
+	topology string
+	c        DropCounter
 }
 
 var (
 	descDesired   = prometheus.NewDesc(Namespace+"_desired_nodes", "Nodes the topology's strategy discovered and wants connected.", []string{"topology"}, nil)
 	descConnected = prometheus.NewDesc(Namespace+"_connected_nodes", "Desired nodes connected now (current members).", []string{"topology"}, nil)
 	descReady     = prometheus.NewDesc(Namespace+"_topology_ready", "1 when the topology has met its min_nodes, else 0.", []string{"topology"}, nil)
+	descDropped   = prometheus.NewDesc(Namespace+"_gossip_packets_dropped_total", "Packets the topology's strategy received and dropped, by reason (short, oversize, not_heartbeat, format, decrypt, auth, other_cluster, replay, stale, bad_term, bad_name, malformed).", []string{"topology", "reason"}, nil)
 )
 
 func counter(name, help string) *prometheus.CounterVec {
@@ -90,18 +106,39 @@ func (m *Metrics) Track(status func() []libcluster.TopologyStatus) {
 	m.mu.Unlock()
 }
 
+// TrackDrops makes every topology whose strategy is a [DropCounter] (the
+// gossip strategy) export its drop counters as
+// libcluster_gossip_packets_dropped_total{topology, reason}, read at each
+// scrape. Other topologies are ignored.
+func (m *Metrics) TrackDrops(topologies ...*libcluster.Topology) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, t := range topologies {
+		if c, ok := t.Strategy.(DropCounter); ok {
+			m.drops = append(m.drops, dropSource{topology: t.Name, c: c})
+		}
+	}
+}
+
 type statusCollector struct{ m *Metrics }
 
 func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descDesired
 	ch <- descConnected
 	ch <- descReady
+	ch <- descDropped
 }
 
 func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	c.m.mu.Lock()
 	status := c.m.status
+	drops := slices.Clone(c.m.drops)
 	c.m.mu.Unlock()
+	for _, d := range drops {
+		for reason, n := range d.c.DroppedByReason() {
+			ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(n), d.topology, reason)
+		}
+	}
 	if status == nil {
 		return
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -125,19 +124,21 @@ func runNode(ctx context.Context, f *config.File, log *slog.Logger, addrFile str
 	}
 	sup := libcluster.NewSupervisor(tops...)
 	m.Track(sup.Status)
+	m.TrackDrops(tops...)
 	if err := sup.Start(ctx); err != nil {
 		return err
 	}
 	log.Info("node started", append(append([]any{"node", string(node.Self()), "connector", f.Node.Connector}, startAttrs...),
 		"topologies", len(tops), "http", addrOf(httpLn))...)
 
-	var srv *http.Server
+	var srv *httpapi.Server
 	srvDone := make(chan error, 1)
 	if httpLn != nil {
-		srv = &http.Server{
-			Handler:           httpapi.Handler(httpapi.Source{Connector: node, Status: sup.Status, Gatherer: reg, Web: web}),
-			ReadHeaderTimeout: 5 * time.Second,
+		src := httpapi.Source{Connector: node, Status: sup.Status, Gatherer: reg, Web: web}
+		if h, ok := node.(interface{ Err() error }); ok {
+			src.Health = h.Err // dist: its listener failed for good
 		}
+		srv = httpapi.NewServer(httpapi.Handler(src), httpapi.ServerConfig{Logger: log})
 		srv.RegisterOnShutdown(web.Events.Close)
 		go func() { srvDone <- srv.Serve(httpLn) }()
 		if addrFile != "" {

@@ -77,7 +77,7 @@ func BenchmarkServerPortPleaseInMemory(b *testing.B) {
 	req := frame([]byte("zbench"))
 	for b.Loop() {
 		c := &memConn{in: bytes.NewReader(req)}
-		srv.serveConn(c, true)
+		srv.serveConn(c, true, false)
 		if c.out.Len() == 2 {
 			b.Fatal("not found")
 		}

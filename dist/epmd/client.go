@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -173,6 +174,9 @@ func (c *Client) alive(ctx context.Context, conn net.Conn, n NodeInfo) (uint32, 
 	}
 	var buf [6]byte
 	if _, err := io.ReadFull(conn, buf[:2]); err != nil {
+		if ctx.Err() == nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
+			return 0, fmt.Errorf("epmd: EPMD at %s closed the connection without answering the registration; it is overloaded (too many connections or registrations) or not an EPMD: %w", c.addr(), err)
+		}
 		return 0, c.ioErr(ctx, "read ALIVE2 reply from", err)
 	}
 	var creation uint32

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -239,9 +240,9 @@ func TestServerSurvivesGarbage(t *testing.T) {
 	}
 }
 
-func TestServerMaxConns(t *testing.T) {
-	_, port := startServer(t, func(s *Server) { s.MaxConns = 2 })
-	c := &Client{Port: port}
+func TestServerMaxRegistrations(t *testing.T) {
+	_, port := startServer(t, func(s *Server) { s.MaxRegistrations = 2 })
+	c := &Client{Port: port, Timeout: 2 * time.Second}
 	ctx := testCtx(t)
 	for i := range 2 {
 		r, err := c.Register(ctx, NodeInfo{Name: "n" + strconv.Itoa(i), Port: 1000 + i})
@@ -250,8 +251,13 @@ func TestServerMaxConns(t *testing.T) {
 		}
 		defer r.Close()
 	}
-	if _, err := c.Names(ctx); err == nil {
-		t.Fatal("Names succeeded beyond MaxConns, want the connection dropped")
+	_, err := c.Register(ctx, NodeInfo{Name: "n2", Port: 1002})
+	if err == nil || errors.Is(err, ErrNameInUse) || !strings.Contains(err.Error(), "closed the connection without answering") {
+		t.Fatalf("Register beyond MaxRegistrations: %v, want an error saying EPMD did not answer", err)
+	}
+	// Queries have their own budget.
+	if _, err := c.Names(ctx); err != nil {
+		t.Fatalf("Names with the registrations full: %v", err)
 	}
 }
 
@@ -302,5 +308,44 @@ func TestParseNames(t *testing.T) {
 		if _, _, err := parseNames([]byte(bad)); err == nil {
 			t.Errorf("parseNames(%q) accepted garbage", bad)
 		}
+	}
+}
+
+// TestServerEvictsIdleQueries fills the per-address and the global budget
+// of idle connections: the connection waiting longest is closed to make
+// room, and a real query still gets its answer.
+func TestServerEvictsIdleQueries(t *testing.T) {
+	_, port := startServer(t, func(s *Server) { s.MaxQueries = 4; s.MaxQueriesPerHost = 2; s.RequestTimeout = time.Minute })
+	dial := func(src string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		c, err := d.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	closedSoon := func(c net.Conn) bool {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var b [1]byte
+		_, err := c.Read(b[:])
+		var ne net.Error
+		return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	}
+	a1 := dial("127.0.0.2")
+	a2 := dial("127.0.0.2")
+	dial("127.0.0.2") // over the per-address budget: a1 goes
+	if !closedSoon(a1) {
+		t.Error("the oldest idle connection of 127.0.0.2 was not closed")
+	}
+	dial("127.0.0.3")
+	dial("127.0.0.3")
+	dial("127.0.0.4") // over the global budget of 4: the oldest, a2, goes
+	if !closedSoon(a2) {
+		t.Error("the oldest idle connection was not closed over the global budget")
+	}
+	c := &Client{Port: port, Timeout: 5 * time.Second}
+	if _, err := c.Names(testCtx(t)); err != nil {
+		t.Fatalf("Names while idle connections fill the budget: %v", err)
 	}
 }

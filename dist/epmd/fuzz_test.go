@@ -26,7 +26,7 @@ func FuzzServerRequest(f *testing.F) {
 	srv.nodes = map[string]*serverEntry{"fixed": {info: NodeInfo{Name: "fixed", Port: 9, NodeType: NodeTypeHidden, HighestVersion: 6, LowestVersion: 6}, conn: holder}}
 	f.Fuzz(func(t *testing.T, in []byte, local bool) {
 		c := &memConn{in: bytes.NewReader(in)}
-		srv.serveConn(c, local)
+		srv.serveConn(c, local, false)
 		out := c.out.Bytes()
 		if len(out) == 0 || len(in) < 3 {
 			return

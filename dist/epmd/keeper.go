@@ -35,6 +35,10 @@ type Keeper struct {
 	ListenAddr string
 	// Logger receives diagnostics; nil means slog.Default().
 	Logger *slog.Logger
+	// OnError, when set, is called with the error of every failed
+	// registration round (Run retries them), so that a caller waiting for
+	// the registration can say what went wrong.
+	OnError func(err error)
 }
 
 func (k *Keeper) logger() *slog.Logger {
@@ -99,6 +103,9 @@ func (k *Keeper) Run(ctx context.Context, ready func(creation uint32)) error {
 			}
 			if first && errors.Is(err, ErrNameInUse) {
 				return err
+			}
+			if k.OnError != nil {
+				k.OnError(err)
 			}
 			log.Debug("epmd: registration round failed", "err", err, "retry_in", backoff)
 			select {
@@ -186,7 +193,7 @@ func (k *Keeper) dialHost() string {
 func pipeClient(srv *Server) *Client {
 	return &Client{Timeout: 2 * time.Second, dial: func(context.Context) (net.Conn, error) {
 		a, b := net.Pipe()
-		srv.handle(b, true)
+		srv.handleConn(b, true, true)
 		return a, nil
 	}}
 }

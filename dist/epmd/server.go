@@ -13,15 +13,25 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/libcluster-go/libcluster/internal/ratelog"
 )
 
 // Server defaults.
 const (
-	// DefaultMaxConns is the default limit on simultaneous connections.
-	DefaultMaxConns = 1024
+	// DefaultMaxRegistrations is the default limit on names registered at
+	// once (each holds its connection).
+	DefaultMaxRegistrations = 1024
+	// DefaultMaxQueries is the default limit on connections that have not
+	// sent their request yet.
+	DefaultMaxQueries = 512
+	// DefaultMaxQueriesPerHost is the default limit on such connections
+	// from one IP address.
+	DefaultMaxQueriesPerHost = 128
 	// DefaultRequestTimeout is the default time a client has to send its
-	// request and read the reply.
-	DefaultRequestTimeout = 10 * time.Second
+	// request and read the reply. Real clients send at once; the timeout is
+	// short so that idle connections cannot pile up.
+	DefaultRequestTimeout = 2 * time.Second
 )
 
 // Server is an EPMD server compatible with real erl nodes and epmd clients:
@@ -34,9 +44,22 @@ const (
 type Server struct {
 	// Logger receives connection-level diagnostics; nil means slog.Default().
 	Logger *slog.Logger
-	// MaxConns limits simultaneous connections, registrations included;
-	// further connections are closed at once. 0 means DefaultMaxConns.
-	MaxConns int
+	// MaxRegistrations limits the names registered at once; a
+	// registration beyond it is closed without an answer. 0 means
+	// DefaultMaxRegistrations. Registrations have their own budget, apart
+	// from queries, so idle or slow clients can never keep a node from
+	// registering; the registration of a Keeper's own node with its
+	// in-process server is never refused for lack of room.
+	MaxRegistrations int
+	// MaxQueries limits the connections that have not sent a complete
+	// request yet (real clients send theirs at once, so these are idle or
+	// slow ones). When it is reached, the one that has waited longest is
+	// closed to make room for the new one. 0 means DefaultMaxQueries.
+	MaxQueries int
+	// MaxQueriesPerHost limits such connections from one IP address; when
+	// it is reached, the one from that address that has waited longest is
+	// closed. 0 means DefaultMaxQueriesPerHost.
+	MaxQueriesPerHost int
 	// RequestTimeout bounds reading a request and writing its reply;
 	// 0 means DefaultRequestTimeout.
 	RequestTimeout time.Duration
@@ -44,16 +67,28 @@ type Server struct {
 	mu        sync.Mutex
 	closed    bool
 	listeners map[net.Listener]struct{}
-	conns     map[net.Conn]struct{}
+	conns     map[net.Conn]struct{}    // every open connection
+	queries   map[net.Conn]*queryEntry // connections not yet answered or registered
+	byHost    map[string]int           // queries per source address
+	regs      int                      // registration connections
 	nodes     map[string]*serverEntry
 	creation  uint32
 	port      int // port of the first listener, for NAMES replies on pipes
 	wg        sync.WaitGroup
+
+	limitLog  ratelog.Limiter // summary of connections refused for lack of room
+	refuseLog ratelog.Limiter // summary of refused registrations and requests
+	acceptLog ratelog.Limiter // summary of accept errors
 }
 
 type serverEntry struct {
 	info NodeInfo
 	conn net.Conn
+}
+
+type queryEntry struct {
+	host  string
+	since time.Time
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -125,7 +160,9 @@ func (s *Server) Serve(ln net.Listener) error {
 			// Accept errors on a live listener (EMFILE, ECONNABORTED) are
 			// transient: back off and keep serving.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.logger().Warn("epmd: accept failed, retrying", "err", err, "retry_in", backoff)
+			if ok, sum := s.acceptLog.Note(""); ok {
+				s.logger().Warn("epmd: accept failed, retrying", "err", err, "failures", sum.Count, "retry_in", backoff)
+			}
 			time.Sleep(backoff)
 			continue
 		}
@@ -134,24 +171,36 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-// handle starts serving one connection unless the server is closed or full.
-func (s *Server) handle(conn net.Conn, local bool) {
+// handle starts serving one connection unless the server is closed or the
+// connection is over its limits. own marks the in-process registration of
+// a Keeper's node, which bypasses the limits.
+func (s *Server) handle(conn net.Conn, local bool) { s.handleConn(conn, local, false) }
+
+func (s *Server) handleConn(conn net.Conn, local, own bool) {
+	host := hostOf(conn.RemoteAddr())
 	s.mu.Lock()
-	maxConns := s.MaxConns
-	if maxConns <= 0 {
-		maxConns = DefaultMaxConns
-	}
-	if s.closed || len(s.conns) >= maxConns {
-		full := !s.closed
+	if s.closed {
 		s.mu.Unlock()
-		if full {
-			s.logger().Warn("epmd: too many connections, dropping one", "peer", conn.RemoteAddr(), "max_conns", maxConns)
-		}
 		conn.Close()
 		return
 	}
 	if s.conns == nil {
 		s.conns = make(map[net.Conn]struct{})
+		s.queries = make(map[net.Conn]*queryEntry)
+		s.byHost = make(map[string]int)
+	}
+	if !own {
+		// Make room: the connection waiting longest goes, from this
+		// address when it holds too many, else from any.
+		if s.byHost[host] >= orDefault(s.MaxQueriesPerHost, DefaultMaxQueriesPerHost) {
+			s.evictOldestLocked(host)
+			defer s.noteLimit("too many idle connections from one address; closed the oldest", host)
+		} else if len(s.queries) >= orDefault(s.MaxQueries, DefaultMaxQueries) {
+			s.evictOldestLocked("")
+			defer s.noteLimit("too many idle connections; closed the oldest", host)
+		}
+		s.queries[conn] = &queryEntry{host: host, since: time.Now()}
+		s.byHost[host]++
 	}
 	s.conns[conn] = struct{}{}
 	s.wg.Add(1)
@@ -161,11 +210,63 @@ func (s *Server) handle(conn net.Conn, local bool) {
 		defer func() {
 			s.mu.Lock()
 			delete(s.conns, conn)
+			s.dropQueryLocked(conn)
 			s.mu.Unlock()
 			conn.Close()
 		}()
-		s.serveConn(conn, local)
+		s.serveConn(conn, local, own)
 	}()
+}
+
+func orDefault(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// evictOldestLocked closes the query connection (from host, unless "")
+// that has waited longest.
+func (s *Server) evictOldestLocked(host string) {
+	var oldest net.Conn
+	var since time.Time
+	for c, q := range s.queries {
+		if (host == "" || q.host == host) && (oldest == nil || q.since.Before(since)) {
+			oldest, since = c, q.since
+		}
+	}
+	if oldest != nil {
+		s.dropQueryLocked(oldest)
+		oldest.Close()
+	}
+}
+
+// dropQueryLocked stops counting conn as a query, if it is one.
+func (s *Server) dropQueryLocked(conn net.Conn) {
+	q := s.queries[conn]
+	if q == nil {
+		return
+	}
+	delete(s.queries, conn)
+	if s.byHost[q.host]--; s.byHost[q.host] <= 0 {
+		delete(s.byHost, q.host)
+	}
+}
+
+// noteLimit logs connections dropped for lack of room, as a summary.
+func (s *Server) noteLimit(what, host string) {
+	if ok, sum := s.limitLog.Note(host); ok {
+		s.logger().Warn("epmd: dropping connections: "+what, "dropped", sum.Count, "sources", sum.Sources,
+			"max_queries", orDefault(s.MaxQueries, DefaultMaxQueries), "max_queries_per_host", orDefault(s.MaxQueriesPerHost, DefaultMaxQueriesPerHost))
+	}
+}
+
+// hostOf returns the IP address of a remote address ("" for pipes).
+func hostOf(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	return ""
 }
 
 // isLocalPeer reports whether the peer of conn is on this host: a loopback
@@ -211,7 +312,7 @@ func (s *Server) Names() []NodeInfo {
 
 // serveConn reads one request from conn and answers it. ALIVE2 connections
 // are kept until the peer closes them.
-func (s *Server) serveConn(conn net.Conn, local bool) {
+func (s *Server) serveConn(conn net.Conn, local, own bool) {
 	log := s.logger()
 	_ = conn.SetDeadline(time.Now().Add(s.requestTimeout()))
 	var hdr [2]byte
@@ -229,9 +330,14 @@ func (s *Server) serveConn(conn net.Conn, local bool) {
 		log.Debug("epmd: truncated request", "peer", conn.RemoteAddr(), "err", err)
 		return
 	}
+	// The request is in: answering it takes no waiting on the client, so
+	// the connection no longer counts against the idle budget.
+	s.mu.Lock()
+	s.dropQueryLocked(conn)
+	s.mu.Unlock()
 	switch req[0] {
 	case tagAlive2Req:
-		s.alive(conn, req, local)
+		s.alive(conn, req, local, own)
 	case tagPortPlease2:
 		name := req[1:]
 		if len(name) > 0 && name[len(name)-1] == 0 {
@@ -249,7 +355,7 @@ func (s *Server) serveConn(conn net.Conn, local bool) {
 		_, _ = conn.Write(encodeNames(s.localPort(conn), s.Names()))
 	case tagDumpReq:
 		if !local {
-			log.Warn("epmd: refused DUMP_REQ from remote peer", "peer", conn.RemoteAddr())
+			s.noteRefusal("DUMP_REQ from a remote peer", conn)
 			return
 		}
 		b := binary.BigEndian.AppendUint32(nil, uint32(s.localPort(conn)))
@@ -266,6 +372,13 @@ func (s *Server) serveConn(conn net.Conn, local bool) {
 		// STOP_REQ, obsolete requests and garbage: close without reply, as
 		// the real daemon does.
 		log.Debug("epmd: unsupported request", "peer", conn.RemoteAddr(), "tag", req[0])
+	}
+}
+
+// noteRefusal logs a refused request, as a summary.
+func (s *Server) noteRefusal(what string, conn net.Conn) {
+	if ok, sum := s.refuseLog.Note(hostOf(conn.RemoteAddr())); ok {
+		s.logger().Warn("epmd: refused requests", "last", what, "refused", sum.Count, "sources", sum.Sources, "peer", conn.RemoteAddr())
 	}
 }
 
@@ -293,23 +406,23 @@ func (s *Server) nextCreation() uint32 {
 
 // alive handles ALIVE2_REQ: registers the node and holds the connection
 // until the peer closes it or sends anything.
-func (s *Server) alive(conn net.Conn, req []byte, local bool) {
+func (s *Server) alive(conn net.Conn, req []byte, local, own bool) {
 	log := s.logger()
 	hv := uint16(6)
 	if len(req) >= 7 {
 		hv = binary.BigEndian.Uint16(req[5:7])
 	}
-	refuse := func(msg string, args ...any) {
-		log.Warn(msg, append(args, "peer", conn.RemoteAddr())...)
+	refuse := func(what string) {
+		s.noteRefusal(what, conn)
 		_, _ = conn.Write(encodeAliveResp(hv, 1, 99))
 	}
 	if !local {
-		refuse("epmd: refused registration from a remote peer; nodes must register on their own host")
+		refuse("registration from a remote peer; nodes must register on their own host")
 		return
 	}
 	info, err := parseAlive2Req(req[1:])
 	if err != nil {
-		refuse("epmd: refused registration", "err", err)
+		refuse("registration: " + err.Error())
 		return
 	}
 	s.mu.Lock()
@@ -319,9 +432,23 @@ func (s *Server) alive(conn net.Conn, req []byte, local bool) {
 	}
 	if _, dup := s.nodes[info.Name]; dup {
 		s.mu.Unlock()
-		refuse("epmd: refused registration of a name already in use", "name", info.Name)
+		refuse("registration of a name already in use: " + info.Name)
 		return
 	}
+	if !own && s.regs >= orDefault(s.MaxRegistrations, DefaultMaxRegistrations) {
+		s.mu.Unlock()
+		// No answer: a refusal would read as "name in use".
+		s.noteLimit("too many registrations", hostOf(conn.RemoteAddr()))
+		return
+	}
+	// From here on the connection is a registration, not a query.
+	s.dropQueryLocked(conn)
+	s.regs++
+	defer func() {
+		s.mu.Lock()
+		s.regs--
+		s.mu.Unlock()
+	}()
 	creation := s.nextCreation()
 	if hv < 6 {
 		creation = creation%3 + 1

@@ -18,15 +18,18 @@ import (
 var emptyList Term = List{}
 
 type decoder struct {
-	b          []byte
-	pos        int
-	tagAt      int  // offset of the tag being decoded, for messages
-	base       int  // offset of b[0] in the caller's input, for messages
-	inflated   bool // b is the inflated data of a compressed term
-	limited    bool // b was cut short to enforce MaxSize
-	maxSize    int
-	maxDepth   int
-	maxAtomLen int
+	b           []byte
+	pos         int
+	tagAt       int  // offset of the tag being decoded, for messages
+	base        int  // offset of b[0] in the caller's input, for messages
+	inflated    bool // b is the inflated data of a compressed term
+	limited     bool // b was cut short to enforce MaxSize
+	maxSize     int
+	maxDepth    int
+	maxAtomLen  int
+	maxInflated int
+	maxAlloc    uint64 // the allocation budget, for messages
+	budget      uint64 // what is left of it
 
 	// When hashing is set (inside the keys of a large map), every decoded
 	// term leaves its Equal-consistent hash in h. Containers combine their
@@ -60,6 +63,36 @@ func (d *decoder) truncated(tag byte, what string) *DecodeError {
 
 func (d *decoder) remaining() int { return len(d.b) - d.pos }
 
+// Approximate bytes the Go form of a term takes, charged against the
+// allocation budget before the memory is allocated.
+const (
+	costSlot   = 16 // one interface value: an element of a tuple, list or fun
+	costPair   = 32 // one map pair
+	costHashed = 16 // one entry of the key-hash index of a large map
+	costBox    = 24 // a slice, string or small struct boxed in an interface
+	costPid    = 48 // a Pid or Port boxed in an interface
+)
+
+// setBudget sets the allocation budget for decoding the n bytes of d.b.
+func (d *decoder) setBudget(lim Limits, n int) {
+	if lim.MaxAlloc > 0 {
+		d.maxAlloc = uint64(lim.MaxAlloc)
+	} else {
+		d.maxAlloc = DefaultAllocFactor*uint64(n) + DefaultAllocSlack
+	}
+	d.budget = d.maxAlloc
+}
+
+// charge takes n bytes from the allocation budget, failing once it is
+// spent: the decoded form of the term would take more memory than allowed.
+func (d *decoder) charge(start int, tag byte, n uint64) error {
+	if n > d.budget {
+		return d.limit(start, tag, "the decoded term needs more than Limits.MaxAlloc (%d bytes) of memory; the input holds very many small elements (raise the limit if such terms are expected)", d.maxAlloc)
+	}
+	d.budget -= n
+	return nil
+}
+
 func (d *decoder) need(n int, tag byte, what string) error {
 	if n < 0 || d.remaining() < n {
 		return d.truncated(tag, what)
@@ -92,7 +125,7 @@ func (d *decoder) u64() uint64 {
 }
 
 func decodeNext(b []byte, lim Limits) (Term, []byte, error) {
-	d := decoder{maxSize: lim.MaxSize, maxDepth: lim.MaxDepth, maxAtomLen: lim.MaxAtomLen}
+	d := decoder{maxSize: lim.MaxSize, maxDepth: lim.MaxDepth, maxAtomLen: lim.MaxAtomLen, maxInflated: lim.MaxInflated}
 	if d.maxDepth <= 0 {
 		d.maxDepth = DefaultMaxDepth
 	}
@@ -106,7 +139,7 @@ func decodeNext(b []byte, lim Limits) (Term, []byte, error) {
 		return nil, b, &DecodeError{Reason: fmt.Sprintf("first byte is %d, not the version byte 131; the data is not an Erlang external term", b[0])}
 	}
 	if len(b) >= 2 && b[1] == tagCompressed {
-		return d.compressed(b)
+		return d.compressed(b, lim)
 	}
 	d.b = b[1:]
 	d.base = 1
@@ -114,6 +147,7 @@ func decodeNext(b []byte, lim Limits) (Term, []byte, error) {
 		d.b = d.b[:d.maxSize]
 		d.limited = true
 	}
+	d.setBudget(lim, len(d.b))
 	t, err := d.term(0)
 	if err != nil {
 		return nil, b, err
@@ -121,18 +155,21 @@ func decodeNext(b []byte, lim Limits) (Term, []byte, error) {
 	return t, b[1+d.pos:], nil
 }
 
-func (d *decoder) compressed(b []byte) (Term, []byte, error) {
+func (d *decoder) compressed(b []byte, lim Limits) (Term, []byte, error) {
 	if len(b) < 6 {
 		return nil, b, &DecodeError{Offset: 1, Tag: tagCompressed, Reason: "input ends inside the uncompressed size; the term is truncated"}
 	}
 	size := binary.BigEndian.Uint32(b[2:])
-	maxSize := d.maxSize
+	maxSize, field := d.maxInflated, "Limits.MaxInflated"
 	if maxSize <= 0 {
 		maxSize = DefaultMaxInflated
 	}
+	if d.maxSize > 0 && d.maxSize < maxSize {
+		maxSize, field = d.maxSize, "Limits.MaxSize"
+	}
 	if uint64(size) > uint64(maxSize) {
 		return nil, b, &DecodeError{Offset: 2, Tag: tagCompressed, Err: ErrLimit,
-			Reason: fmt.Sprintf("compressed term inflates to %d bytes, more than Limits.MaxSize (%d); raise the limit if such terms are expected", size, maxSize)}
+			Reason: fmt.Sprintf("compressed term inflates to %d bytes, more than %s (%d); raise the limit if such terms are expected", size, field, maxSize)}
 	}
 	if size == 0 {
 		return nil, b, &DecodeError{Offset: 2, Tag: tagCompressed, Reason: "compressed term with uncompressed size 0; a term needs at least one byte"}
@@ -142,23 +179,25 @@ func (d *decoder) compressed(b []byte) (Term, []byte, error) {
 	if err != nil {
 		return nil, b, &DecodeError{Offset: 6, Tag: tagCompressed, Reason: "bad zlib header: " + err.Error()}
 	}
-	var buf bytes.Buffer
-	// Grow only as data actually inflates: a false size field costs nothing.
-	buf.Grow(int(min(uint64(size), uint64(len(b))*4+64)))
-	_, err = buf.ReadFrom(io.LimitReader(zr, int64(size)+1))
+	// zlib inflates at most about 1032:1, so the buffer starts at the size
+	// field (plus one byte, to notice more data) or at 1032 times the input,
+	// whichever is less: a true size field is allocated once, a false one
+	// costs no more than the input can inflate to.
+	buf, err := inflate(zr, int(size)+1, len(b)*1032+64)
 	if err != nil {
 		return nil, b, &DecodeError{Offset: 6, Tag: tagCompressed, Reason: "corrupt zlib data: " + err.Error()}
 	}
-	if buf.Len() != int(size) {
+	if len(buf) != int(size) {
 		return nil, b, &DecodeError{Offset: 2, Tag: tagCompressed,
-			Reason: fmt.Sprintf("zlib data inflates to %s bytes but the header says %d", sizeDesc(buf.Len(), int(size)), size)}
+			Reason: fmt.Sprintf("zlib data inflates to %s bytes but the header says %d", sizeDesc(len(buf), int(size)), size)}
 	}
-	if buf.Len() > int(size) || zr.Close() != nil {
+	if zr.Close() != nil {
 		return nil, b, &DecodeError{Offset: 6, Tag: tagCompressed, Reason: "corrupt zlib data"}
 	}
 	consumed := 6 + len(b[6:]) - src.Len()
-	d.b = buf.Bytes()
+	d.b = buf
 	d.inflated = true
+	d.setBudget(lim, len(d.b))
 	t, err := d.term(0)
 	if err != nil {
 		return nil, b, err
@@ -167,6 +206,26 @@ func (d *decoder) compressed(b []byte) (Term, []byte, error) {
 		return nil, b, d.fail(d.pos, 0, "%d bytes left over in the inflated data after the term", len(d.b)-d.pos)
 	}
 	return t, b[consumed:], nil
+}
+
+// inflate reads at most max bytes from r into a buffer that starts at
+// initial bytes (at most max) and doubles as needed, never beyond max.
+func inflate(r io.Reader, max, initial int) ([]byte, error) {
+	buf := make([]byte, 0, min(max, initial))
+	for len(buf) < max {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(cap(buf), max-len(buf)))
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), max)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 func sizeDesc(got, want int) string {
@@ -212,11 +271,17 @@ func (d *decoder) term0(depth int) (Term, error) {
 		if err := d.need(4, tag, "the integer"); err != nil {
 			return nil, err
 		}
+		if err := d.charge(start, tag, 8); err != nil {
+			return nil, err
+		}
 		return int64(int32(d.u32())), nil
 	case tagSmallBig, tagLargeBig:
 		return d.bigInt(tag)
 	case tagNewFloat:
 		if err := d.need(8, tag, "the float"); err != nil {
+			return nil, err
+		}
+		if err := d.charge(start, tag, 8); err != nil {
 			return nil, err
 		}
 		f := math.Float64frombits(d.u64())
@@ -257,6 +322,9 @@ func (d *decoder) term0(depth int) (Term, error) {
 		if err := d.enter(start, tag, depth, n); err != nil {
 			return nil, err
 		}
+		if err := d.charge(start, tag, costBox+costSlot*n); err != nil {
+			return nil, err
+		}
 		t := make(Tuple, n)
 		h := mix(hashStart(kTuple), n)
 		for i := range t {
@@ -279,6 +347,9 @@ func (d *decoder) term0(depth int) (Term, error) {
 		if err := d.need(n, tag, "the string"); err != nil {
 			return nil, err
 		}
+		if err := d.charge(start, tag, costBox+uint64(n)); err != nil {
+			return nil, err
+		}
 		s := String(d.b[d.pos : d.pos+n])
 		d.pos += n
 		return s, nil
@@ -293,6 +364,9 @@ func (d *decoder) term0(depth int) (Term, error) {
 		n := uint64(d.u32())
 		if uint64(d.remaining()) < n {
 			return nil, d.truncated(tag, "the binary ("+strconv.FormatUint(n, 10)+" bytes announced)")
+		}
+		if err := d.charge(start, tag, costBox+n); err != nil {
+			return nil, err
 		}
 		bin := make(Binary, n)
 		d.pos += copy(bin, d.b[d.pos:])
@@ -315,6 +389,9 @@ func (d *decoder) term0(depth int) (Term, error) {
 		if bits < 1 || bits > 8 {
 			return nil, d.fail(start, tag, "bits in last byte is %d; it must be 1..8", bits)
 		}
+		if err := d.charge(start, tag, costPid+n); err != nil {
+			return nil, err
+		}
 		data := make([]byte, n)
 		d.pos += copy(data, d.b[d.pos:])
 		if bits == 8 {
@@ -331,6 +408,9 @@ func (d *decoder) term0(depth int) (Term, error) {
 			return nil, err
 		}
 		d.tagAt = start
+		if err := d.charge(start, tag, costPid); err != nil {
+			return nil, err
+		}
 		p := Port{Node: node}
 		switch tag {
 		case tagV4Port:
@@ -371,6 +451,9 @@ func (d *decoder) term0(depth int) (Term, error) {
 		if err := d.need(cw+4*n, tag, "the reference"); err != nil {
 			return nil, err
 		}
+		if err := d.charge(start, tag, costPid+costBox+4*uint64(n)); err != nil {
+			return nil, err
+		}
 		if cw == 4 {
 			r.Creation = d.u32()
 		} else {
@@ -388,6 +471,9 @@ func (d *decoder) term0(depth int) (Term, error) {
 		}
 		d.tagAt = start
 		if err := d.need(5, tag, "the reference"); err != nil {
+			return nil, err
+		}
+		if err := d.charge(start, tag, costPid+costBox); err != nil {
 			return nil, err
 		}
 		id := d.u32()
@@ -409,6 +495,9 @@ func (d *decoder) term0(depth int) (Term, error) {
 			return nil, d.fail(d.pos, tag, "arity has tag %d; it must be a SMALL_INTEGER_EXT (97)", d.b[d.pos])
 		}
 		d.pos++
+		if err := d.charge(start, tag, costPid); err != nil {
+			return nil, err
+		}
 		return ExportFun{Module: m, Function: f, Arity: d.u8()}, nil
 	case tagNewFun:
 		return d.fun(start, depth)
@@ -452,6 +541,9 @@ func (d *decoder) list(start, depth int) (Term, error) {
 		if err := d.enter(start, tag, depth, n+1); err != nil { // elements and tail
 			return nil, err
 		}
+		if err := d.charge(start, tag, costBox+costSlot*n); err != nil {
+			return nil, err
+		}
 		elems = slices.Grow(elems, int(n))
 		for range n {
 			e, err := d.term(depth + 1)
@@ -483,6 +575,9 @@ func (d *decoder) list(start, depth int) (Term, error) {
 				return nil, err
 			}
 			str := s.(String)
+			if err := d.charge(start, tag, costSlot*uint64(len(str))); err != nil {
+				return nil, err
+			}
 			elems = slices.Grow(elems, len(str))
 			for i := 0; i < len(str); i++ {
 				elems = append(elems, int64(str[i]))
@@ -505,6 +600,9 @@ func (d *decoder) list(start, depth int) (Term, error) {
 			return tail, nil
 		}
 		d.setHash(mix(mix(h, kTail), d.h))
+		if err := d.charge(start, tag, costPid); err != nil {
+			return nil, err
+		}
 		return ImproperList{Elems: elems, Tail: tail}, nil
 	}
 }
@@ -518,9 +616,16 @@ func (d *decoder) mapTerm(start, depth int) (Term, error) {
 	if err := d.enter(start, tag, depth, 2*n); err != nil {
 		return nil, err
 	}
+	large := n > 16
+	cost := costBox + costPair*n
+	if large {
+		cost += costHashed * n
+	}
+	if err := d.charge(start, tag, cost); err != nil {
+		return nil, err
+	}
 	m := make(Map, n)
 	outer := d.hashing
-	large := n > 16
 	var keyHashes map[uint64]int
 	if large {
 		keyHashes = make(map[uint64]int, n)
@@ -592,6 +697,9 @@ func (d *decoder) bigInt(tag byte) (Term, error) {
 	if uint64(d.remaining()) < n {
 		return nil, d.truncated(tag, "the magnitude ("+strconv.FormatUint(n, 10)+" bytes announced)")
 	}
+	if err := d.charge(d.tagAt, tag, 2*n+costPid); err != nil {
+		return nil, err
+	}
 	mag := d.b[d.pos : d.pos+int(n)]
 	d.pos += int(n)
 	for len(mag) > 0 && mag[len(mag)-1] == 0 { // drop high zero bytes
@@ -652,6 +760,9 @@ func (d *decoder) atom(what string) (Atom, error) {
 	if err := d.need(n, tag, "the atom text"); err != nil {
 		return "", err
 	}
+	if err := d.charge(start, tag, costBox+2*uint64(n)); err != nil {
+		return "", err
+	}
 	raw := d.b[d.pos : d.pos+n]
 	d.pos += n
 	if utf {
@@ -695,6 +806,9 @@ func (d *decoder) pid() (Pid, error) {
 	node, err := d.atom("the pid's node")
 	d.tagAt = start
 	if err != nil {
+		return Pid{}, err
+	}
+	if err := d.charge(start, tag, costPid); err != nil {
 		return Pid{}, err
 	}
 	p := Pid{Node: node}
@@ -758,6 +872,9 @@ func (d *decoder) fun(start, depth int) (Term, error) {
 	}
 	d.tagAt = start
 	if err := d.enter(start, tag, depth, numFree); err != nil {
+		return nil, err
+	}
+	if err := d.charge(start, tag, 2*costPid+costSlot*numFree); err != nil {
 		return nil, err
 	}
 	f.Free = make([]Term, numFree)

@@ -24,12 +24,15 @@
 // no single string type: pick Binary (Elixir strings), String (Erlang
 // charlists) or Atom.
 //
-// Decoding is bounded by [Limits]: nesting depth, atom length and the size of
-// a term's encoding (which also bounds the inflated size of compressed
-// terms). Length fields are checked against the bytes that remain before any
-// memory is allocated, so a decoder never allocates more than a small
-// constant factor of its input. Malformed input yields a *[DecodeError]
-// naming the tag and byte offset; the decoder never panics.
+// Decoding is bounded by [Limits]: nesting depth, atom length, the size of a
+// term's encoding, the inflated size of compressed terms, and an allocation
+// budget. Length and element counts are checked against the bytes that
+// remain, and every element is charged against the budget before memory is
+// allocated for it, so a decode allocates at most Limits.MaxAlloc (by
+// default DefaultAllocFactor times the input length plus DefaultAllocSlack;
+// for a compressed term, the inflated length and the inflated data itself
+// on top) and stops as soon as the budget is spent. Malformed input yields a
+// *[DecodeError] naming the tag and byte offset; the decoder never panics.
 package etf
 
 import (
@@ -137,10 +140,23 @@ type Limits struct {
 	// MaxDepth is the deepest nesting of tuples, lists, maps and funs
 	// (default 512).
 	MaxDepth int
-	// MaxSize is the largest encoding of one term in bytes, after
-	// decompression (default: the input length for an uncompressed term,
-	// 16 MiB for the inflated data of a compressed one).
+	// MaxSize is the largest encoding of one term in bytes (default: the
+	// input length). It also caps MaxInflated.
 	MaxSize int
+	// MaxInflated is the largest inflated size of a compressed term
+	// (default DefaultMaxInflated, 16 MiB). Compression lets a few
+	// kilobytes claim megabytes, so keep it much smaller than MaxSize.
+	MaxInflated int
+	// MaxAlloc is the allocation budget of one decode in bytes: every
+	// element is charged about the memory its Go form takes (16 bytes per
+	// tuple or list element, 32 per map pair, the bytes of binaries and
+	// atoms, ...) before it is allocated, and the decode fails with
+	// ErrLimit once the budget is spent. Default: DefaultAllocFactor times
+	// the input length (the inflated length for a compressed term) plus
+	// DefaultAllocSlack, enough for ordinary terms; a term of very many tiny
+	// elements (say a long list of [] or of small integers, 8 to 16 bytes
+	// of Go memory per input byte) needs more.
+	MaxAlloc int
 	// MaxAtomLen is the longest atom in characters (default 255, Erlang's
 	// own limit).
 	MaxAtomLen int
@@ -150,6 +166,8 @@ type Limits struct {
 const (
 	DefaultMaxDepth      = 512
 	DefaultMaxInflated   = 16 << 20
+	DefaultAllocFactor   = 4
+	DefaultAllocSlack    = 8 << 20
 	DefaultMaxAtomLen    = 255
 	maxEncodeDepth       = 10000
 	maxRefWords          = 5

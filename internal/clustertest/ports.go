@@ -71,3 +71,14 @@ func FreeSharedPort(t testing.TB, addrs ...string) int {
 	t.Fatalf("no port free for TCP and UDP on all of %v", addrs)
 	return 0
 }
+
+// CloseNow closes a TCP connection with a reset instead of the usual
+// shutdown, so its local port does not linger in TIME_WAIT. Tests that open
+// thousands of connections use it: a port in TIME_WAIT can be handed out by
+// FreePort (which binds 127.0.0.1) while a wildcard listener cannot take it.
+func CloseNow(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	c.Close()
+}

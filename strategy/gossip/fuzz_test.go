@@ -109,4 +109,11 @@ func TestFloodOfGarbage(t *testing.T) {
 	if st.Dropped[DropOversize] != N/5 {
 		t.Fatalf("oversize drops %d, want %d", st.Dropped[DropOversize], N/5)
 	}
+	// The same counts, as exported to /metrics.
+	byReason := m.s.DroppedByReason()
+	for r, n := range st.Dropped {
+		if byReason[string(r)] != n {
+			t.Errorf("DroppedByReason()[%s] = %d, Stats says %d", r, byReason[string(r)], n)
+		}
+	}
 }

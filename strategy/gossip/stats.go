@@ -72,3 +72,15 @@ func (c *counters) snapshot() Stats {
 	}
 	return s
 }
+
+// DroppedByReason returns the datagrams dropped so far by reason, keyed by
+// the DropReason strings; the metrics package exports them as
+// libcluster_gossip_packets_dropped_total.
+func (s *Strategy) DroppedByReason() map[string]uint64 {
+	st := s.ctr.snapshot()
+	out := make(map[string]uint64, len(st.Dropped))
+	for r, n := range st.Dropped {
+		out[string(r)] = n
+	}
+	return out
+}
