@@ -61,6 +61,12 @@ func (c *Client) connect(ctx context.Context) (net.Conn, error) {
 		var d net.Dialer
 		conn, err = d.DialContext(ctx, "tcp", c.addr())
 	}
+	if err != nil && ctx.Err() == nil && errors.Is(err, syscall.ECONNRESET) {
+		// The listener took the connection and reset it before connect
+		// returned: something listens there and closes at once, as an
+		// EPMD at its connection limit does.
+		return nil, fmt.Errorf("epmd: EPMD at %s closed the connection without answering; it is overloaded (too many connections or registrations) or not an EPMD: %w", c.addr(), err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("epmd: cannot reach EPMD at %s (is epmd or a node with an embedded EPMD running? set ERL_EPMD_PORT if it uses another port): %w", c.addr(), err)
 	}
