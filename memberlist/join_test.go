@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	ml "github.com/hashicorp/memberlist"
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/memberlist"
@@ -143,4 +146,30 @@ func TestConnectBacksOffAFailedAddress(t *testing.T) {
 	if got := seed.accepted.Load(); got != first || first < 1 {
 		t.Fatalf("seed accepted %d then %d connections; want the back-off to dial nothing", first, got)
 	}
+}
+
+// A member that was asked to connect a peer it could not find keeps
+// looking: once the peer joins elsewhere, the member learns it from a
+// state exchange of its own within seconds, with gossip, probes and
+// memberlist's periodic exchange all switched off.
+func TestMissingPeerFoundWithoutGossip(t *testing.T) {
+	quiet := func(c *ml.Config) {
+		c.GossipInterval, c.ProbeInterval, c.PushPullInterval = time.Hour, time.Hour, time.Hour
+	}
+	nodes := startSeeded(t, 3, memberlist.ProfileLocal, quiet, testLogger(t))
+	seed, a, late := nodes[0], nodes[1], nodes[2]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Connect(ctx, seed.Self()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Connect(ctx, late.Self()); err == nil {
+		t.Fatalf("Connect %s before it joined anything succeeded", late.Self())
+	}
+	if err := late.Connect(ctx, seed.Self()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, fmt.Sprintf("%s never learned %s; lists %v", a.Self(), late.Self(), a.Nodes()), func() bool {
+		return slices.Contains(a.Nodes(), late.Self())
+	})
 }

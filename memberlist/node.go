@@ -89,8 +89,10 @@ type Node struct {
 	tr     *ctxTransport
 	ctx    context.Context // ends at shutdown; parent of every join
 	cancel context.CancelFunc
-	joins  map[netip.AddrPort]*joinCall // joins in flight, one per address; guarded by mu
-	cool   map[netip.AddrPort]coolDown  // addresses whose last join failed; guarded by mu
+	joins  map[netip.AddrPort]*joinCall  // joins in flight, one per address; guarded by mu
+	cool   map[netip.AddrPort]coolDown   // addresses whose last join failed; guarded by mu
+	wanted map[libcluster.Node]time.Time // peers a Connect failed to find, by last request; guarded by mu
+	wake   chan struct{}                 // nudges the sync loop when wanted gains a peer
 }
 
 type seenAddr struct {
@@ -117,6 +119,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		changed: make(chan struct{}),
 		joins:   map[netip.AddrPort]*joinCall{},
 		cool:    map[netip.AddrPort]coolDown{},
+		wanted:  map[libcluster.Node]time.Time{},
+		wake:    make(chan struct{}, 1),
 	}
 	c := s.mlConfig(&delegate{n: n}, &n.closed)
 	startErr := func(err error) error {
@@ -152,6 +156,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.s.peerPort == 0 {
 		n.s.peerPort = c.BindPort // memberlist stores the port it bound
 	}
+	n.wg.Add(1)
+	go n.syncLoop()
 	return n, nil
 }
 
@@ -280,6 +286,7 @@ func (n *Node) Connect(ctx context.Context, peer libcluster.Node) error {
 			return nil
 		}
 	}
+	n.want(peer)
 	switch {
 	case mismatch != nil && len(cands) == 1:
 		return mismatch
@@ -344,6 +351,91 @@ func (l errList) Error() string {
 }
 
 func (l errList) Unwrap() []error { return l }
+
+// Missing peers: a peer a Connect could not find is kept for wantTTL after
+// the last Connect that asked for it. While any is kept, the node exchanges
+// state with one random live member every syncEvery (randomised ±50 %,
+// stretched by one step per 100 live members, at most syncMax), so that a
+// member that missed the gossip about a late joiner learns it within about
+// a second instead of at memberlist's periodic exchange (30 s, doubled and
+// more above 32 members).
+const (
+	wantTTL   = time.Minute
+	syncEvery = time.Second
+	syncMax   = 10 * time.Second
+)
+
+// want records that a Connect could not find peer.
+func (n *Node) want(peer libcluster.Node) {
+	n.mu.Lock()
+	_, known := n.wanted[peer]
+	if known || len(n.wanted) < maxSeen {
+		n.wanted[peer] = time.Now()
+	}
+	n.mu.Unlock()
+	if known {
+		return
+	}
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// missing reports whether a wanted peer is still missing, forgetting
+// those not asked for within wantTTL, and how many members are live.
+func (n *Node) missing() (bool, int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for p, at := range n.wanted {
+		if time.Since(at) > wantTTL || n.seen[p].alive {
+			delete(n.wanted, p)
+		}
+	}
+	live := 0
+	for _, sa := range n.seen {
+		if sa.alive {
+			live++
+		}
+	}
+	return len(n.wanted) > 0, live
+}
+
+// syncLoop exchanges state with a random live member while peers are
+// missing; see wantTTL. Each exchange that leaves a peer missing doubles
+// the wait before the next, up to syncMax; a newly wanted peer resets it,
+// so a peer that is down for good costs little.
+func (n *Node) syncLoop() {
+	defer n.wg.Done()
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.wake:
+		}
+		for rounds := 0; ; rounds++ {
+			miss, live := n.missing()
+			if !miss {
+				break
+			}
+			d := min(syncEvery*time.Duration(1+live/100)<<min(rounds, 6), syncMax)
+			t.Reset(d/2 + rand.N(d))
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-n.wake:
+				rounds = -1
+				continue
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(n.ctx, max(d, 2*time.Second))
+			_ = n.joinShared(ctx, relay)
+			cancel()
+		}
+	}
+}
 
 // relay is the key of the shared exchange with a random live member.
 var relay netip.AddrPort
@@ -663,6 +755,9 @@ func (n *Node) learn(peer *ml.Node, alive bool) {
 		}
 	}
 	n.seen[name] = seenAddr{addr: addr, alive: alive}
+	if alive {
+		delete(n.wanted, name)
+	}
 	close(n.changed)
 	n.changed = make(chan struct{})
 }
