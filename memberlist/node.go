@@ -225,7 +225,8 @@ func (n *Node) WatchNodes(fn func(libcluster.NodeEvent)) (stop func()) {
 // a live member. It exchanges state over TCP with the address peer
 // advertised when it was last seen, else with host:PeerPort for each
 // address its host resolves to; when peer is still not a live member after
-// that, with one random live member too, which may have seen it. When the
+// that, the node keeps asking random live members in the background (see
+// wantTTL). When the
 // node found at peer's address has another name, Connect returns a
 // [*NameMismatchError]; the two clusters have merged all the same
 // (memberlist merges on any contact).
@@ -280,12 +281,7 @@ func (n *Node) Connect(ctx context.Context, peer libcluster.Node) error {
 		errs = append(errs, fmt.Errorf("joined at %s, but %s is not listed as a live member after %v (is it leaving?)", c, peer, settle))
 	}
 	// Not found where its name points (typically a seed, when a fleet shares
-	// one port on a host): ask one other live member, which may know it.
-	if ctx.Err() == nil {
-		if err := n.joinShared(ctx, relay); err == nil && n.isMember(peer) {
-			return nil
-		}
-	}
+	// one port on a host): the sync loop keeps asking random live members.
 	n.want(peer)
 	switch {
 	case mismatch != nil && len(cands) == 1:
@@ -355,7 +351,8 @@ func (l errList) Unwrap() []error { return l }
 // Missing peers: a peer a Connect could not find is kept for wantTTL after
 // the last Connect that asked for it. While any is kept, the node exchanges
 // state with one random live member every syncEvery (randomised ±50 %,
-// stretched by one step per 100 live members, at most syncMax), so that a
+// stretched by one step per 32 live members, doubled after each fruitless
+// round, at most syncMax), so that a
 // member that missed the gossip about a late joiner learns it within about
 // a second instead of at memberlist's periodic exchange (30 s, doubled and
 // more above 32 members).
@@ -420,7 +417,7 @@ func (n *Node) syncLoop() {
 			if !miss {
 				break
 			}
-			d := min(syncEvery*time.Duration(1+live/100)<<min(rounds, 6), syncMax)
+			d := min(syncEvery*time.Duration(1+live/32)<<min(rounds, 6), syncMax)
 			t.Reset(d/2 + rand.N(d))
 			select {
 			case <-n.ctx.Done():

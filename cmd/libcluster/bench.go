@@ -42,6 +42,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up a phase after this long")
 	svg := fs.String("svg", "", "write an SVG plot of convergence time against N to this file")
 	asJSON := fs.Bool("json", false, "print one JSON object per N instead of the table")
+	verbose := fs.Bool("v", false, "print who is still short every second to stderr")
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
@@ -83,10 +84,15 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 			res := scale.RunMemberlist(ctx, scale.MemberlistOptions{
 				N: n, Transport: *transport, Profile: memberlist.Profile(*profile), Timeout: *timeout, Faults: *faults,
 				Tuning: memberlist.Tuning{PushPullInterval: *pushPull},
+				Progress: func(phase string, waited time.Duration, short string) {
+					if *verbose {
+						fmt.Fprintf(stderr, "#   %s %v: %s\n", phase, waited.Round(time.Second), short)
+					}
+				},
 			})
 			rs = append(rs, res)
-			fmt.Fprintf(stderr, "# N=%d run %d/%d: converge %v detect %v heal %v load %s", n, r+1, *runs,
-				res.Converge.Round(time.Millisecond), res.Detect.Round(time.Millisecond), res.Heal.Round(time.Millisecond), loadAvg())
+			fmt.Fprintf(stderr, "# N=%d run %d/%d: converge %v (%d down events meanwhile) detect %v heal %v load %s", n, r+1, *runs,
+				res.Converge.Round(time.Millisecond), res.ConvergeDowns, res.Detect.Round(time.Millisecond), res.Heal.Round(time.Millisecond), loadAvg())
 			if res.Err != nil {
 				fmt.Fprintf(stderr, " error: %v", res.Err)
 				row.Failures = append(row.Failures, res.Err.Error())
@@ -104,8 +110,17 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		heal := scale.Summarise(rs, func(r scale.Result) time.Duration { return r.Heal })
 		series.Points = append(series.Points, scale.Point{N: n, Stats: conv})
 		row.Converge, row.Detect, row.Heal = triple(conv), triple(det), triple(heal)
+		type kv struct {
+			k string
+			v int
+		}
+		var top []kv
 		for k, v := range row.Warnings {
-			fmt.Fprintf(stderr, "# N=%d warnings: %d× %q\n", n, v, k)
+			top = append(top, kv{k, v})
+		}
+		slices.SortFunc(top, func(a, b kv) int { return b.v - a.v })
+		for _, w := range top[:min(len(top), 8)] {
+			fmt.Fprintf(stderr, "# N=%d warnings: %d× %q\n", n, w.v, w.k)
 		}
 		if *asJSON {
 			b, _ := json.Marshal(row)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ml "github.com/hashicorp/memberlist"
@@ -37,6 +38,9 @@ type MemberlistOptions struct {
 	Timeout   time.Duration      // per phase; default 2 minutes
 	Faults    bool               // also kill a tenth of the members, then restart them
 	Policy    libcluster.Policy  // the topologies' policy; zero: the CLI's defaults
+	// Progress, if set, is called about once a second while a phase waits,
+	// with the phase, the time it has waited and who is still short.
+	Progress func(phase string, waited time.Duration, short string)
 }
 
 // RunMemberlist runs one memberlist scenario like `libcluster run` does it:
@@ -44,8 +48,8 @@ type MemberlistOptions struct {
 // first member (the seed) listens on the port a name maps to, so a member
 // reaches the others through the seed and gossip, and directly once it has
 // seen them. It returns the figures of one run.
-func RunMemberlist(ctx context.Context, o MemberlistOptions) Result {
-	res := Result{N: o.N}
+func RunMemberlist(ctx context.Context, o MemberlistOptions) (res Result) {
+	res.N = o.N
 	if o.N < 2 {
 		res.Err = errors.New("scale: want at least 2 members")
 		return res
@@ -79,8 +83,12 @@ func RunMemberlist(ctx context.Context, o MemberlistOptions) Result {
 	}
 
 	c := &mlCluster{o: o, names: names, hosts: hosts, log: log, nodes: make([]*memberlist.Node, o.N),
-		stops: make([]func(), o.N), ports: make([]int, o.N), transports: transports}
-	defer c.stopAll()
+		stops: make([]func(), o.N), dones: make([]chan struct{}, o.N), ports: make([]int, o.N), transports: transports}
+	defer func() {
+		if err := c.stopAll(); err != nil && res.Err == nil {
+			res.Err = err
+		}
+	}()
 	for i := range o.N {
 		if err := c.start(ctx, i); err != nil {
 			res.Err = err
@@ -96,11 +104,12 @@ func RunMemberlist(ctx context.Context, o MemberlistOptions) Result {
 	}
 	start := time.Now()
 	all := func(int) int { return o.N - 1 }
-	if err := c.wait(ctx, o.Timeout, all); err != nil {
+	if err := c.wait(ctx, "converge", o.Timeout, all); err != nil {
 		res.Err = fmt.Errorf("converge: %w", err)
 		return res
 	}
 	res.Converge = time.Since(start)
+	res.ConvergeDowns = c.downs.Load()
 	if !o.Faults || o.Transport == TransportSim {
 		return res
 	}
@@ -108,8 +117,7 @@ func RunMemberlist(ctx context.Context, o MemberlistOptions) Result {
 	killed := o.N - k // members killed: the last k, never the seed
 	start = time.Now()
 	for i := killed; i < o.N; i++ {
-		c.stops[i]()
-		c.stops[i] = nil
+		c.stop(i)
 		c.nodes[i].Kill()
 	}
 	survivors := func(i int) int {
@@ -118,7 +126,7 @@ func RunMemberlist(ctx context.Context, o MemberlistOptions) Result {
 		}
 		return killed - 1
 	}
-	if err := c.waitFirst(ctx, o.Timeout, killed, survivors); err != nil {
+	if err := c.waitFirst(ctx, "detect", o.Timeout, killed, survivors); err != nil {
 		res.Err = fmt.Errorf("detect: %w", err)
 		return res
 	}
@@ -134,7 +142,7 @@ func RunMemberlist(ctx context.Context, o MemberlistOptions) Result {
 			return res
 		}
 	}
-	if err := c.wait(ctx, o.Timeout, all); err != nil {
+	if err := c.wait(ctx, "heal", o.Timeout, all); err != nil {
 		res.Err = fmt.Errorf("heal: %w", err)
 		return res
 	}
@@ -149,9 +157,11 @@ type mlCluster struct {
 	log        *slog.Logger
 	nodes      []*memberlist.Node
 	stops      []func()
+	dones      []chan struct{}
 	ports      []int
 	transports []*ml.MockTransport
 	wg         sync.WaitGroup
+	downs      atomic.Int64 // down events seen by all members
 }
 
 func (c *mlCluster) start(ctx context.Context, i int) error {
@@ -174,6 +184,11 @@ func (c *mlCluster) start(ctx context.Context, i int) error {
 	}
 	c.nodes[i] = n
 	c.ports[i] = int(n.Addr().Port())
+	n.WatchNodes(func(ev libcluster.NodeEvent) {
+		if !ev.Up {
+			c.downs.Add(1)
+		}
+	})
 	return nil
 }
 
@@ -189,22 +204,58 @@ func (c *mlCluster) run(i int) error {
 		defer close(done)
 		_ = topo.Run(ctx)
 	})
-	c.stops[i] = func() { cancel(); <-done }
+	c.stops[i] = cancel
+	c.dones[i] = done
 	return nil
 }
 
-func (c *mlCluster) wait(ctx context.Context, timeout time.Duration, want func(int) int) error {
-	return c.waitFirst(ctx, timeout, len(c.nodes), want)
+// stop stops member i's topology, waiting for it at most a few seconds
+// (a topology that does not stop is reported when the run ends).
+func (c *mlCluster) stop(i int) {
+	if c.stops[i] == nil {
+		return
+	}
+	c.stops[i]()
+	c.stops[i] = nil
+	select {
+	case <-c.dones[i]:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+func (c *mlCluster) wait(ctx context.Context, phase string, timeout time.Duration, want func(int) int) error {
+	return c.waitFirst(ctx, phase, timeout, len(c.nodes), want)
 }
 
 // waitFirst waits until members 0..n-1 each list want(i) others.
-func (c *mlCluster) waitFirst(ctx context.Context, timeout time.Duration, n int, want func(int) int) error {
+func (c *mlCluster) waitFirst(ctx context.Context, phase string, timeout time.Duration, n int, want func(int) int) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return waitAll(ctx, n, func(i int) int { return len(c.nodes[i].Nodes()) }, want)
+	count := func(i int) int { return len(c.nodes[i].Nodes()) }
+	if p := c.o.Progress; p != nil {
+		start := time.Now()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+					p(phase, time.Since(start), shortfall(n, count, want))
+				}
+			}
+		}()
+	}
+	return waitAll(ctx, n, count, want)
 }
 
-func (c *mlCluster) stopAll() {
+// stopAll cancels every topology, kills every member, then waits for the
+// topologies, at most 30 s; it returns an error naming how many did not
+// stop.
+func (c *mlCluster) stopAll() error {
 	for i, stop := range c.stops {
 		if stop != nil {
 			stop()
@@ -218,7 +269,22 @@ func (c *mlCluster) stopAll() {
 		}
 	}
 	wg.Wait()
-	c.wg.Wait()
+	deadline := time.After(30 * time.Second)
+	stuck := 0
+	for _, d := range c.dones {
+		if d == nil {
+			continue
+		}
+		select {
+		case <-d:
+		case <-deadline:
+			stuck++
+		}
+	}
+	if stuck > 0 {
+		return fmt.Errorf("scale: %d topologies did not stop within 30s of their cancel", stuck)
+	}
+	return nil
 }
 
 func strategyParams(hosts []any) *strategy.Params {

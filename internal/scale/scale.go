@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -22,8 +23,11 @@ type Result struct {
 	Converge time.Duration // last member started → every member lists all others
 	Detect   time.Duration // a tenth killed → every survivor lists only survivors
 	Heal     time.Duration // the killed restarted → every member lists all others
-	Warnings map[string]int
-	Err      error
+	// ConvergeDowns counts the down events all members saw until they
+	// converged: members wrongly found failed under load, then refuted.
+	ConvergeDowns int64
+	Warnings      map[string]int
+	Err           error
 }
 
 // Stats summarises one phase over several runs.
@@ -117,6 +121,10 @@ func shortfall(n int, count, want func(int) int) string {
 	return fmt.Sprintf("%d of %d members short: %s", short, n, strings.Join(parts, ", "))
 }
 
+// memberName matches the harness's member names in log messages, so that
+// counts add up across members.
+var memberName = regexp.MustCompile(`m[0-9]+@`)
+
 // warnCounter is a slog handler that counts warnings and errors by
 // message, with the variable tail of the message cut off.
 type warnCounter struct {
@@ -135,6 +143,7 @@ func (w *warnCounter) Handle(_ context.Context, r slog.Record) error {
 	if i := strings.IndexAny(msg, ":("); i > 0 {
 		msg = msg[:i]
 	}
+	msg = memberName.ReplaceAllString(msg, "m*@")
 	if len(msg) > 80 {
 		msg = msg[:80]
 	}
