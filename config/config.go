@@ -42,6 +42,10 @@
 //	    peer_port: 7946          # port dialled to join a peer; default the bind port
 //	    secret_key: ${KEY}       # base64 of 16, 24 or 32 bytes
 //	    profile: lan             # lan | wan | local
+//	    push_pull_interval: 15s  # memberlist's own keys override the profile:
+//	    gossip_interval: 200ms   # gossip_nodes, probe_interval, probe_timeout,
+//	                             # suspicion_mult, retransmit_mult, tcp_timeout,
+//	                             # dead_node_reclaim_time
 //
 // Under memberlist a topology's prune defaults to never, since memberlist
 // cannot drop a live member.
@@ -138,6 +142,11 @@ type Memberlist struct {
 	SecretKey     []byte        // decoded secret_key: 16, 24 or 32 bytes, or none
 	Profile       string        // lan (default), wan or local
 	LeaveTimeout  time.Duration // how long leaving may take; 0: the package default
+	// Tuning holds memberlist's timing and gossip keys (push_pull_interval,
+	// gossip_interval, gossip_nodes, probe_interval, probe_timeout,
+	// suspicion_mult, retransmit_mult, tcp_timeout, dead_node_reclaim_time);
+	// zero fields keep the profile's values.
+	Tuning memberlist.Tuning
 }
 
 // MemberlistConfig returns the memberlist connector's configuration for
@@ -154,6 +163,7 @@ func (n *Node) MemberlistConfig(logger *slog.Logger) memberlist.Config {
 		SecretKey:     append([]byte(nil), m.SecretKey...),
 		Profile:       memberlist.Profile(m.Profile),
 		LeaveTimeout:  m.LeaveTimeout,
+		Tuning:        m.Tuning,
 		Logger:        logger,
 	}
 }

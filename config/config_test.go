@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/memberlist"
 )
 
 const good = `
@@ -179,6 +180,15 @@ func TestMemberlistConnector(t *testing.T) {
     secret_key: ${TEST_ML_KEY}
     profile: local
     leave_timeout: 2s
+    push_pull_interval: 5s
+    gossip_interval: 50ms
+    gossip_nodes: 4
+    probe_interval: 2s
+    probe_timeout: 1s
+    suspicion_mult: 6
+    retransmit_mult: 5
+    tcp_timeout: 3s
+    dead_node_reclaim_time: 1m
 topologies:
   t: {strategy: epmd, config: {hosts: [b@127.0.0.1]}}
   u: {strategy: epmd, policy: {prune: immediate}}
@@ -199,7 +209,16 @@ topologies:
 	if f.Topologies[1].Policy.Prune != libcluster.PruneImmediate {
 		t.Errorf("explicit prune = %v, want immediate", f.Topologies[1].Policy.Prune)
 	}
+	wantTuning := memberlist.Tuning{PushPullInterval: 5 * time.Second, GossipInterval: 50 * time.Millisecond, GossipNodes: 4,
+		ProbeInterval: 2 * time.Second, ProbeTimeout: time.Second, SuspicionMult: 6, RetransmitMult: 5,
+		TCPTimeout: 3 * time.Second, DeadNodeReclaimTime: time.Minute}
+	if m.Tuning != wantTuning {
+		t.Errorf("tuning = %+v, want %+v", m.Tuning, wantTuning)
+	}
 	c := n.MemberlistConfig(nil)
+	if c.Tuning != wantTuning {
+		t.Errorf("MemberlistConfig tuning = %+v, want %+v", c.Tuning, wantTuning)
+	}
 	if c.Name != "a@127.0.0.1" || c.BindAddr != "127.0.0.1" || c.BindPort != 7950 || c.PeerPort != 7952 || c.Profile != "local" || len(c.SecretKey) != 32 {
 		t.Errorf("MemberlistConfig = %+v", c)
 	}
@@ -250,6 +269,12 @@ func TestMemberlistErrors(t *testing.T) {
 		{"key env unset", ml("  memberlist:\n    secret_key: ${TEST_UNSET_ML_KEY}\n"), []string{"f.yaml:5:", "TEST_UNSET_ML_KEY is not set"}},
 		{"profile", ml("  memberlist:\n    profile: lna\n"), []string{"f.yaml:5: node.memberlist.profile", `unknown profile "lna"`, `did you mean "lan"`}},
 		{"leave timeout", ml("  memberlist:\n    leave_timeout: 0s\n"), []string{"f.yaml:5: node.memberlist.leave_timeout", "positive"}},
+		{"tuning duration", ml("  memberlist:\n    push_pull_interval: 0s\n"), []string{"f.yaml:5: node.memberlist.push_pull_interval", "positive duration"}},
+		{"tuning duration junk", ml("  memberlist:\n    gossip_interval: fast\n"), []string{"f.yaml:5: node.memberlist.gossip_interval"}},
+		{"tuning int", ml("  memberlist:\n    gossip_nodes: 0\n"), []string{"f.yaml:5: node.memberlist.gossip_nodes", "≥ 1"}},
+		{"tuning int high", ml("  memberlist:\n    suspicion_mult: 5000\n"), []string{"f.yaml:5: node.memberlist.suspicion_mult", "1 to 1000"}},
+		{"probe timeout", ml("  memberlist:\n    probe_interval: 1s\n    probe_timeout: 1s\n"), []string{"f.yaml:6: node.memberlist.probe_timeout", "not shorter than probe_interval"}},
+		{"tuning misspelt", ml("  memberlist:\n    push_pull_intervall: 5s\n"), []string{"f.yaml:5: node.memberlist.push_pull_intervall", `did you mean "push_pull_interval"`}},
 		{"block not a mapping", ml("  memberlist: [a]\n"), []string{"f.yaml:4: node.memberlist", "want a mapping"}},
 	}
 	for _, c := range cases {

@@ -14,15 +14,18 @@ import (
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/dist"
+	"github.com/libcluster-go/libcluster/memberlist"
 	"github.com/libcluster-go/libcluster/strategy"
 )
 
 // The keys each section accepts.
 var (
-	topKeys      = []string{"node", "http", "topologies"}
-	nodeKeys     = []string{"name", "cookie", "cookie_file", "hidden", "listen", "epmd", "tick_time", "connector", "memberlist", "tls"}
-	distKeys     = []string{"cookie", "cookie_file", "hidden", "listen", "epmd", "tick_time", "tls"}
-	mlKeys       = []string{"bind", "advertise", "peer_port", "secret_key", "profile", "leave_timeout"}
+	topKeys  = []string{"node", "http", "topologies"}
+	nodeKeys = []string{"name", "cookie", "cookie_file", "hidden", "listen", "epmd", "tick_time", "connector", "memberlist", "tls"}
+	distKeys = []string{"cookie", "cookie_file", "hidden", "listen", "epmd", "tick_time", "tls"}
+	mlKeys   = []string{"bind", "advertise", "peer_port", "secret_key", "profile", "leave_timeout",
+		"push_pull_interval", "gossip_interval", "gossip_nodes", "probe_interval", "probe_timeout",
+		"suspicion_mult", "retransmit_mult", "tcp_timeout", "dead_node_reclaim_time"}
 	httpKeys     = []string{"listen"}
 	topologyKeys = []string{"strategy", "config", "policy"}
 	policyKeys   = []string{"prune", "connect_timeout", "min_nodes", "parallelism", "backoff", "resync"}
@@ -407,6 +410,53 @@ func (p *parser) memberlist(e entry, ml *Memberlist) {
 				ml.LeaveTimeout = d
 			}
 		}
+	}
+	p.memberlistTuning(m, &ml.Tuning)
+}
+
+// memberlistTuning parses memberlist's own timing and gossip keys, named
+// as in memberlist's Config; absent keys keep the profile's values.
+func (p *parser) memberlistTuning(m map[string]entry, t *memberlist.Tuning) {
+	const path = "node.memberlist"
+	durations := []struct {
+		key, example string
+		dst          *time.Duration
+	}{
+		{"push_pull_interval", "30s", &t.PushPullInterval},
+		{"gossip_interval", "200ms", &t.GossipInterval},
+		{"probe_interval", "1s", &t.ProbeInterval},
+		{"probe_timeout", "500ms", &t.ProbeTimeout},
+		{"tcp_timeout", "10s", &t.TCPTimeout},
+		{"dead_node_reclaim_time", "30s", &t.DeadNodeReclaimTime},
+	}
+	for _, d := range durations {
+		if v, ok := m[d.key]; ok {
+			if x, ok := p.duration(v, path+"."+d.key); ok {
+				if x <= 0 {
+					p.fail(v.val, path+"."+d.key, "want a positive duration such as %s (remove the key for the profile's value)", d.example)
+				} else {
+					*d.dst = x
+				}
+			}
+		}
+	}
+	ints := []struct {
+		key string
+		dst *int
+	}{{"gossip_nodes", &t.GossipNodes}, {"suspicion_mult", &t.SuspicionMult}, {"retransmit_mult", &t.RetransmitMult}}
+	for _, i := range ints {
+		if v, ok := m[i.key]; ok {
+			if x, ok := p.integer(v, path+"."+i.key, 1); ok {
+				if x > 1000 {
+					p.fail(v.val, path+"."+i.key, "want an integer from 1 to 1000, got %d", x)
+				} else {
+					*i.dst = x
+				}
+			}
+		}
+	}
+	if t.ProbeInterval > 0 && t.ProbeTimeout > 0 && t.ProbeTimeout >= t.ProbeInterval {
+		p.fail(m["probe_timeout"].val, path+".probe_timeout", "%v is not shorter than probe_interval %v; a probe must time out before the next one starts", t.ProbeTimeout, t.ProbeInterval)
 	}
 }
 

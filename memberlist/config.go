@@ -85,6 +85,9 @@ type Config struct {
 	// Logger receives memberlist's log lines at matching levels, and this
 	// package's diagnostics; nil means slog.Default().
 	Logger *slog.Logger
+	// Tuning sets memberlist's common timing and gossip settings over the
+	// profile's (zero fields keep the profile's values).
+	Tuning Tuning
 	// Tune, if set, is called with the memberlist configuration after
 	// every field above has been applied, to change anything else
 	// (probe timings, Label, CIDRsAllowed, DeadNodeReclaimTime, a
@@ -116,6 +119,7 @@ type settings struct {
 	profile      Profile
 	leaveTimeout time.Duration
 	log          *slog.Logger
+	tuning       Tuning
 	tune         func(*ml.Config)
 }
 
@@ -211,6 +215,10 @@ func check(ctx context.Context, cfg Config) (settings, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	if err := cfg.Tuning.check(); err != nil {
+		return s, err
+	}
+	s.tuning = cfg.Tuning
 	s.tune = cfg.Tune
 	return s, nil
 }
@@ -242,6 +250,7 @@ func (s *settings) mlConfig(d *delegate, closing *atomic.Bool) *ml.Config {
 	c.SecretKey = s.key
 	c.Logger = newLogLogger(s.log, closing)
 	c.LogOutput = nil
+	s.tuning.Apply(c)
 	if s.tune != nil {
 		s.tune(c)
 	}

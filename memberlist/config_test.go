@@ -175,3 +175,37 @@ func TestIPv6(t *testing.T) {
 		return sameSet(a.Nodes(), []libcluster.Node{"b@::1"}) && sameSet(b.Nodes(), []libcluster.Node{"a@::1"})
 	})
 }
+
+// Tuning overrides the profile before Tune sees the configuration, and bad
+// values fail Start with the field's name.
+func TestTuning(t *testing.T) {
+	cfg := memberlist.DefaultConfig("tuned@127.0.0.1")
+	cfg.BindAddr, cfg.BindPort = "127.0.0.1", 0
+	cfg.Logger = testLogger(t)
+	cfg.Tuning = memberlist.Tuning{PushPullInterval: 7 * time.Second, GossipNodes: 5, SuspicionMult: 9, ProbeInterval: 3 * time.Second}
+	var seen ml.Config
+	cfg.Tune = func(c *ml.Config) { seen = *c }
+	n, err := memberlist.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Kill()
+	if seen.PushPullInterval != 7*time.Second || seen.GossipNodes != 5 || seen.SuspicionMult != 9 || seen.ProbeInterval != 3*time.Second ||
+		seen.ProbeTimeout != ml.DefaultLANConfig().ProbeTimeout {
+		t.Errorf("Tune saw PushPull %v GossipNodes %d SuspicionMult %d ProbeInterval %v ProbeTimeout %v",
+			seen.PushPullInterval, seen.GossipNodes, seen.SuspicionMult, seen.ProbeInterval, seen.ProbeTimeout)
+	}
+	for _, c := range []struct {
+		tuning memberlist.Tuning
+		want   string
+	}{
+		{memberlist.Tuning{GossipInterval: -time.Second}, "Config.Tuning.GossipInterval is negative"},
+		{memberlist.Tuning{RetransmitMult: -1}, "Config.Tuning.RetransmitMult is -1"},
+		{memberlist.Tuning{ProbeInterval: time.Second, ProbeTimeout: 2 * time.Second}, "not shorter than ProbeInterval"},
+	} {
+		cfg.Tuning, cfg.Tune = c.tuning, nil
+		if _, err := memberlist.Start(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Tuning %+v: Start error %v, want %q", c.tuning, err, c.want)
+		}
+	}
+}

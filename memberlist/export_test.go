@@ -1,5 +1,10 @@
 package memberlist
 
-// Kill stops the node without leaving, as a crash would: peers must find it
-// dead through their failure detector.
-func (n *Node) Kill() { n.closeOnce.Do(n.shutdown) }
+import "time"
+
+// SetCoolDown sets the back-off of a failed address for a test.
+func SetCoolDown(base, most time.Duration) (restore func()) {
+	b, m := coolBase, coolMax
+	coolBase, coolMax = base, most
+	return func() { coolBase, coolMax = b, m }
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -84,6 +85,14 @@ type Node struct {
 	changed chan struct{}                // closed and replaced when seen changes; guarded by mu
 
 	ev nodeevents.Queue
+
+	tr     *ctxTransport
+	ctx    context.Context // ends at shutdown; parent of every join
+	cancel context.CancelFunc
+	joins  map[netip.AddrPort]*joinCall  // joins in flight, one per address; guarded by mu
+	cool   map[netip.AddrPort]coolDown   // addresses whose last join failed; guarded by mu
+	wanted map[libcluster.Node]time.Time // peers a Connect failed to find, by last request; guarded by mu
+	wake   chan struct{}                 // nudges the sync loop when wanted gains a peer
 }
 
 type seenAddr struct {
@@ -108,14 +117,36 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		log:     s.log.With("node", string(s.self)),
 		seen:    map[libcluster.Node]seenAddr{},
 		changed: make(chan struct{}),
+		joins:   map[netip.AddrPort]*joinCall{},
+		cool:    map[netip.AddrPort]coolDown{},
+		wanted:  map[libcluster.Node]time.Time{},
+		wake:    make(chan struct{}, 1),
 	}
-	n.ev.Start()
 	c := s.mlConfig(&delegate{n: n}, &n.closed)
+	startErr := func(err error) error {
+		return fmt.Errorf("memberlist: start %s on %s: %w (pick a free port, or an address of this machine)",
+			s.self, net.JoinHostPort(c.BindAddr, fmt.Sprint(s.bindPort)), err)
+	}
+	inner, ours := c.Transport, c.Transport == nil
+	if ours {
+		nt, err := netTransport(c, c.Logger)
+		if err != nil {
+			return nil, startErr(fmt.Errorf("could not set up network transport: %w", err))
+		}
+		inner = nt
+	}
+	n.tr = newCtxTransport(inner)
+	c.Transport = n.tr
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.ev.Start()
 	m, err := ml.Create(c)
 	if err != nil {
+		n.cancel()
 		n.ev.Close()
-		return nil, fmt.Errorf("memberlist: start %s on %s: %w (pick a free port, or an address of this machine)",
-			s.self, net.JoinHostPort(c.BindAddr, fmt.Sprint(s.bindPort)), err)
+		if ours {
+			_ = inner.Shutdown()
+		}
+		return nil, startErr(err)
 	}
 	n.ml = m
 	// Nothing else knows this node yet, so its own entry is not changing.
@@ -125,6 +156,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.s.peerPort == 0 {
 		n.s.peerPort = c.BindPort // memberlist stores the port it bound
 	}
+	n.wg.Add(1)
+	go n.syncLoop()
 	return n, nil
 }
 
@@ -189,12 +222,21 @@ func (n *Node) WatchNodes(fn func(libcluster.NodeEvent)) (stop func()) {
 }
 
 // Connect joins peer's cluster, or returns nil at once when peer is already
-// a live member. The address dialled is the one peer advertised when it was
-// last seen, else host:PeerPort for each address its host resolves to. When
-// the node found there has another name, Connect returns a
-// [*NameMismatchError]; the two clusters have merged all the same (memberlist
-// merges on any contact). Connect gives up when ctx ends; the join may
-// still finish in the background, bounded by memberlist's TCPTimeout.
+// a live member. It exchanges state over TCP with the address peer
+// advertised when it was last seen, else with host:PeerPort for each
+// address its host resolves to; when peer is still not a live member after
+// that, the node keeps asking random live members in the background (see
+// wantTTL). When the
+// node found at peer's address has another name, Connect returns a
+// [*NameMismatchError]; the two clusters have merged all the same
+// (memberlist merges on any contact).
+//
+// Connect returns when ctx ends, and so does its join: the TCP exchange is
+// bounded by ctx (dialled within its deadline, closed when it ends). Calls
+// that need the same address at the same time share one exchange, so
+// retries never pile up on a seed; an address whose exchange failed is not
+// dialled again for a short back-off, randomised so that a herd of nodes
+// refused by one seed comes back spread out.
 func (n *Node) Connect(ctx context.Context, peer libcluster.Node) error {
 	if peer == n.s.self {
 		return nil
@@ -202,28 +244,55 @@ func (n *Node) Connect(ctx context.Context, peer libcluster.Node) error {
 	if _, err := libcluster.ParseNode(string(peer)); err != nil {
 		return fmt.Errorf("memberlist: %w: %w", libcluster.ErrIgnored, err)
 	}
-	n.mu.Lock()
 	if n.closed.Load() {
-		n.mu.Unlock()
 		return ErrClosed
 	}
-	n.wg.Add(1)
-	n.mu.Unlock()
 	if n.isMember(peer) {
-		n.wg.Done()
 		return nil
 	}
-	done := make(chan error, 1)
-	go func() {
-		defer n.wg.Done()
-		done <- n.join(ctx, peer)
-	}()
-	select {
-	case err := <-done:
+	cands, err := n.candidates(ctx, peer)
+	if err != nil {
 		return err
-	case <-ctx.Done():
-		return fmt.Errorf("memberlist: connect %s: %w", peer, context.Cause(ctx))
 	}
+	var errs []error
+	var mismatch *NameMismatchError
+	for _, c := range cands {
+		if ctx.Err() != nil {
+			break
+		}
+		err := n.joinShared(ctx, c)
+		if n.isMember(peer) {
+			return nil
+		}
+		if err != nil {
+			if errors.Is(err, ErrClosed) {
+				return err
+			}
+			errs = append(errs, err)
+			continue
+		}
+		if got := n.memberAt(c); got != "" {
+			mismatch = &NameMismatchError{Want: peer, Got: got, Addr: c}
+			continue
+		}
+		if n.waitMember(ctx, peer, settle) {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("joined at %s, but %s is not listed as a live member after %v (is it leaving?)", c, peer, settle))
+	}
+	// Not found where its name points (typically a seed, when a fleet shares
+	// one port on a host): the sync loop keeps asking random live members.
+	n.want(peer)
+	switch {
+	case mismatch != nil && len(cands) == 1:
+		return mismatch
+	case mismatch != nil:
+		errs = append(errs, mismatch)
+	}
+	if ctx.Err() != nil {
+		errs = append(errs, context.Cause(ctx))
+	}
+	return fmt.Errorf("memberlist: connect %s: %w", peer, errList(errs))
 }
 
 // candidates lists the addresses to try for peer, best first.
@@ -263,32 +332,6 @@ func (n *Node) candidates(ctx context.Context, peer libcluster.Node) ([]netip.Ad
 	return out, nil
 }
 
-func (n *Node) join(ctx context.Context, peer libcluster.Node) error {
-	cands, err := n.candidates(ctx, peer)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, c := range cands {
-		if ctx.Err() != nil {
-			break
-		}
-		err := n.joinAt(ctx, peer, c)
-		if err == nil {
-			return nil
-		}
-		var mm *NameMismatchError
-		if len(cands) == 1 && errors.As(err, &mm) {
-			return err
-		}
-		errs = append(errs, err)
-	}
-	if len(errs) == 0 {
-		return fmt.Errorf("memberlist: connect %s: %w", peer, context.Cause(ctx))
-	}
-	return fmt.Errorf("memberlist: connect %s: %w", peer, errList(errs))
-}
-
 // errList reads as one line, "first; second", and unwraps to every error.
 type errList []error
 
@@ -305,26 +348,236 @@ func (l errList) Error() string {
 
 func (l errList) Unwrap() []error { return l }
 
+// Missing peers: a peer a Connect could not find is kept for wantTTL after
+// the last Connect that asked for it. While any is kept, the node exchanges
+// state with one random live member every syncEvery (randomised ±50 %,
+// stretched by one step per 32 live members, doubled after each fruitless
+// round, at most syncMax), so that a
+// member that missed the gossip about a late joiner learns it within about
+// a second instead of at memberlist's periodic exchange (30 s, doubled and
+// more above 32 members).
+const (
+	wantTTL   = time.Minute
+	syncEvery = time.Second
+	syncMax   = 10 * time.Second
+)
+
+// want records that a Connect could not find peer.
+func (n *Node) want(peer libcluster.Node) {
+	n.mu.Lock()
+	_, known := n.wanted[peer]
+	if known || len(n.wanted) < maxSeen {
+		n.wanted[peer] = time.Now()
+	}
+	n.mu.Unlock()
+	if known {
+		return
+	}
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// missing reports whether a wanted peer is still missing, forgetting
+// those not asked for within wantTTL, and how many members are live.
+func (n *Node) missing() (bool, int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for p, at := range n.wanted {
+		if time.Since(at) > wantTTL || n.seen[p].alive {
+			delete(n.wanted, p)
+		}
+	}
+	live := 0
+	for _, sa := range n.seen {
+		if sa.alive {
+			live++
+		}
+	}
+	return len(n.wanted) > 0, live
+}
+
+// syncLoop exchanges state with a random live member while peers are
+// missing; see wantTTL. Each exchange that leaves a peer missing doubles
+// the wait before the next, up to syncMax; a newly wanted peer resets it,
+// so a peer that is down for good costs little.
+func (n *Node) syncLoop() {
+	defer n.wg.Done()
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.wake:
+		}
+		for rounds := 0; ; rounds++ {
+			miss, live := n.missing()
+			if !miss {
+				break
+			}
+			d := min(syncEvery*time.Duration(1+live/32)<<min(rounds, 6), syncMax)
+			t.Reset(d/2 + rand.N(d))
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-n.wake:
+				rounds = -1
+				continue
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(n.ctx, max(d, 2*time.Second))
+			_ = n.joinShared(ctx, relay)
+			cancel()
+		}
+	}
+}
+
+// relay is the key of the shared exchange with a random live member.
+var relay netip.AddrPort
+
+// joinCall is a join in flight to one address, shared by every Connect
+// that needs that address meanwhile.
+type joinCall struct {
+	done    chan struct{}
+	err     error // set before done is closed
+	waiters int   // guarded by Node.mu
+	cancel  context.CancelFunc
+}
+
+// coolDown is an address's back-off after a failed join.
+type coolDown struct {
+	failures int
+	until    time.Time
+	err      error
+}
+
+// Back-off of an address after failed joins: attempt k waits a random time
+// between half and all of coolBase·2^(k-1), at most coolMax. Variables for
+// tests.
+var (
+	coolBase = 200 * time.Millisecond
+	coolMax  = 5 * time.Second
+)
+
+func coolFor(failures int) time.Duration {
+	d := coolBase << min(failures-1, 10)
+	d = min(d, coolMax)
+	return d/2 + rand.N(d/2+1)
+}
+
+// joinShared runs a join at addr (or, for relay, with a random live
+// member), or waits for the one already running there, until ctx ends.
+// The join is cancelled when every caller waiting for it has gone.
+func (n *Node) joinShared(ctx context.Context, addr netip.AddrPort) error {
+	n.mu.Lock()
+	if n.closed.Load() {
+		n.mu.Unlock()
+		return ErrClosed
+	}
+	if cd, ok := n.cool[addr]; ok && time.Now().Before(cd.until) {
+		n.mu.Unlock()
+		return fmt.Errorf("%w (not retried for another %v)", cd.err, time.Until(cd.until).Round(time.Millisecond))
+	}
+	c := n.joins[addr]
+	if c == nil {
+		jctx, cancel := context.WithCancel(n.ctx)
+		c = &joinCall{done: make(chan struct{}), cancel: cancel}
+		n.joins[addr] = c
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			err := n.joinOnce(jctx, addr)
+			cancelled := jctx.Err() != nil
+			cancel()
+			n.mu.Lock()
+			if n.joins[addr] == c {
+				delete(n.joins, addr)
+			}
+			switch {
+			case err == nil:
+				delete(n.cool, addr)
+			case !cancelled:
+				cd := n.cool[addr]
+				cd.failures++
+				cd.until, cd.err = time.Now().Add(coolFor(cd.failures)), err
+				n.cool[addr] = cd
+				if len(n.cool) > maxSeen { // bounded: forget the table rather than grow
+					clear(n.cool)
+				}
+			}
+			c.err = err
+			n.mu.Unlock()
+			close(c.done)
+		}()
+	}
+	c.waiters++
+	n.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		n.mu.Lock()
+		c.waiters--
+		if c.waiters == 0 {
+			c.cancel()
+			if n.joins[addr] == c {
+				delete(n.joins, addr) // a later caller starts afresh
+			}
+		}
+		n.mu.Unlock()
+		return fmt.Errorf("join at %s: %w", addrName(addr), context.Cause(ctx))
+	}
+}
+
+func addrName(a netip.AddrPort) string {
+	if a == relay {
+		return "a live member"
+	}
+	return a.String()
+}
+
+// joinOnce exchanges state with addr (for relay: a random live member),
+// its TCP connection bounded by ctx.
+func (n *Node) joinOnce(ctx context.Context, addr netip.AddrPort) error {
+	if addr == relay {
+		if addr = n.randomMember(); !addr.IsValid() {
+			return errors.New("no other live member to ask")
+		}
+	}
+	unbind := n.tr.bind(addr.String(), ctx)
+	defer unbind()
+	if _, err := n.ml.Join([]string{addr.String()}); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("join at %s: %w", addr, context.Cause(ctx))
+		}
+		return fmt.Errorf("join at %s: %w; check that it runs, listens on that port (TCP and UDP) and uses the same SecretKey", addr, oneLine{err})
+	}
+	return nil
+}
+
+// randomMember returns the advertised address of a random live member.
+func (n *Node) randomMember() netip.AddrPort {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var pick netip.AddrPort
+	k := 0
+	for _, sa := range n.seen { // reservoir sampling over the live members
+		if sa.alive && sa.addr.IsValid() && sa.addr != n.addr {
+			k++
+			if rand.N(k) == 0 {
+				pick = sa.addr
+			}
+		}
+	}
+	return pick
+}
+
 // settle bounds how long a join waits for the peer to show up as a live
 // member: a node that restarted under its old name is listed dead until
 // its refutation reaches us by gossip, an instant after the join.
 const settle = 2 * time.Second
-
-func (n *Node) joinAt(ctx context.Context, peer libcluster.Node, addr netip.AddrPort) error {
-	if _, err := n.ml.Join([]string{addr.String()}); err != nil {
-		return fmt.Errorf("join at %s: %w; check that it runs, listens on that port (TCP and UDP) and uses the same SecretKey", addr, oneLine{err})
-	}
-	if n.isMember(peer) {
-		return nil
-	}
-	if got := n.memberAt(addr); got != "" {
-		return &NameMismatchError{Want: peer, Got: got, Addr: addr}
-	}
-	if n.waitMember(ctx, peer, settle) {
-		return nil
-	}
-	return fmt.Errorf("joined at %s, but %s is not listed as a live member after %v (is it leaving?)", addr, peer, settle)
-}
 
 // waitMember waits until peer is a live member, at most d or until ctx
 // ends, and reports whether it is.
@@ -390,11 +643,17 @@ func (n *Node) Close() error {
 	return n.closeErr
 }
 
+// Kill stops the node without leaving, as a crash would: peers find it
+// dead through their failure detector. It is for tests and fault-injection
+// harnesses; use Close to stop a node. After Kill, Close does nothing.
+func (n *Node) Kill() { n.closeOnce.Do(n.shutdown) }
+
 // shutdown stops the node without leaving, as a crash would.
 func (n *Node) shutdown() {
 	n.mu.Lock()
 	n.closed.Store(true)
 	n.mu.Unlock()
+	n.cancel()
 	if err := n.ml.Shutdown(); err != nil {
 		n.log.Warn("memberlist shutdown", "error", err)
 	}
@@ -493,6 +752,9 @@ func (n *Node) learn(peer *ml.Node, alive bool) {
 		}
 	}
 	n.seen[name] = seenAddr{addr: addr, alive: alive}
+	if alive {
+		delete(n.wanted, name)
+	}
 	close(n.changed)
 	n.changed = make(chan struct{})
 }

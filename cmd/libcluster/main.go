@@ -34,6 +34,7 @@ type command struct {
 var commands = []command{
 	{"run", "run a node with the topologies of a config file", cmdRun},
 	{"demo", "start local nodes, show them converge, lose one and heal", cmdDemo},
+	{"bench", "measure memberlist convergence, detection and healing at scale", cmdBench},
 	{"explain", "show what each topology discovers and what would be connected", cmdExplain},
 	{"members", "print a running node's membership (GET /members)", cmdMembers},
 	{"epmd", "run a standalone EPMD (Erlang port mapper daemon)", cmdEPMD},

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBench(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--n", "1"}, "--n item \"1\""},
+		{[]string{"--n", "10,x"}, "--n item \"x\""},
+		{[]string{"--transport", "tcp"}, "--transport \"tcp\""},
+		{[]string{"--runs", "0"}, "--runs 0"},
+		{[]string{"--profile", "lna"}, "--profile \"lna\""},
+	} {
+		code, _, errOut := runCLI(t, 30*time.Second, append([]string{"bench"}, c.args...)...)
+		if code != exitUsage || !strings.Contains(errOut, c.want) {
+			t.Errorf("bench %v: exit %d, stderr %q; want %d and %q", c.args, code, errOut, exitUsage, c.want)
+		}
+	}
+	svg := filepath.Join(t.TempDir(), "plot.svg")
+	code, out, errOut := runCLI(t, 60*time.Second, "bench", "--n", "3,4", "--runs", "1", "--profile", "local", "--json", "--svg", svg)
+	if code != exitOK {
+		t.Fatalf("bench: exit %d; stderr:\n%s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want one JSON line per N, got:\n%s", out)
+	}
+	for i, l := range lines {
+		var row benchRow
+		if err := json.Unmarshal([]byte(l), &row); err != nil {
+			t.Fatalf("line %d: %v: %s", i, err, l)
+		}
+		if row.N != 3+i || len(row.Converge) != 3 || row.Converge[0] <= 0 || len(row.Failures) != 0 {
+			t.Errorf("row %d = %+v", i, row)
+		}
+	}
+	if !strings.Contains(errOut, "load average at start") {
+		t.Errorf("stderr lacks the load average:\n%s", errOut)
+	}
+	if b, err := os.ReadFile(svg); err != nil || !strings.HasPrefix(string(b), "<svg") {
+		t.Errorf("plot: %v, %.40q", err, b)
+	}
+}

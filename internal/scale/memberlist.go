@@ -1,0 +1,292 @@
+package scale
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ml "github.com/hashicorp/memberlist"
+
+	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/memberlist"
+	"github.com/libcluster-go/libcluster/strategy"
+	"github.com/libcluster-go/libcluster/strategy/epmd"
+)
+
+// Transports MemberlistOptions.Transport can name.
+const (
+	// TransportLoopback runs every member on 127.0.0.1 with real UDP and
+	// TCP sockets, each on its own free port.
+	TransportLoopback = "loopback"
+	// TransportSim runs every member on memberlist's in-memory
+	// MockNetwork: the protocol without sockets. Members cannot be killed
+	// there (a send to a stopped mock member blocks), so only convergence
+	// is measured.
+	TransportSim = "sim"
+)
+
+// MemberlistOptions configures RunMemberlist.
+type MemberlistOptions struct {
+	N         int                // members, at least 2
+	Transport string             // TransportLoopback (default) or TransportSim
+	Profile   memberlist.Profile // default lan, as `libcluster run`
+	Tuning    memberlist.Tuning  // applied to every member
+	Timeout   time.Duration      // per phase; default 2 minutes
+	Faults    bool               // also kill a tenth of the members, then restart them
+	Policy    libcluster.Policy  // the topologies' policy; zero: the CLI's defaults
+	// Progress, if set, is called about once a second while a phase waits,
+	// with the phase, the time it has waited and who is still short.
+	Progress func(phase string, waited time.Duration, short string)
+}
+
+// RunMemberlist runs one memberlist scenario like `libcluster run` does it:
+// every member runs a topology with a static list of all N names; only the
+// first member (the seed) listens on the port a name maps to, so a member
+// reaches the others through the seed and gossip, and directly once it has
+// seen them. It returns the figures of one run.
+func RunMemberlist(ctx context.Context, o MemberlistOptions) (res Result) {
+	res.N = o.N
+	if o.N < 2 {
+		res.Err = errors.New("scale: want at least 2 members")
+		return res
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Minute
+	}
+	if o.Profile == "" {
+		o.Profile = memberlist.ProfileLAN
+	}
+	if o.Policy.Prune == 0 {
+		o.Policy.Prune = libcluster.PruneNever
+	}
+	warn := newWarnCounter()
+	log := slog.New(warn)
+	defer func() { res.Warnings = warn.snapshot() }()
+
+	names := make([]libcluster.Node, o.N)
+	hosts := make([]any, o.N)
+	for i := range names {
+		names[i] = libcluster.MustParseNode(fmt.Sprintf("m%d@127.0.0.1", i))
+		hosts[i] = string(names[i])
+	}
+	var mock *ml.MockNetwork
+	transports := make([]*ml.MockTransport, o.N)
+	if o.Transport == TransportSim {
+		mock = &ml.MockNetwork{}
+		for i := range transports { // all before any starts: MockNetwork is not safe for concurrent use
+			transports[i] = mock.NewTransport(string(names[i]))
+		}
+	}
+
+	c := &mlCluster{o: o, names: names, hosts: hosts, log: log, nodes: make([]*memberlist.Node, o.N),
+		stops: make([]func(), o.N), dones: make([]chan struct{}, o.N), ports: make([]int, o.N), transports: transports}
+	defer func() {
+		if err := c.stopAll(); err != nil && res.Err == nil {
+			res.Err = err
+		}
+	}()
+	for i := range o.N {
+		if err := c.start(ctx, i); err != nil {
+			res.Err = err
+			return res
+		}
+	}
+	// Start the topologies last, all at once, as a fleet rollout would.
+	for i := range o.N {
+		if err := c.run(i); err != nil {
+			res.Err = err
+			return res
+		}
+	}
+	start := time.Now()
+	all := func(int) int { return o.N - 1 }
+	if err := c.wait(ctx, "converge", o.Timeout, all); err != nil {
+		res.Err = fmt.Errorf("converge: %w", err)
+		return res
+	}
+	res.Converge = time.Since(start)
+	res.ConvergeDowns = c.downs.Load()
+	if !o.Faults || o.Transport == TransportSim {
+		return res
+	}
+	k := max(1, o.N/10)
+	killed := o.N - k // members killed: the last k, never the seed
+	start = time.Now()
+	for i := killed; i < o.N; i++ {
+		c.stop(i)
+		c.nodes[i].Kill()
+	}
+	survivors := func(i int) int {
+		if i >= killed {
+			return 0
+		}
+		return killed - 1
+	}
+	if err := c.waitFirst(ctx, "detect", o.Timeout, killed, survivors); err != nil {
+		res.Err = fmt.Errorf("detect: %w", err)
+		return res
+	}
+	res.Detect = time.Since(start)
+	start = time.Now()
+	for i := killed; i < o.N; i++ {
+		if err := c.start(ctx, i); err != nil {
+			res.Err = fmt.Errorf("restart: %w", err)
+			return res
+		}
+		if err := c.run(i); err != nil {
+			res.Err = err
+			return res
+		}
+	}
+	if err := c.wait(ctx, "heal", o.Timeout, all); err != nil {
+		res.Err = fmt.Errorf("heal: %w", err)
+		return res
+	}
+	res.Heal = time.Since(start)
+	return res
+}
+
+type mlCluster struct {
+	o          MemberlistOptions
+	names      []libcluster.Node
+	hosts      []any
+	log        *slog.Logger
+	nodes      []*memberlist.Node
+	stops      []func()
+	dones      []chan struct{}
+	ports      []int
+	transports []*ml.MockTransport
+	wg         sync.WaitGroup
+	downs      atomic.Int64 // down events seen by all members
+}
+
+func (c *mlCluster) start(ctx context.Context, i int) error {
+	cfg := memberlist.DefaultConfig(c.names[i])
+	cfg.BindAddr = "127.0.0.1"
+	cfg.BindPort = c.ports[i] // 0 at first: any free port; the same port on restart
+	cfg.PeerPort = c.ports[0]
+	cfg.Profile = c.o.Profile
+	cfg.LeaveTimeout = time.Second
+	cfg.Logger = c.log
+	cfg.Tuning = c.o.Tuning
+	if t := c.transports[i]; t != nil {
+		cfg.BindPort = 0
+		cfg.PeerPort = 1 // the seed's port on the MockNetwork
+		cfg.Tune = func(mc *ml.Config) { mc.Transport = t }
+	}
+	n, err := memberlist.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	c.nodes[i] = n
+	c.ports[i] = int(n.Addr().Port())
+	n.WatchNodes(func(ev libcluster.NodeEvent) {
+		if !ev.Up {
+			c.downs.Add(1)
+		}
+	})
+	return nil
+}
+
+func (c *mlCluster) run(i int) error {
+	s, err := epmd.FromParams(strategyParams(c.hosts))
+	if err != nil {
+		return err
+	}
+	topo := &libcluster.Topology{Name: "bench", Strategy: s, Connector: c.nodes[i], Policy: c.o.Policy, Logger: c.log}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	c.wg.Go(func() {
+		defer close(done)
+		_ = topo.Run(ctx)
+	})
+	c.stops[i] = cancel
+	c.dones[i] = done
+	return nil
+}
+
+// stop stops member i's topology, waiting for it at most a few seconds
+// (a topology that does not stop is reported when the run ends).
+func (c *mlCluster) stop(i int) {
+	if c.stops[i] == nil {
+		return
+	}
+	c.stops[i]()
+	c.stops[i] = nil
+	select {
+	case <-c.dones[i]:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+func (c *mlCluster) wait(ctx context.Context, phase string, timeout time.Duration, want func(int) int) error {
+	return c.waitFirst(ctx, phase, timeout, len(c.nodes), want)
+}
+
+// waitFirst waits until members 0..n-1 each list want(i) others.
+func (c *mlCluster) waitFirst(ctx context.Context, phase string, timeout time.Duration, n int, want func(int) int) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	count := func(i int) int { return len(c.nodes[i].Nodes()) }
+	if p := c.o.Progress; p != nil {
+		start := time.Now()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+					p(phase, time.Since(start), shortfall(n, count, want))
+				}
+			}
+		}()
+	}
+	return waitAll(ctx, n, count, want)
+}
+
+// stopAll cancels every topology, kills every member, then waits for the
+// topologies, at most 30 s; it returns an error naming how many did not
+// stop.
+func (c *mlCluster) stopAll() error {
+	for i, stop := range c.stops {
+		if stop != nil {
+			stop()
+			c.stops[i] = nil
+		}
+	}
+	var wg sync.WaitGroup
+	for _, n := range c.nodes {
+		if n != nil {
+			wg.Go(n.Kill)
+		}
+	}
+	wg.Wait()
+	deadline := time.After(30 * time.Second)
+	stuck := 0
+	for _, d := range c.dones {
+		if d == nil {
+			continue
+		}
+		select {
+		case <-d:
+		case <-deadline:
+			stuck++
+		}
+	}
+	if stuck > 0 {
+		return fmt.Errorf("scale: %d topologies did not stop within 30s of their cancel", stuck)
+	}
+	return nil
+}
+
+func strategyParams(hosts []any) *strategy.Params {
+	return strategy.NewParams(map[string]any{"hosts": hosts})
+}

@@ -1,0 +1,88 @@
+package scale
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSummarise(t *testing.T) {
+	rs := []Result{{Converge: 3 * time.Second}, {Converge: time.Second}, {Err: errors.New("timeout")}, {Converge: 2 * time.Second}, {Converge: 10 * time.Second}}
+	s := Summarise(rs, func(r Result) time.Duration { return r.Converge })
+	if s.Runs != 5 || s.OK != 4 || s.Min != time.Second || s.Median != 2500*time.Millisecond || s.Max != 10*time.Second {
+		t.Fatalf("Summarise = %+v", s)
+	}
+	if got := s.String(); got != "1.00 / 2.50 / 10.00 s (4/5)" {
+		t.Errorf("String = %q", got)
+	}
+	if got := Summarise(rs[2:3], func(r Result) time.Duration { return r.Converge }).String(); got != "— (0/1)" {
+		t.Errorf("no finished run: %q", got)
+	}
+}
+
+func TestWaitAllReportsShortfall(t *testing.T) {
+	counts := []int{2, 1, 2}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := waitAll(ctx, 3, func(i int) int { return counts[i] }, func(int) int { return 2 })
+	if err == nil || !strings.Contains(err.Error(), "1 of 3 members short: 1/2 (1)") {
+		t.Fatalf("waitAll = %v", err)
+	}
+	if err := waitAll(context.Background(), 3, func(int) int { return 2 }, func(int) int { return 2 }); err != nil {
+		t.Fatalf("waitAll on a converged set = %v", err)
+	}
+}
+
+func TestPlotSVG(t *testing.T) {
+	var b bytes.Buffer
+	st := func(lo, med, hi float64) Stats {
+		return Stats{Runs: 3, OK: 3, Min: time.Duration(lo * 1e9), Median: time.Duration(med * 1e9), Max: time.Duration(hi * 1e9)}
+	}
+	err := PlotSVG(&b, "a <title>", []Series{{Label: "x", Points: []Point{{N: 50, Stats: st(0.5, 1, 2)}, {N: 1000, Stats: st(5, 8, 20)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := xml.NewDecoder(&b)
+	polylines := 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			if err.Error() != "EOF" {
+				t.Fatalf("not well-formed XML: %v", err)
+			}
+			break
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			polylines++
+		}
+	}
+	if polylines != 1 {
+		t.Errorf("%d polylines, want 1", polylines)
+	}
+	if err := PlotSVG(&b, "", nil); err == nil {
+		t.Error("PlotSVG with no points succeeded")
+	}
+}
+
+// A small real run: members on loopback sockets converge, notice a killed
+// member and take it back; the in-memory network converges too.
+func TestRunMemberlist(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real members")
+	}
+	r := RunMemberlist(context.Background(), MemberlistOptions{N: 4, Profile: "local", Faults: true, Timeout: 30 * time.Second})
+	if r.Err != nil || r.Converge <= 0 || r.Detect <= 0 || r.Heal <= 0 {
+		t.Fatalf("loopback run = %+v", r)
+	}
+	r = RunMemberlist(context.Background(), MemberlistOptions{N: 8, Transport: TransportSim, Profile: "local", Timeout: 30 * time.Second})
+	if r.Err != nil || r.Converge <= 0 {
+		t.Fatalf("sim run = %+v", r)
+	}
+	if r := RunMemberlist(context.Background(), MemberlistOptions{N: 1}); r.Err == nil {
+		t.Error("N=1 accepted")
+	}
+}

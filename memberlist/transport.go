@@ -1,0 +1,128 @@
+package memberlist
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	ml "github.com/hashicorp/memberlist"
+)
+
+// ctxTransport wraps memberlist's transport so that the TCP exchanges of a
+// join are bounded by the join's context: memberlist's Join takes no
+// context, and without this a join abandoned by its caller would run on
+// for up to TCPTimeout. A dial to an address with a join context in flight
+// is cut short at the context's deadline, and its connection is closed when
+// the context ends. Other dials (periodic state exchanges, probes over TCP)
+// are untouched.
+type ctxTransport struct {
+	ml.NodeAwareTransport
+
+	mu   sync.Mutex
+	ctxs map[string]context.Context // by "host:port"; guarded by mu
+}
+
+func newCtxTransport(t ml.Transport) *ctxTransport {
+	na, ok := t.(ml.NodeAwareTransport)
+	if !ok {
+		na = shim{t}
+	}
+	return &ctxTransport{NodeAwareTransport: na, ctxs: map[string]context.Context{}}
+}
+
+// bind makes dials to addr use ctx until the returned function is called.
+func (t *ctxTransport) bind(addr string, ctx context.Context) (unbind func()) {
+	t.mu.Lock()
+	t.ctxs[addr] = ctx
+	t.mu.Unlock()
+	return func() {
+		t.mu.Lock()
+		if t.ctxs[addr] == ctx {
+			delete(t.ctxs, addr)
+		}
+		t.mu.Unlock()
+	}
+}
+
+func (t *ctxTransport) ctxFor(addr string) context.Context {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ctxs[addr]
+}
+
+// DialAddressTimeout dials addr, bounded by the join context bound to it.
+func (t *ctxTransport) DialAddressTimeout(addr ml.Address, timeout time.Duration) (net.Conn, error) {
+	ctx := t.ctxFor(addr.Addr)
+	if ctx == nil {
+		return t.NodeAwareTransport.DialAddressTimeout(addr, timeout)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr.Addr, context.Cause(ctx))
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, max(time.Until(dl), time.Millisecond))
+	}
+	c, err := t.NodeAwareTransport.DialAddressTimeout(addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	return &ctxConn{Conn: c, stop: stop}, nil
+}
+
+// DialTimeout is DialAddressTimeout without a node name.
+func (t *ctxTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	return t.DialAddressTimeout(ml.Address{Addr: addr}, timeout)
+}
+
+// ctxConn releases its context watch when closed.
+type ctxConn struct {
+	net.Conn
+	stop func() bool
+}
+
+func (c *ctxConn) Close() error {
+	c.stop()
+	return c.Conn.Close()
+}
+
+// shim adapts a plain Transport, as memberlist itself does.
+type shim struct{ ml.Transport }
+
+func (s shim) WriteToAddress(b []byte, addr ml.Address) (time.Time, error) {
+	return s.WriteTo(b, addr.Addr)
+}
+
+func (s shim) DialAddressTimeout(addr ml.Address, timeout time.Duration) (net.Conn, error) {
+	return s.Transport.DialTimeout(addr.Addr, timeout)
+}
+
+// netTransport creates memberlist's UDP/TCP transport as memberlist.Create
+// would (with retries when the port is chosen by the kernel, since UDP and
+// TCP must get the same one), and records the bound port in c.
+func netTransport(c *ml.Config, logger *log.Logger) (*ml.NetTransport, error) {
+	nc := &ml.NetTransportConfig{BindAddrs: []string{c.BindAddr}, BindPort: c.BindPort, Logger: logger, MetricLabels: c.MetricLabels}
+	tries := 1
+	if c.BindPort == 0 {
+		tries = 10
+	}
+	var err error
+	for range tries {
+		var nt *ml.NetTransport
+		if nt, err = ml.NewNetTransport(nc); err == nil {
+			if c.BindPort == 0 {
+				c.BindPort = nt.GetAutoBindPort()
+				c.AdvertisePort = c.BindPort
+			}
+			return nt, nil
+		}
+		if !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
+	return nil, err
+}

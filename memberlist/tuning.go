@@ -1,0 +1,91 @@
+package memberlist
+
+import (
+	"fmt"
+	"time"
+
+	ml "github.com/hashicorp/memberlist"
+)
+
+// Tuning holds the memberlist settings that users of memberlist commonly
+// change, under memberlist's own names. A zero field keeps the profile's
+// value. [Tuning.Apply] sets them on a memberlist configuration; use it from
+// [Config.Tune], or set [Config.Tuning].
+type Tuning struct {
+	// PushPullInterval is how often a member exchanges its full state with
+	// one random member over TCP (memberlist scales it up above 32
+	// members). lan: 30 s, local: 15 s.
+	PushPullInterval time.Duration
+	// GossipInterval is how often a member gossips queued updates to
+	// GossipNodes members over UDP. lan: 200 ms, local: 100 ms.
+	GossipInterval time.Duration
+	// GossipNodes is how many random members each gossip round reaches.
+	// lan: 3.
+	GossipNodes int
+	// ProbeInterval is how often a member probes one random member. lan:
+	// 1 s.
+	ProbeInterval time.Duration
+	// ProbeTimeout is how long a probe waits for its ack before asking
+	// other members to probe indirectly. lan: 500 ms.
+	ProbeTimeout time.Duration
+	// SuspicionMult scales how long a suspected member has to refute
+	// before it is declared dead (times log10(N) probe intervals). lan: 4.
+	SuspicionMult int
+	// RetransmitMult scales how many times an update is gossiped (times
+	// log10(N+1)). lan: 4.
+	RetransmitMult int
+	// TCPTimeout bounds a TCP state exchange or join. lan: 10 s.
+	TCPTimeout time.Duration
+	// DeadNodeReclaimTime is how long after its death a member may come
+	// back under its name at another address; 0: never.
+	DeadNodeReclaimTime time.Duration
+}
+
+// Apply sets the non-zero fields of t on c.
+func (t Tuning) Apply(c *ml.Config) {
+	setD := func(dst *time.Duration, v time.Duration) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	setI := func(dst *int, v int) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	setD(&c.PushPullInterval, t.PushPullInterval)
+	setD(&c.GossipInterval, t.GossipInterval)
+	setI(&c.GossipNodes, t.GossipNodes)
+	setD(&c.ProbeInterval, t.ProbeInterval)
+	setD(&c.ProbeTimeout, t.ProbeTimeout)
+	setI(&c.SuspicionMult, t.SuspicionMult)
+	setI(&c.RetransmitMult, t.RetransmitMult)
+	setD(&c.TCPTimeout, t.TCPTimeout)
+	setD(&c.DeadNodeReclaimTime, t.DeadNodeReclaimTime)
+}
+
+// check reports the first negative field, or a probe timeout not shorter
+// than the probe interval.
+func (t Tuning) check() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"PushPullInterval", t.PushPullInterval}, {"GossipInterval", t.GossipInterval}, {"ProbeInterval", t.ProbeInterval},
+		{"ProbeTimeout", t.ProbeTimeout}, {"TCPTimeout", t.TCPTimeout}, {"DeadNodeReclaimTime", t.DeadNodeReclaimTime}} {
+		if d.v < 0 {
+			return fmt.Errorf("memberlist: Config.Tuning.%s is negative (%v); use a positive duration, or 0 for the profile's value", d.name, d.v)
+		}
+	}
+	for _, i := range []struct {
+		name string
+		v    int
+	}{{"GossipNodes", t.GossipNodes}, {"SuspicionMult", t.SuspicionMult}, {"RetransmitMult", t.RetransmitMult}} {
+		if i.v < 0 || i.v > 1000 {
+			return fmt.Errorf("memberlist: Config.Tuning.%s is %d; use 1 to 1000, or 0 for the profile's value", i.name, i.v)
+		}
+	}
+	if t.ProbeInterval > 0 && t.ProbeTimeout > 0 && t.ProbeTimeout >= t.ProbeInterval {
+		return fmt.Errorf("memberlist: Config.Tuning.ProbeTimeout %v is not shorter than ProbeInterval %v; a probe must time out before the next one starts", t.ProbeTimeout, t.ProbeInterval)
+	}
+	return nil
+}
