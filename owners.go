@@ -82,12 +82,22 @@ func (o *owners) release(n Node) {
 	}
 }
 
-// disconnect runs fn (the connector's Disconnect) if no topology wants n
-// and no other disconnect of n is running, and reports whether it ran.
+// disconnect runs fn (the connector's Disconnect) if no topology wants n,
+// and reports whether it ran. While another disconnect of n runs, it waits
+// for that one and decides again: the connection it asks to drop may have
+// come up after the running one looked (a connect that raced it), so it is
+// never skipped just because a disconnect is under way.
 func (o *owners) disconnect(n Node, fn func()) bool {
 	o.mu.Lock()
 	c := o.nodes[n]
-	if c != nil && (c.n > 0 || c.busy != nil) {
+	for c != nil && c.n <= 0 && c.busy != nil {
+		busy := c.busy
+		o.mu.Unlock()
+		<-busy
+		o.mu.Lock()
+		c = o.nodes[n]
+	}
+	if c != nil && c.n > 0 {
 		o.mu.Unlock()
 		return false
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"sync"
+	"testing"
 )
 
 // LineCounter is an io.Writer that counts the lines written to it, for
@@ -40,4 +41,41 @@ func (l *LineCounter) Reset() {
 func CountingLogger() (*slog.Logger, *LineCounter) {
 	lc := &LineCounter{}
 	return slog.New(slog.NewTextHandler(lc, nil)), lc
+}
+
+// FailureLog is a debug-level logger for tests whose output is shown only
+// when the test fails: every line goes to one buffer, which cleanup logs
+// through t when t.Failed. The buffer keeps the last 1 MiB.
+func FailureLog(t testing.TB) *slog.Logger {
+	t.Helper()
+	b := &tailBuffer{max: 1 << 20}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("log:\n%s", b.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// tailBuffer is a concurrency-safe buffer that keeps its last max bytes.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.b = append(b.b, p...)
+	if over := len(b.b) - b.max; over > 0 {
+		b.b = append(b.b[:0], b.b[over:]...)
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.b)
 }

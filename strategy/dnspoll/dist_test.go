@@ -2,8 +2,6 @@ package dnspoll_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
 	"slices"
 	"strconv"
@@ -44,7 +42,7 @@ func startMember(t *testing.T, name, listen string, srv *dnstest.Server, family 
 	ctx := context.Background()
 	n, err := dist.Start(ctx, dist.Config{
 		Name: libcluster.MustParseNode(name), Cookie: "dnspoll-test", ListenAddr: listen,
-		EPMD: dist.EPMDNone, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		EPMD: dist.EPMDNone, Logger: clustertest.FailureLog(t).With("node", name),
 	})
 	if err != nil {
 		if _, lerr := net.Listen("tcp", listen); lerr != nil {
@@ -56,7 +54,7 @@ func startMember(t *testing.T, name, listen string, srv *dnstest.Server, family 
 	s := build(t, map[string]any{"query": "app.test", "node_basename": "app", "polling_interval": 200,
 		"resolver": srv.Addr(), "ip_family": family})
 	topo := &libcluster.Topology{Name: "dns", Strategy: s, Connector: n,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Logger: clustertest.FailureLog(t).With("topology_of", name)}
 	tctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { _ = topo.Run(tctx); close(done) }()
