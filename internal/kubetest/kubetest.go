@@ -60,6 +60,7 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -311,8 +312,49 @@ func UserSubject(name string) rbacv1.Subject {
 }
 
 // Grant gives subject the rules in namespace, through a new Role and
-// RoleBinding.
+// RoleBinding, and returns once the API server's authorizer applies them.
+// (RBAC reads roles through an informer cache, so a request right after
+// the binding is created can still be refused; Grant asks the API server
+// with SubjectAccessReviews until the first verb of every rule is allowed.)
 func (c *Cluster) Grant(namespace string, subject rbacv1.Subject, rules ...rbacv1.PolicyRule) {
+	c.t.Helper()
+	c.bind(namespace, subject, rules)
+	ctx, cancel := c.ctx()
+	defer cancel()
+	for _, r := range rules {
+		if len(r.Verbs) == 0 || len(r.Resources) == 0 {
+			continue
+		}
+		group := ""
+		if len(r.APIGroups) > 0 {
+			group = r.APIGroups[0]
+		}
+		spec := authorizationv1.SubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Namespace: namespace, Verb: r.Verbs[0], Group: group, Resource: r.Resources[0]}}
+		switch subject.Kind {
+		case rbacv1.ServiceAccountKind:
+			spec.User = "system:serviceaccount:" + subject.Namespace + ":" + subject.Name
+		case rbacv1.GroupKind:
+			spec.Groups = []string{subject.Name}
+		default:
+			spec.User = subject.Name
+		}
+		err := wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			res, err := c.client.AuthorizationV1().SubjectAccessReviews().Create(ctx,
+				&authorizationv1.SubjectAccessReview{Spec: spec}, metav1.CreateOptions{})
+			if err != nil {
+				return false, err
+			}
+			return res.Status.Allowed, nil
+		})
+		if err != nil {
+			c.t.Fatalf("kubetest: %s %s for %s in %s not in effect after the grant: %v", r.Verbs[0], r.Resources[0], subject.Name, namespace, err)
+		}
+	}
+}
+
+// bind creates the Role and RoleBinding of Grant.
+func (c *Cluster) bind(namespace string, subject rbacv1.Subject, rules []rbacv1.PolicyRule) {
 	c.t.Helper()
 	ctx, cancel := c.ctx()
 	defer cancel()
