@@ -6,7 +6,7 @@ import (
 )
 
 // Connector is the distribution layer a [Topology] drives: libcluster's
-// connect / disconnect / list_nodes triple. The dist package provides the
+// connect / disconnect / list_nodes triple. The erldist package provides the
 // default, a native Erlang distribution node; [ConnectorFuncs] adapts plain
 // functions.
 //

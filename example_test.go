@@ -9,7 +9,7 @@ import (
 )
 
 // A topology with a static list and a connector made of plain functions.
-// Real programs use the dist package's Erlang distribution connector.
+// Real programs use the erldist package's Erlang distribution connector.
 func ExampleTopology() {
 	connected := make(chan libcluster.Node, 2)
 	conn := &libcluster.ConnectorFuncs{

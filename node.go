@@ -10,7 +10,7 @@
 // strategy that fails or panics without touching the others.
 //
 // Node names keep the Erlang form basename@host, so Go nodes can join a
-// cluster of Erlang and Elixir nodes through the dist package's connector.
+// cluster of Erlang and Elixir nodes through the erldist package's connector.
 package libcluster
 
 import (

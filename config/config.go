@@ -66,7 +66,7 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/dist"
+	"github.com/libcluster-go/libcluster/erldist"
 	"github.com/libcluster-go/libcluster/memberlist"
 	"github.com/libcluster-go/libcluster/strategy"
 )
@@ -83,7 +83,7 @@ const (
 
 // The connectors node.connector can name.
 const (
-	// ConnectorDist is the Erlang distribution (package dist), the default.
+	// ConnectorDist is the Erlang distribution (package erldist), the default.
 	ConnectorDist = "dist"
 	// ConnectorMemberlist is hashicorp/memberlist (package memberlist), for
 	// clusters of Go nodes only.
@@ -120,8 +120,8 @@ type Node struct {
 	// TLS holds node.tls, Erlang's ssl_dist_optfile options (certfile,
 	// keyfile, cacertfile, verify, fail_if_no_peer_cert); nil means
 	// plain TCP distribution. Parse checks that the files load; build
-	// dist.Config.TLS from it with dist.LoadTLS.
-	TLS *dist.TLSOptions
+	// erldist.Config.TLS from it with erldist.LoadTLS.
+	TLS *erldist.TLSOptions
 	// Connector is ConnectorDist (the default) or ConnectorMemberlist.
 	// Under memberlist the fields above, except Name, are unused and
 	// Cookie is empty.

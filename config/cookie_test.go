@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// The CLI reads cookies with dist's reader: what dist.Start and erl refuse
+// The CLI reads cookies with dist's reader: what erldist.Start and erl refuse
 // (a file others can read), the config refuses too, and the XDG location
 // erl uses is honoured.
 func TestCookieFileChecksMatchDist(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/dist"
+	"github.com/libcluster-go/libcluster/erldist"
 	"github.com/libcluster-go/libcluster/memberlist"
 	"github.com/libcluster-go/libcluster/strategy"
 )
@@ -317,7 +317,7 @@ func (p *parser) node(e entry, n *Node) {
 			n.Cookie, n.CookieFile = p.readCookie(ce.val, []string{path})
 		}
 	default:
-		files, err := dist.CookieFiles(p.opts.home)
+		files, err := erldist.CookieFiles(p.opts.home)
 		if err != nil {
 			p.fail(e.key, "node.cookie", "no cookie: %v; set node.cookie or node.cookie_file, or pass --cookie", err)
 			break
@@ -512,10 +512,10 @@ func (p *parser) secretKey(e entry, path string) []byte {
 }
 
 // readCookie reads the first of files that exists with dist's cookie
-// reader, so the CLI applies exactly the checks dist.Start and erl apply
+// reader, so the CLI applies exactly the checks erldist.Start and erl apply
 // (owner-only permissions, a regular file, a size limit).
 func (p *parser) readCookie(at *yaml.Node, files []string) (cookie, path string) {
-	c, path, err := dist.FindCookie(files)
+	c, path, err := erldist.FindCookie(files)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		p.fail(at, "node.cookie", "no cookie: %s does not exist; set node.cookie or node.cookie_file, or pass --cookie", strings.Join(files, " or "))

@@ -4,7 +4,6 @@ package config
 import (
 	_ "github.com/libcluster-go/libcluster/strategy/consul"
 	_ "github.com/libcluster-go/libcluster/strategy/dnspoll"
-	_ "github.com/libcluster-go/libcluster/strategy/epmd"
 	_ "github.com/libcluster-go/libcluster/strategy/erlanghosts"
 	_ "github.com/libcluster-go/libcluster/strategy/etcd"
 	_ "github.com/libcluster-go/libcluster/strategy/gossip"
@@ -14,4 +13,5 @@ import (
 	_ "github.com/libcluster-go/libcluster/strategy/localepmd"
 	_ "github.com/libcluster-go/libcluster/strategy/postgres"
 	_ "github.com/libcluster-go/libcluster/strategy/rancher"
+	_ "github.com/libcluster-go/libcluster/strategy/static"
 )

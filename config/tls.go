@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/libcluster-go/libcluster/dist"
+	"github.com/libcluster-go/libcluster/erldist"
 	"github.com/libcluster-go/libcluster/strategy"
 )
 
@@ -13,17 +13,17 @@ import (
 // -ssl_dist_optfile that a node needs, under the same names.
 var tlsKeys = []string{"certfile", "keyfile", "cacertfile", "verify", "fail_if_no_peer_cert"}
 
-// tls parses the node.tls block into the options of dist.LoadTLS, and
+// tls parses the node.tls block into the options of erldist.LoadTLS, and
 // loads them once so that a missing or wrong file is reported with its
 // line before anything starts.
-func (p *parser) tls(e entry) *dist.TLSOptions {
+func (p *parser) tls(e entry) *erldist.TLSOptions {
 	const path = "node.tls"
 	nerr := len(p.errs.Problems)
 	_, m := p.mapping(e.val, path, tlsKeys)
 	if len(p.errs.Problems) > nerr {
 		return nil
 	}
-	o := &dist.TLSOptions{}
+	o := &erldist.TLSOptions{}
 	for _, f := range []struct {
 		key string
 		dst *string
@@ -37,7 +37,7 @@ func (p *parser) tls(e entry) *dist.TLSOptions {
 	}
 	if v, ok := m["verify"]; ok {
 		s, ok := p.scalar(v.val, path+".verify")
-		allowed := []string{dist.VerifyPeer, dist.VerifyNone}
+		allowed := []string{erldist.VerifyPeer, erldist.VerifyNone}
 		switch {
 		case !ok:
 		case contains(allowed, s):
@@ -58,8 +58,8 @@ func (p *parser) tls(e entry) *dist.TLSOptions {
 	if len(p.errs.Problems) > nerr {
 		return nil
 	}
-	if _, err := dist.LoadTLS(*o); err != nil {
-		var oe *dist.TLSOptionError
+	if _, err := erldist.LoadTLS(*o); err != nil {
+		var oe *erldist.TLSOptionError
 		if !errors.As(err, &oe) {
 			p.fail(e.key, path, "%v", err)
 			return nil

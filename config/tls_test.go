@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/libcluster-go/libcluster/dist"
-	"github.com/libcluster-go/libcluster/internal/tlstest"
+	"github.com/libcluster-go/libcluster/erldist"
+	"github.com/libcluster-go/libcluster/internal/testkit/tlstest"
 )
 
 // tlsFile is a config file with a node.tls block made of lines.
@@ -24,7 +24,7 @@ func TestTLSBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := dist.TLSOptions{CertFile: cf, KeyFile: kf, CACertFile: ca.File}
+	want := erldist.TLSOptions{CertFile: cf, KeyFile: kf, CACertFile: ca.File}
 	if f.Node.TLS == nil || *f.Node.TLS != want {
 		t.Fatalf("node.tls = %+v, want %+v", f.Node.TLS, want)
 	}
@@ -32,12 +32,12 @@ func TestTLSBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want.Verify, want.AllowNoPeerCert = dist.VerifyPeer, true
+	want.Verify, want.AllowNoPeerCert = erldist.VerifyPeer, true
 	if *f.Node.TLS != want {
 		t.Fatalf("node.tls = %+v, want %+v", *f.Node.TLS, want)
 	}
 	f, err = Parse([]byte(tlsFile("certfile: "+cf, "keyfile: "+kf, "verify: verify_none")), "tls.yaml")
-	if err != nil || f.Node.TLS.Verify != dist.VerifyNone {
+	if err != nil || f.Node.TLS.Verify != erldist.VerifyNone {
 		t.Fatalf("verify_none without cacertfile: %v", err)
 	}
 	if f, err := Parse([]byte("node:\n  name: app@127.0.0.1\n  cookie: c\ntopologies:\n  one:\n    strategy: epmd\n"), "plain.yaml"); err != nil || f.Node.TLS != nil {

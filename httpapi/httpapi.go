@@ -50,7 +50,7 @@ type Source struct {
 	// Web serves the live web view at /; nil: no page.
 	Web *Web
 	// Health returns nil while the connector works, or what broke it (such
-	// as dist.Node's Err: its listener failed for good); /readyz then
+	// as erldist.Node's Err: its listener failed for good); /readyz then
 	// answers 503 with the error. Nil: not checked.
 	Health func() error
 }

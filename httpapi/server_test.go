@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/internal/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
 )
 
 var idleConns = flag.Int("httpapi.idle-conns", 1500, "idle connections the keep-alive attack opens (the report used 20000)")

@@ -9,7 +9,7 @@ import (
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/memberlist"
 	"github.com/libcluster-go/libcluster/strategy"
-	"github.com/libcluster-go/libcluster/strategy/epmd"
+	"github.com/libcluster-go/libcluster/strategy/static"
 )
 
 const wait = 30 * time.Second
@@ -22,7 +22,7 @@ func runTopology(t *testing.T, conn libcluster.Connector, hosts []libcluster.Nod
 	for _, h := range hosts {
 		list = append(list, string(h))
 	}
-	s, err := epmd.FromParams(strategy.NewParams(map[string]any{"hosts": list}))
+	s, err := static.FromParams(strategy.NewParams(map[string]any{"hosts": list}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	ml "github.com/hashicorp/memberlist"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/internal/testenv"
+	"github.com/libcluster-go/libcluster/internal/testkit/testenv"
 	"github.com/libcluster-go/libcluster/memberlist"
 )
 

@@ -2,7 +2,7 @@
 // memberlist library: SWIM failure detection with gossip dissemination.
 //
 // Pick it for large fleets made only of Go nodes. The default connector (the
-// dist package) speaks the Erlang distribution protocol, which keeps one TCP
+// erldist package) speaks the Erlang distribution protocol, which keeps one TCP
 // connection to every peer: a full mesh whose cost grows with the square of
 // the fleet. memberlist instead probes one random member per interval and
 // spreads membership changes by gossip, so each node's load stays nearly

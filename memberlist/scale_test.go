@@ -10,7 +10,7 @@ import (
 	ml "github.com/hashicorp/memberlist"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/internal/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
 	"github.com/libcluster-go/libcluster/memberlist"
 )
 

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libcluster-go/libcluster/internal/clustertest"
-	"github.com/libcluster-go/libcluster/internal/erltest"
-	"github.com/libcluster-go/libcluster/internal/testenv"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/erltest"
+	"github.com/libcluster-go/libcluster/internal/testkit/testenv"
 )
 
 // TestRunMemberlist runs two nodes with the memberlist connector, each on

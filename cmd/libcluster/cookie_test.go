@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// libcluster run refuses a cookie file others can read, as dist.Start and
+// libcluster run refuses a cookie file others can read, as erldist.Start and
 // erl do, naming the file and its mode.
 func TestRunRefusesOpenCookieFile(t *testing.T) {
 	cookie := writeFile(t, "cookie", "SECRET\n")

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/dist/epmd"
+	"github.com/libcluster-go/libcluster/erldist/epmd"
 	"github.com/libcluster-go/libcluster/httpapi"
 )
 

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/libcluster-go/libcluster/dist/epmd"
+	"github.com/libcluster-go/libcluster/erldist/epmd"
 )
 
 func cmdEPMD(args []string, stdout, stderr io.Writer) int {

@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster/httpapi"
-	"github.com/libcluster-go/libcluster/internal/clustertest"
-	"github.com/libcluster-go/libcluster/internal/erltest"
-	"github.com/libcluster-go/libcluster/internal/testenv"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/erltest"
+	"github.com/libcluster-go/libcluster/internal/testkit/testenv"
 )
 
 var binary string // the libcluster binary built once for all tests

@@ -18,7 +18,7 @@ import (
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/config"
-	"github.com/libcluster-go/libcluster/dist"
+	"github.com/libcluster-go/libcluster/erldist"
 	"github.com/libcluster-go/libcluster/httpapi"
 	"github.com/libcluster-go/libcluster/memberlist"
 	"github.com/libcluster-go/libcluster/metrics"
@@ -181,7 +181,7 @@ func runNode(ctx context.Context, f *config.File, log *slog.Logger, addrFile str
 	return runErr
 }
 
-// runConnector is what run needs of a connector: dist.Node and
+// runConnector is what run needs of a connector: erldist.Node and
 // memberlist.Node both provide it.
 type runConnector interface {
 	libcluster.Connector
@@ -201,7 +201,7 @@ func startConnector(ctx context.Context, f *config.File, log *slog.Logger) (runC
 		}
 		return node, []any{"addr", node.Addr().String(), "peer_port", node.PeerPort()}, nil
 	}
-	cfg := dist.Config{
+	cfg := erldist.Config{
 		Name:       f.Node.Name,
 		Cookie:     f.Node.Cookie,
 		Visible:    !f.Node.Hidden,
@@ -211,13 +211,13 @@ func startConnector(ctx context.Context, f *config.File, log *slog.Logger) (runC
 		Logger:     log,
 	}
 	if f.Node.TLS != nil {
-		tc, err := dist.LoadTLS(*f.Node.TLS)
+		tc, err := erldist.LoadTLS(*f.Node.TLS)
 		if err != nil {
 			return nil, nil, fmt.Errorf("node.tls: %w", err)
 		}
 		cfg.TLS = tc
 	}
-	node, err := dist.Start(ctx, cfg)
+	node, err := erldist.Start(ctx, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting the distribution node (node.listen %s, node.epmd %s): %w", f.Node.Listen, f.Node.EPMD, err)
 	}

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libcluster-go/libcluster/internal/clustertest"
-	"github.com/libcluster-go/libcluster/internal/erltest"
-	"github.com/libcluster-go/libcluster/internal/tlstest"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/erltest"
+	"github.com/libcluster-go/libcluster/internal/testkit/tlstest"
 )
 
 // TestRunTLSWithErl: libcluster run with node.tls (the docs/cli.md

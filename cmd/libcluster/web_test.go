@@ -16,10 +16,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/libcluster-go/libcluster/internal/clustertest"
-	"github.com/libcluster-go/libcluster/internal/dnstest"
-	"github.com/libcluster-go/libcluster/internal/erltest"
-	"github.com/libcluster-go/libcluster/internal/testenv"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/dnstest"
+	"github.com/libcluster-go/libcluster/internal/testkit/erltest"
+	"github.com/libcluster-go/libcluster/internal/testkit/testenv"
 )
 
 // browser starts headless Chromium (Debian's chromium package) with a new

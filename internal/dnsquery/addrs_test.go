@@ -10,7 +10,7 @@ import (
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/internal/dnsquery"
-	"github.com/libcluster-go/libcluster/internal/dnstest"
+	"github.com/libcluster-go/libcluster/internal/testkit/dnstest"
 	"github.com/libcluster-go/libcluster/strategy"
 )
 

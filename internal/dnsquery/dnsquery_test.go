@@ -10,7 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/libcluster-go/libcluster/internal/dnstest"
+	"github.com/libcluster-go/libcluster/internal/testkit/dnstest"
 )
 
 func TestCandidatesFollowSearchRules(t *testing.T) {

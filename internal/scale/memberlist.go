@@ -14,7 +14,7 @@ import (
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/memberlist"
 	"github.com/libcluster-go/libcluster/strategy"
-	"github.com/libcluster-go/libcluster/strategy/epmd"
+	"github.com/libcluster-go/libcluster/strategy/static"
 )
 
 // Transports MemberlistOptions.Transport can name.
@@ -193,7 +193,7 @@ func (c *mlCluster) start(ctx context.Context, i int) error {
 }
 
 func (c *mlCluster) run(i int) error {
-	s, err := epmd.FromParams(strategyParams(c.hosts))
+	s, err := static.FromParams(strategyParams(c.hosts))
 	if err != nil {
 		return err
 	}

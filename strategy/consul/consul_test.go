@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/internal/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
 	"github.com/libcluster-go/libcluster/strategy"
 )
 

@@ -10,16 +10,16 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/dist"
-	"github.com/libcluster-go/libcluster/internal/clustertest"
-	"github.com/libcluster-go/libcluster/internal/dnstest"
-	"github.com/libcluster-go/libcluster/internal/testenv"
+	"github.com/libcluster-go/libcluster/erldist"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/dnstest"
+	"github.com/libcluster-go/libcluster/internal/testkit/testenv"
 )
 
 // member is one real distribution node with its own topology, as one pod
 // or host of a deployment would run it.
 type member struct {
-	node *dist.Node
+	node *erldist.Node
 	topo *libcluster.Topology
 	stop func() // stops the topology (the node keeps running)
 }
@@ -40,9 +40,9 @@ func distPort(t *testing.T) int {
 func startMember(t *testing.T, name, listen string, srv *dnstest.Server, family string) *member {
 	t.Helper()
 	ctx := context.Background()
-	n, err := dist.Start(ctx, dist.Config{
+	n, err := erldist.Start(ctx, erldist.Config{
 		Name: libcluster.MustParseNode(name), Cookie: "dnspoll-test", ListenAddr: listen,
-		EPMD: dist.EPMDNone, Logger: clustertest.FailureLog(t).With("node", name),
+		EPMD: erldist.EPMDNone, Logger: clustertest.FailureLog(t).With("node", name),
 	})
 	if err != nil {
 		if _, lerr := net.Listen("tcp", listen); lerr != nil {

@@ -14,9 +14,9 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/internal/clustertest"
 	"github.com/libcluster-go/libcluster/internal/dnsquery"
-	"github.com/libcluster-go/libcluster/internal/dnstest"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/dnstest"
 	"github.com/libcluster-go/libcluster/strategy"
 	"github.com/libcluster-go/libcluster/strategy/dnspoll"
 )

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/libcluster-go/libcluster/internal/epmdtest"
+	"github.com/libcluster-go/libcluster/internal/testkit/epmdtest"
 )
 
 // BenchmarkParseHostsFile parses a 100-host file with comments.

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/dist"
-	"github.com/libcluster-go/libcluster/internal/clustertest"
-	"github.com/libcluster-go/libcluster/internal/erltest"
+	"github.com/libcluster-go/libcluster/erldist"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/erltest"
 )
 
 // TestConnectsThroughDist runs the strategy in a Topology whose connector
@@ -22,8 +22,8 @@ func TestConnectsThroughDist(t *testing.T) {
 	port := startDebianEPMD(t)
 	startErl(t, port, "erl_a")
 	startErl(t, port, "erl_b")
-	start := func(name string) *dist.Node {
-		n, err := dist.Start(context.Background(), dist.Config{
+	start := func(name string) *erldist.Node {
+		n, err := erldist.Start(context.Background(), erldist.Config{
 			Name:       libcluster.Node(name + "@127.0.0.1"),
 			Cookie:     "erlanghoststest",
 			ListenAddr: "127.0.0.1:0",

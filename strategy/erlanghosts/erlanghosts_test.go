@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/internal/clustertest"
-	"github.com/libcluster-go/libcluster/internal/epmdtest"
-	"github.com/libcluster-go/libcluster/internal/erltest"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/epmdtest"
+	"github.com/libcluster-go/libcluster/internal/testkit/erltest"
 	"github.com/libcluster-go/libcluster/strategy"
 )
 
@@ -67,7 +67,7 @@ func droppedReason(u libcluster.Update, cand string) string {
 // host delays the round by no more than connect_timeout.
 //
 // The connector here records connects instead of dialling;
-// TestConnectsThroughDist connects such nodes with the real dist.Node.
+// TestConnectsThroughDist connects such nodes with the real erldist.Node.
 func TestFindsNodesOnHosts(t *testing.T) {
 	port := startDebianEPMD(t)
 	startErl(t, port, "erl_a")

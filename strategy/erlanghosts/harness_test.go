@@ -5,9 +5,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/libcluster-go/libcluster/dist/epmd"
-	"github.com/libcluster-go/libcluster/internal/epmdtest"
-	"github.com/libcluster-go/libcluster/internal/erltest"
+	"github.com/libcluster-go/libcluster/erldist/epmd"
+	"github.com/libcluster-go/libcluster/internal/testkit/epmdtest"
+	"github.com/libcluster-go/libcluster/internal/testkit/erltest"
 )
 
 // startDebianEPMD runs the real epmd daemon on a free port, bound to

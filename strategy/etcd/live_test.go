@@ -14,8 +14,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/internal/clustertest"
-	"github.com/libcluster-go/libcluster/internal/servertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/servertest"
 	"github.com/libcluster-go/libcluster/strategy/etcd"
 )
 

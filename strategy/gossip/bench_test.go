@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libcluster-go/libcluster/internal/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
 )
 
 // convergeOnce starts two members, waits for their mesh, then starts a

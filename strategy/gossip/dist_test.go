@@ -7,19 +7,19 @@ import (
 	"testing"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/dist"
-	"github.com/libcluster-go/libcluster/internal/clustertest"
+	"github.com/libcluster-go/libcluster/erldist"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
 )
 
-// TestLoopbackDistMesh: three real Erlang-distribution nodes (package dist)
+// TestLoopbackDistMesh: three real Erlang-distribution nodes (package erldist)
 // find each other through gossip on the host loopback and form a full mesh.
 func TestLoopbackDistMesh(t *testing.T) {
 	for _, mode := range []string{"multicast", "broadcast"} {
 		t.Run(mode, func(t *testing.T) {
 			port, epmdPort := clustertest.FreeUDPPort(t), clustertest.FreePort(t)
-			var nodes []*dist.Node
+			var nodes []*erldist.Node
 			for i := range 3 {
-				n, err := dist.Start(context.Background(), dist.Config{
+				n, err := erldist.Start(context.Background(), erldist.Config{
 					Name:       libcluster.Node(fmt.Sprintf("gd%d@127.0.0.1", i)),
 					Cookie:     "gossip-test",
 					ListenAddr: "127.0.0.1:0",

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/internal/erltest"
+	"github.com/libcluster-go/libcluster/internal/testkit/erltest"
 )
 
 // runErl evaluates expr in a fresh erl (no distribution) and returns its

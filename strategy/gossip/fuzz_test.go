@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/internal/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
 )
 
 // FuzzDecode feeds arbitrary datagrams to every decoder mode. It must never

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/internal/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/internal/clustertest"
-	"github.com/libcluster-go/libcluster/internal/netns"
-	"github.com/libcluster-go/libcluster/internal/testenv"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/netns"
+	"github.com/libcluster-go/libcluster/internal/testkit/testenv"
 	"github.com/libcluster-go/libcluster/strategy"
 )
 

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/dist"
-	"github.com/libcluster-go/libcluster/internal/netns"
-	"github.com/libcluster-go/libcluster/internal/testenv"
+	"github.com/libcluster-go/libcluster/erldist"
+	"github.com/libcluster-go/libcluster/internal/testkit/netns"
+	"github.com/libcluster-go/libcluster/internal/testkit/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -49,7 +49,7 @@ func nodeMain(args []string) int {
 func runLabNode(name, tickTime, topology string, newStrategy func(self libcluster.Node) libcluster.Strategy) int {
 	tick, _ := time.ParseDuration(tickTime)
 	ctx := context.Background()
-	n, err := dist.Start(ctx, dist.Config{
+	n, err := erldist.Start(ctx, erldist.Config{
 		Name: libcluster.Node(name), Cookie: "lab", EPMDPort: 4369, // the namespace's own EPMD
 		TickTime: tick, Logger: quietLogger(),
 	})

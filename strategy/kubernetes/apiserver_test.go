@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/internal/kubetest"
+	"github.com/libcluster-go/libcluster/internal/testkit/kubetest"
 )
 
 func sortedJoin(ns []libcluster.Node) string {

@@ -18,7 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/internal/kubetest"
+	"github.com/libcluster-go/libcluster/internal/testkit/kubetest"
 )
 
 // recorder is a Connector that records Connect and Disconnect calls and

@@ -14,8 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8s "k8s.io/client-go/kubernetes"
 
-	"github.com/libcluster-go/libcluster/internal/kubetest"
-	"github.com/libcluster-go/libcluster/internal/testenv"
+	"github.com/libcluster-go/libcluster/internal/testkit/kubetest"
+	"github.com/libcluster-go/libcluster/internal/testkit/testenv"
 )
 
 // boundToken returns a token of service account namespace/sa bound to a

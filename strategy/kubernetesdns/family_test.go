@@ -8,8 +8,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/internal/clustertest"
-	"github.com/libcluster-go/libcluster/internal/dnstest"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/dnstest"
 )
 
 // checkFamilyFailureOnce runs the strategy with ip_family both against

@@ -9,16 +9,16 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/dist"
-	"github.com/libcluster-go/libcluster/internal/clustertest"
-	"github.com/libcluster-go/libcluster/internal/erltest"
+	"github.com/libcluster-go/libcluster/erldist"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/erltest"
 )
 
 // startDist starts a Go distribution node that registers with the EPMD on
 // port; closed at cleanup.
-func startDist(t *testing.T, port int, name string) *dist.Node {
+func startDist(t *testing.T, port int, name string) *erldist.Node {
 	t.Helper()
-	n, err := dist.Start(context.Background(), dist.Config{
+	n, err := erldist.Start(context.Background(), erldist.Config{
 		Name:       libcluster.Node(name + "@127.0.0.1"),
 		Cookie:     "localepmdtest",
 		ListenAddr: "127.0.0.1:0",

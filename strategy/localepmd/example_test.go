@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/libcluster-go/libcluster/dist/epmd"
+	"github.com/libcluster-go/libcluster/erldist/epmd"
 	"github.com/libcluster-go/libcluster/strategy"
 	"github.com/libcluster-go/libcluster/strategy/localepmd"
 )

@@ -3,9 +3,9 @@ package localepmd
 import (
 	"testing"
 
-	"github.com/libcluster-go/libcluster/dist/epmd"
-	"github.com/libcluster-go/libcluster/internal/epmdtest"
-	"github.com/libcluster-go/libcluster/internal/erltest"
+	"github.com/libcluster-go/libcluster/erldist/epmd"
+	"github.com/libcluster-go/libcluster/internal/testkit/epmdtest"
+	"github.com/libcluster-go/libcluster/internal/testkit/erltest"
 )
 
 // startDebianEPMD runs the real epmd daemon on a free port and returns

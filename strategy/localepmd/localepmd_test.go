@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/dist/epmd"
-	"github.com/libcluster-go/libcluster/internal/clustertest"
-	"github.com/libcluster-go/libcluster/internal/erltest"
+	"github.com/libcluster-go/libcluster/erldist/epmd"
+	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
+	"github.com/libcluster-go/libcluster/internal/testkit/erltest"
 	"github.com/libcluster-go/libcluster/strategy"
 )
 
@@ -85,7 +85,7 @@ func newStrategy(t *testing.T, cfg map[string]any, self libcluster.Node) *Strate
 // keeps watching: a node registered later joins too.
 //
 // The connector here records connects instead of dialling;
-// TestConnectsThroughDist connects such nodes with the real dist.Node.
+// TestConnectsThroughDist connects such nodes with the real erldist.Node.
 func TestFindsErlAndGoNodes(t *testing.T) {
 	forEachEPMD(t, func(t *testing.T, port int) {
 		registerGo(t, port, "go_1")

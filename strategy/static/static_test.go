@@ -1,0 +1,70 @@
+package static_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/strategy"
+	"github.com/libcluster-go/libcluster/strategy/static"
+)
+
+func TestRegisteredUnderLibclusterNames(t *testing.T) {
+	for _, name := range []string{"epmd", "Cluster.Strategy.Epmd", "Elixir.Cluster.Strategy.Epmd"} {
+		if _, ok := strategy.Lookup(name); !ok {
+			t.Errorf("%q not registered", name)
+		}
+	}
+}
+
+func TestInvalidHostIsAStartupError(t *testing.T) {
+	_, err := static.FromParams(strategy.NewParams(map[string]any{"hosts": []any{"a@127.0.0.1", "not a node"}}))
+	if err == nil || !strings.Contains(err.Error(), `"hosts": item 2: invalid node name "not a node"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+type rec struct {
+	mu sync.Mutex
+	us []libcluster.Update
+}
+
+func (r *rec) Report(u libcluster.Update) { r.mu.Lock(); r.us = append(r.us, u); r.mu.Unlock() }
+func (r *rec) n() int                     { r.mu.Lock(); defer r.mu.Unlock(); return len(r.us) }
+
+func TestReportsHostsAndRepeatsEveryTimeout(t *testing.T) {
+	s, err := static.FromParams(strategy.NewParams(map[string]any{"hosts": []any{"a@127.0.0.1"}, "timeout": 20}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rec{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx, r) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for r.n() < 3 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.us) < 3 || r.us[0].Complete || len(r.us[0].Nodes) != 1 || r.us[0].Nodes[0] != "a@127.0.0.1" {
+		t.Fatalf("updates = %+v", r.us)
+	}
+}
+
+func TestNoHostsFinishesAtOnce(t *testing.T) {
+	s, err := static.FromParams(strategy.NewParams(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(context.Background(), &rec{}); err != nil {
+		t.Fatal(err)
+	}
+}
