@@ -95,11 +95,13 @@ build() { # build VERSION DIR (DIR holds the downloaded source files)
 	dest=$cache/${ver#*:}
 	dest=${dest//+/_}
 	t0=$(now)
-	tarball=$(ls "$src"/erlang_*.orig.tar.* | head -n 1)
+	local tarballs=("$src"/erlang_*.orig.tar.*)
+	tarball=${tarballs[0]}
 	rm -rf "$dest" "$src/tree"
 	mkdir -p "$src/tree"
 	tar -xf "$tarball" -C "$src/tree"
-	top=$(ls -d "$src"/tree/*/ | head -n 1)
+	local tops=("$src"/tree/*/)
+	top=${tops[0]}
 	cd "$top"
 	# The Debian repack drops two minified jquery files of common_test, which
 	# make install still copies; empty placeholders satisfy it.
@@ -157,11 +159,15 @@ for suite in $OTP_SUITES; do
 		continue
 	fi
 	# Check the orig tarball against the SHA-256 the signed index gives.
-	tarball=$(cd "$dl" && ls erlang_*.orig.tar.* | head -n 1)
+	# (No pipeline here ends its reader early: under pipefail the writer's
+	# SIGPIPE would end the script with status 141 and no message.)
+	tarballs=("$dl"/erlang_*.orig.tar.*)
+	[[ -f ${tarballs[0]} ]] || { log "no orig tarball of erlang $ver in the download from $suite"; exit 1; }
+	tarball=${tarballs[0]##*/}
 	# shellcheck disable=SC2046
 	want=$(apt-cache $(apt_opts "$suite") showsrc erlang 2>/dev/null |
 		awk -v f="$tarball" -v v="$ver" '/^$/ { ok = 0 } /^Version:/ { ok = ($2 == v) }
-			/^Checksums-Sha256:/ { s = 1; next } /^[^ ]/ { s = 0 } ok && s && $3 == f { print $1; exit }')
+			/^Checksums-Sha256:/ { s = 1; next } /^[^ ]/ { s = 0 } ok && s && $3 == f && !done { print $1; done = 1 }' || true)
 	got=$(sha256sum "$dl/$tarball" | awk '{ print $1 }')
 	if [[ -z $want || $want != "$got" ]]; then
 		log "checksum of $tarball does not match the $suite index (index ${want:-none}, file $got)"
