@@ -17,6 +17,7 @@
 //	pid, port, ref    Pid, Port, Ref
 //	fun M:F/A         ExportFun
 //	closure           Fun
+//	native record     Record (OTP 29's RECORD_EXT)
 //
 // For encoding, Go bool becomes the atom true or false, every Go integer type
 // and *big.Int becomes an integer, float32/float64 a float, []byte a binary
