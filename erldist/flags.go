@@ -53,7 +53,7 @@ const mandatory = mandatory25 | flagV4NC | flagUnlinkID
 // fragments, no SEND_SENDER/EXIT_PAYLOAD/SPAWN/ALIAS/ALTACT: the node only
 // ever receives what it can handle, and sends only classic forms every OTP
 // release accepts.
-const ourFlags = mandatory | flagMandatory25Digest | flagDistMonitor | flagDistMonitorName
+const ourFlags = mandatory | flagMandatory25Digest | flagDistMonitor | flagDistMonitorName | flagSpawn | flagAlias
 
 // expandFlags replaces the digest bit with the flags it stands for.
 func expandFlags(f uint64) uint64 {

@@ -106,6 +106,10 @@ type Config struct {
 	// MailboxSize is the channel capacity of a registered name; messages
 	// arriving while it is full are dropped and logged. Default 1024.
 	MailboxSize int
+	// MaxCalls caps the erpc/rpc calls into Go functions running at a
+	// time; a spawn request beyond it fails with system_limit, as on an
+	// Erlang node out of processes. Default DefaultMaxCalls (1024).
+	MaxCalls int
 	// TLS, when set, runs every distribution connection over TLS, like
 	// erl -proto_dist inet_tls: the TLS handshake first, then the cookie
 	// handshake inside it; nil is plain TCP. LoadTLS builds it from
@@ -166,9 +170,8 @@ type Node struct {
 	conns     map[libcluster.Node]*conn
 	pending   map[libcluster.Node]*attempt
 	handshake map[net.Conn]time.Time // incoming connections in the handshake, by start
-	names     map[string]*mailbox
-	byPid     map[uint32]*mailbox
-	nextPid   uint32
+	procs     *procs // the process layer (process.go)
+	funcs     funcTable
 
 	ev nodeevents.Queue
 
@@ -185,27 +188,6 @@ type attempt struct {
 	cancel     context.CancelFunc
 	waiters    int    // Connect calls waiting on it; the last to give up cancels it
 	stage      string // what it is doing now, for the error of a caller that gives up
-}
-
-type mailbox struct {
-	name   string
-	pid    etf.Pid
-	ch     chan Message
-	mons   []remoteMon
-	links  []remoteLink
-	closed bool
-}
-
-type remoteMon struct {
-	c       *conn
-	watcher etf.Pid
-	target  etf.Term
-	ref     etf.Ref
-}
-
-type remoteLink struct {
-	c    *conn
-	from etf.Pid
 }
 
 // Start validates cfg, listens, registers the node (per cfg.EPMD) and
@@ -250,6 +232,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.MailboxSize == 0 {
 		cfg.MailboxSize = DefaultMailboxSize
 	}
+	if cfg.MaxCalls < 0 {
+		return nil, errors.New("dist: Config.MaxCalls must not be negative")
+	}
+	if cfg.MaxCalls == 0 {
+		cfg.MaxCalls = DefaultMaxCalls
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -262,12 +250,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		conns:     map[libcluster.Node]*conn{},
 		pending:   map[libcluster.Node]*attempt{},
 		handshake: map[net.Conn]time.Time{},
-		names:     map[string]*mailbox{},
-		byPid:     map[uint32]*mailbox{},
-		nextPid:   100,
 		limits:    etf.Limits{MaxSize: cfg.MaxMessageSize, MaxInflated: cfg.MaxInflatedSize},
 		gate:      newHandshakeGate(cfg.MaxHandshakes, cfg.MaxHandshakesPerHost),
 	}
+	n.procs = newProcs(n, cfg.MailboxSize)
 	if err := n.checkTLS(); err != nil {
 		return nil, err
 	}
@@ -543,6 +529,33 @@ func (n *Node) connect(ctx context.Context, peer libcluster.Node) (*conn, error)
 			return nil, fmt.Errorf("dist: connecting to %s: %w while %s", peer, ctx.Err(), stage)
 		}
 	}
+}
+
+// route returns the connection to node, setting it up if needed: the
+// process layer's way to reach another node.
+func (n *Node) route(ctx context.Context, node libcluster.Node) (peerLink, error) {
+	c, err := n.connect(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return localLink{n}, nil
+	}
+	return c, nil
+}
+
+// existing returns the connection to node if there is one, without
+// connecting.
+func (n *Node) existing(node libcluster.Node) peerLink {
+	if node == n.self {
+		return localLink{n}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if c := n.conns[node]; c != nil {
+		return c
+	}
+	return nil
 }
 
 // isShut reports whether c is being (or has been) torn down.
@@ -917,14 +930,14 @@ func (n *Node) down(c *conn, reason string) {
 	n.mu.Lock()
 	if n.conns[c.peer] == c {
 		delete(n.conns, c.peer)
-		n.dropRemoteLocked(c)
 		n.ev.Push(libcluster.NodeEvent{Node: c.peer, Reason: reason})
 		n.mu.Unlock()
+		n.procs.connDown(c)
 		n.log.Info("dist: node down", "peer", string(c.peer), "reason", reason)
 		return
 	}
-	n.dropRemoteLocked(c)
 	n.mu.Unlock()
+	n.procs.connDown(c)
 }
 
 // Disconnect closes the connection to peer. It returns an error wrapping
@@ -971,13 +984,7 @@ func (n *Node) Close() error {
 		c.shut("shutdown")
 	}
 	n.wg.Wait()
-	n.mu.Lock()
-	for name, mb := range n.names {
-		mb.closed = true
-		close(mb.ch)
-		delete(n.names, name)
-	}
-	n.mu.Unlock()
+	n.procs.closeAll()
 	n.ev.Close()
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("dist: closing the listener: %w", err)
