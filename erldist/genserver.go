@@ -168,7 +168,9 @@ type PanicError struct {
 	Stack []byte
 }
 
-func (e *PanicError) Error() string { return fmt.Sprintf("dist: gen_server handler panicked: %v", e.Value) }
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("dist: gen_server handler panicked: %v", e.Value)
+}
 
 // ParseGenCall reports whether m is a gen_server call, and returns its
 // From and request.

@@ -170,7 +170,7 @@ type Node struct {
 	conns     map[libcluster.Node]*conn
 	pending   map[libcluster.Node]*attempt
 	handshake map[net.Conn]time.Time // incoming connections in the handshake, by start
-	procs     *procs // the process layer (process.go)
+	procs     *procs                 // the process layer (process.go)
 	funcs     funcTable
 
 	ev nodeevents.Queue
