@@ -36,6 +36,9 @@ const (
 	EPMDNone = "none"
 )
 
+// ErrVisible is returned by Start for Config.Visible (node.hidden: false).
+var ErrVisible = errors.New("dist: a visible node (hidden: false) is not supported: Erlang nodes expect every visible node to take part in global's name-server and lock protocol (init_connect, lock_set, exchange, resolved), and without it :global.sync() and global:register_name/2 hang on every Erlang node this node connects to; run the node hidden (the default), which messaging, gen_server calls, erpc and pg do not need")
+
 // Defaults for zero Config fields.
 const (
 	DefaultTickTime         = 60 * time.Second
@@ -59,10 +62,13 @@ type Config struct {
 	// checks of [ReadCookieFile] (owner-only permissions, regular file,
 	// size limit).
 	Cookie string
-	// Visible makes the node a normal (published) node: it then shows in
-	// nodes() of OTP peers, which also send it global and pg traffic it
-	// does not take part in. The default is a hidden node, which is
-	// listed in nodes(hidden) only.
+	// Visible asks for a normal (published) node, listed in nodes() of
+	// OTP peers. Start refuses it (ErrVisible): every visible node must
+	// run global's name server and locker protocol, or :global.sync()
+	// and global name registration hang on all Erlang nodes it joins, and
+	// this node does not implement that protocol. Leave it false: the
+	// node is hidden, listed in nodes(hidden), and messaging, calls, erpc
+	// and pg work the same.
 	Visible bool
 	// ListenAddr is the distribution listen address; default "0.0.0.0:0"
 	// ("[::]:0" when Name's host is an IPv6 address). In EPMDNone mode it
@@ -197,6 +203,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	self, err := libcluster.ParseNode(string(cfg.Name))
 	if err != nil {
 		return nil, fmt.Errorf("dist: Config.Name: %w", err)
+	}
+	if cfg.Visible {
+		return nil, ErrVisible
 	}
 	cookie := cfg.Cookie
 	if cookie == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -205,7 +206,12 @@ func TestErpcIntoGo(t *testing.T) {
 	p.WaitOutput(t, 10*time.Second, `throw=ball`)
 	p.WaitOutput(t, 10*time.Second, `after=5`)
 	p.WaitOutput(t, 10*time.Second, `members=\['erpc@127.0.0.1'\]`)
-	p.WaitOutput(t, 10*time.Second, `topologies=\[#\{connected => \[.erpc@127.0.0.1.\],.*name => <<107,56,115>>,ready => true`)
+	topo := p.WaitOutput(t, 10*time.Second, `topologies=(\[#\{.*\}\])`)[1]
+	for _, want := range []string{"name => <<107,56,115>>", "connected => ['erpc@127.0.0.1']", "ready => true", "last_error => nil"} {
+		if !strings.Contains(topo, want) {
+			t.Errorf("topologies() = %s, want %s in it", topo, want)
+		}
+	}
 	t.Logf("rpc:call of a missing function, both nodes: %s", got)
 }
 
@@ -345,4 +351,12 @@ func TestMonitorLocal(t *testing.T) {
 		t.Fatalf("local Call to a missing name: %v", err)
 	}
 	_ = fmt.Sprint()
+}
+
+// TestVisibleRefused: Start refuses a visible node, saying why.
+func TestVisibleRefused(t *testing.T) {
+	_, err := Start(context.Background(), Config{Name: "gvis@127.0.0.1", Cookie: "c", Visible: true})
+	if !errors.Is(err, ErrVisible) {
+		t.Fatalf("Start with Visible: %v, want ErrVisible", err)
+	}
 }
