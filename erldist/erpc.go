@@ -215,7 +215,7 @@ func (n *Node) spawnRequest(c peerLink, op int64, ctrl etf.Tuple, args etf.Term,
 	}
 	n.funcs.running++
 	n.funcs.mu.Unlock()
-	mb, err := n.procs.add("")
+	mb, err := n.procs.addSized("", 4)
 	if err != nil {
 		n.callDone()
 		reply(atomSysLimit, 0)

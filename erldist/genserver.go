@@ -65,10 +65,12 @@ func (e *CallError) Unwrap() []error {
 // are *CallError values matching ErrNoProc, ErrNodeDown, ErrTimeout (and
 // ctx.Err()) or ErrExited.
 func (n *Node) Call(ctx context.Context, to any, req etf.Term) (etf.Term, error) {
-	mb, err := n.NewMailbox("")
+	// A call's mailbox gets its reply and DOWN only: a small channel.
+	raw, err := n.procs.addSized("", 8)
 	if err != nil {
 		return nil, err
 	}
+	mb := &Mailbox{n: n, mb: raw}
 	defer mb.Close()
 	var ref etf.Ref
 	switch t := to.(type) {

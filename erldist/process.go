@@ -171,7 +171,10 @@ func (n *Node) NewMailbox(name string) (*Mailbox, error) {
 	return &Mailbox{n: n, mb: mb}, nil
 }
 
-func (p *procs) add(name string) (*mailbox, error) {
+func (p *procs) add(name string) (*mailbox, error) { return p.addSized(name, p.size) }
+
+// addSized adds a mailbox whose channel holds size messages.
+func (p *procs) addSized(name string, size int) (*mailbox, error) {
 	if name != "" {
 		if err := checkName(name); err != nil {
 			return nil, err
@@ -198,7 +201,7 @@ func (p *procs) add(name string) (*mailbox, error) {
 	mb := &mailbox{
 		name:   name,
 		pid:    etf.Pid{Node: etf.Atom(p.n.self), ID: p.nextPid, Creation: p.n.creation},
-		ch:     make(chan Message, p.size),
+		ch:     make(chan Message, size),
 		exited: make(chan struct{}),
 	}
 	if name != "" {
