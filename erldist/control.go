@@ -111,7 +111,15 @@ func (n *Node) handlePacket(c peerLink, p []byte) error {
 		}
 		if err != nil {
 			n.dropMessage(c, op, err)
-			return nil
+			switch op {
+			case opPayloadExit, opPayloadExitTT, opPayloadExit2, opPayloadExit2TT, opPayloadMonExit, opSpawnRequest, opSpawnRequestTT:
+				// The signal itself still counts: deliver it with a
+				// reason that says what could not be read (a spawn
+				// request is refused with badarg).
+				msg = Undecodable{Err: err}
+			default:
+				return nil
+			}
 		}
 	}
 	if ok, err := n.procs.handle(c, op, ctrl, msg, hasMsg); ok || err != nil {

@@ -172,6 +172,14 @@ func (n *Node) spawnRequest(c peerLink, op int64, ctrl etf.Tuple, args etf.Term,
 	if len(ctrl) != map[int64]int{opSpawnRequest: 6, opSpawnRequestTT: 7}[op] || !hasMsg {
 		return malformed(op, ctrl)
 	}
+	if _, bad := args.(Undecodable); bad {
+		if reqID, ok := ctrl[1].(etf.Ref); ok {
+			if from, ok := ctrl[2].(etf.Pid); ok {
+				c.sendNow(mustPacket(etf.Tuple{int64(opSpawnReply), reqID, from, int64(0), etf.Atom("badarg")}))
+			}
+		}
+		return nil
+	}
 	reqID, ok1 := ctrl[1].(etf.Ref)
 	from, ok2 := ctrl[2].(etf.Pid)
 	m, ok3 := ctrl[4].(etf.Tuple)

@@ -79,6 +79,13 @@ type Exit struct {
 	Reason etf.Term
 }
 
+// Undecodable stands for an exit reason this node could not decode (a
+// term over its limits or in a format it does not know), in a Down or Exit:
+// the signal is delivered, and the connection stays up.
+type Undecodable struct {
+	Err error
+}
+
 // Name names a registered process on a node, {Name, Node} in Erlang.
 type Name struct {
 	Node libcluster.Node

@@ -360,3 +360,44 @@ func TestVisibleRefused(t *testing.T) {
 		t.Fatalf("Start with Visible: %v, want ErrVisible", err)
 	}
 }
+
+// TestUndecodableExitReason: an exit reason (payload) this node cannot
+// decode still delivers the Down, and the packet is no protocol error.
+func TestUndecodableExitReason(t *testing.T) {
+	ep := startEPMD(t)
+	g := startNode(t, Config{Name: "gund@127.0.0.1", EPMDPort: ep})
+	mb, _ := g.NewMailbox("")
+	ctx := testCtx(t)
+	// Record a monitor on a remote pid as Monitor does, then feed the
+	// node the 'DOWN' packet with a reason it cannot decode.
+	far := etf.Pid{Node: "far@127.0.0.1", ID: 7, Creation: 1}
+	ref := g.MakeRef()
+	g.procs.mu.Lock()
+	mb.mb.out = append(mb.mb.out, outMon{node: "far@127.0.0.1", target: far, ref: ref})
+	g.procs.mu.Unlock()
+	ctrl, err := etf.Encode(etf.Tuple{int64(opPayloadMonExit), far, mb.Pid(), ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt := append([]byte{112}, ctrl...)
+	pkt = append(pkt, 131, 255, 1, 2) // tag 255: no such term
+	fake := newConn(g, nil)
+	fake.peer = "far@127.0.0.1"
+	if err := g.handlePacket(fake, pkt); err != nil {
+		t.Fatalf("handlePacket: %v", err)
+	}
+	m, err := mb.Recv(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := m.Body.(Down)
+	if !ok || !etf.Equal(d.Ref, ref) {
+		t.Fatalf("got %+v", m.Body)
+	}
+	if _, ok := d.Reason.(Undecodable); !ok {
+		t.Fatalf("reason %T %v, want Undecodable", d.Reason, d.Reason)
+	}
+	if g.DroppedMessages() != 1 {
+		t.Fatalf("DroppedMessages = %d", g.DroppedMessages())
+	}
+}
