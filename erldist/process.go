@@ -94,7 +94,6 @@ type Name struct {
 
 var (
 	atomNoconnection = etf.Atom("noconnection")
-	atomProcess      = etf.Atom("process")
 )
 
 // ErrMailboxClosed is returned by the operations of a closed Mailbox.

@@ -3,7 +3,6 @@ package erldist
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -271,8 +270,6 @@ func TestMonitorsLinks(t *testing.T) {
 	// A second watcher: monitors and links that end with the node.
 	nl, _ := g.NewMailbox("")
 	ref2, _ := nl.MonitorName(ctx, e, "ectl")
-	ectl := m.From
-	_ = ectl
 	a.Exit(etf.Atom("shutdown_a"))
 	b.Exit(etf.Tuple{etf.Atom("custom"), int64(1)})
 	if err := ctl.SendName(ctx, e, "ectl", etf.Atom("go")); err != nil {
@@ -350,7 +347,6 @@ func TestMonitorLocal(t *testing.T) {
 	if _, err := g.Call(ctx, Name{g.Self(), "nobody"}, etf.Atom("x")); !errors.Is(err, ErrNoProc) {
 		t.Fatalf("local Call to a missing name: %v", err)
 	}
-	_ = fmt.Sprint()
 }
 
 // TestVisibleRefused: Start refuses a visible node, saying why.
