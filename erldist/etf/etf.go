@@ -258,3 +258,11 @@ func DecodeNext(b []byte, lim Limits) (t Term, rest []byte, err error) {
 func Equal(a, b Term) bool {
 	return equal(a, b, 0)
 }
+
+// Hash returns a hash of t consistent with [Equal]: Equal(a, b) implies
+// Hash(a) == Hash(b), so terms can key a Go map of buckets (as Erlang
+// terms key ETS tables). It is seeded once per process, so its values
+// must not be stored or sent elsewhere.
+func Hash(t Term) uint64 {
+	return hashTerm(t, 0)
+}
