@@ -185,5 +185,3 @@ func TestErlScopes(t *testing.T) {
 	}
 	t.Logf("scope %s ignored %d messages", named.Name(), named.Ignored())
 }
-
-
