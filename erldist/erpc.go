@@ -107,12 +107,7 @@ func (n *Node) lookupFunc(k mfa) Func {
 }
 
 func (n *Node) members(context.Context, []etf.Term) (etf.Term, error) {
-	nodes := n.Nodes()
-	out := make(etf.List, len(nodes))
-	for i, p := range nodes {
-		out[i] = etf.Atom(p)
-	}
-	return out, nil
+	return atoms(n.Nodes()), nil
 }
 
 func atoms(ns []libcluster.Node) etf.List {

@@ -96,6 +96,9 @@ func (n *Node) Call(ctx context.Context, to any, req etf.Term) (etf.Term, error)
 	}
 	for {
 		m, err := mb.Recv(ctx)
+		if errors.Is(err, ErrMailboxClosed) {
+			return nil, ErrClosed // the node closed during the call
+		}
 		if err != nil {
 			mb.Demonitor(ref)
 			return nil, &CallError{To: to, Kind: ErrTimeout, Cause: err}

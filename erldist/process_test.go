@@ -169,6 +169,13 @@ func TestErpcIntoGo(t *testing.T) {
 	must(g.HandleFunc("gomod", "throw", 0, func(context.Context, []etf.Term) (etf.Term, error) {
 		return nil, &Exception{Class: "throw", Reason: etf.Atom("ball")}
 	}))
+	must(g.HandleFunc("gomod", "slow", 0, func(ctx context.Context, _ []etf.Term) (etf.Term, error) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(3 * time.Second):
+		}
+		return etf.Atom("late"), nil
+	}))
 	g.SetTopologies(func() []libcluster.TopologyStatus {
 		return []libcluster.TopologyStatus{{Name: "k8s", Desired: []libcluster.Node{"erpc@127.0.0.1"}, Connected: []libcluster.Node{"erpc@127.0.0.1"}, Ready: true, Running: true}}
 	})
@@ -185,6 +192,8 @@ func TestErpcIntoGo(t *testing.T) {
 		io:format("rpcgoerr=~p~n", [rpc:call(G, gomod, fail, [], 10000)]),
 		io:format("panic=~p~n", [catch erpc:call(G, gomod, boom, [], 10000)]),
 		io:format("throw=~p~n", [catch erpc:call(G, gomod, throw, [], 10000)]),
+		io:format("rpctimeout=~p~n", [rpc:call(G, gomod, slow, [], 200)]),
+		io:format("erpctimeout=~p~n", [catch erpc:call(G, gomod, slow, [], 200)]),
 		io:format("after=~p~n", [erpc:call(G, gomod, add, [2, 3], 10000)]),
 		io:format("members=~p~n", [erpc:call(G, libcluster, members, [], 10000)]),
 		io:format("topologies=~w~n", [erpc:call(G, libcluster, topologies, [], 10000)]),
@@ -203,6 +212,8 @@ func TestErpcIntoGo(t *testing.T) {
 	p.WaitOutput(t, 10*time.Second, `rpcgoerr=\{badrpc,\{'EXIT',\{\{go_error,<<"disk full">>\},`)
 	p.WaitOutput(t, 10*time.Second, `panic=\{'EXIT',\{\{exception,\{go_panic,<<"nil map">>\},`)
 	p.WaitOutput(t, 10*time.Second, `throw=ball`)
+	p.WaitOutput(t, 10*time.Second, `rpctimeout=\{badrpc,timeout\}`)
+	p.WaitOutput(t, 10*time.Second, `erpctimeout=\{'EXIT',\{\{erpc,timeout\},`)
 	p.WaitOutput(t, 10*time.Second, `after=5`)
 	p.WaitOutput(t, 10*time.Second, `members=\['erpc@127.0.0.1'\]`)
 	topo := p.WaitOutput(t, 10*time.Second, `topologies=(\[#\{.*\}\])`)[1]
@@ -244,6 +255,7 @@ func TestMonitorsLinks(t *testing.T) {
 		receive {'DOWN', R2, process, _, Reason3} -> io:format("down2=~p~n", [Reason3]) after 10000 -> io:format("down2=none~n") end,
 		W1 ! {stop, bye1},
 		W2 ! {stop, bye2},
+		receive {kill_me, K} -> exit(K, kill) end,
 		receive never -> ok end.`)
 	p.WaitOutput(t, 30*time.Second, `ready`)
 	ctx := testCtx(t)
@@ -296,6 +308,16 @@ func TestMonitorsLinks(t *testing.T) {
 			}
 			gotExit = true
 		}
+	}
+	// exit/2 from erl reaches a Go mailbox as an Exit; it stays open.
+	k, _ := g.NewMailbox("")
+	if err := ctl.SendName(ctx, e, "ectl", etf.Tuple{etf.Atom("kill_me"), k.Pid()}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := k.Recv(ctx); err != nil {
+		t.Fatal(err)
+	} else if x, ok := m.Body.(Exit); !ok || x.Reason != etf.Atom("kill") || libcluster.Node(x.From.Node) != e {
+		t.Fatalf("exit/2: %+v", m.Body)
 	}
 	// Node loss: the remaining monitor ends with noconnection.
 	p.Kill()
