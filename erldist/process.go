@@ -16,6 +16,8 @@ package erldist
 //	mb.Link(ctx, pid) / mb.Unlink(ctx, pid)
 //	mb.Close()  / mb.Exit(reason)   // DOWN/EXIT with normal / reason to watchers
 //	n.MakeRef()                     // a fresh reference of this node
+//	n.Call(ctx, pidOrName, req) / n.Cast / mb.Serve(ctx, GenServer{...})  (genserver.go)
+//	n.HandleFunc(mod, fun, arity, fn)  // erpc/rpc into Go (erpc.go)
 //
 // Monitors and links end as typed messages in the mailbox: a Message whose
 // Body is a [Down] (the monitored process ended, or its node was lost:
