@@ -11,6 +11,8 @@ package erldist
 //	mb.C() / mb.Recv(ctx)           // incoming Message values; C is closed by Close
 //	mb.Send(ctx, pid, msg)          // to a pid (also an alias etf.Ref via SendAlias)
 //	mb.SendName(ctx, node, name, msg) // to {name, node}; node == n.Self() is local
+//	mb.SendNoConnect / mb.SendNameNoConnect // [noconnect]: ErrNotConnected, no dial
+//	n.NewMailboxSize(name, size)    // a mailbox with its own channel size
 //	ref, err := mb.Monitor(ctx, pid) / mb.MonitorName(ctx, node, name)
 //	mb.Demonitor(ref)
 //	mb.Link(ctx, pid) / mb.Unlink(ctx, pid)
@@ -179,6 +181,23 @@ func (n *Node) NewMailbox(name string) (*Mailbox, error) {
 	return &Mailbox{n: n, mb: mb}, nil
 }
 
+// MaxMailboxSize is the largest channel size NewMailboxSize accepts.
+const MaxMailboxSize = 1 << 20
+
+// NewMailboxSize is NewMailbox with a channel of size messages (1 to
+// MaxMailboxSize) instead of Config.MailboxSize, for a mailbox that must
+// absorb bursts.
+func (n *Node) NewMailboxSize(name string, size int) (*Mailbox, error) {
+	if size < 1 || size > MaxMailboxSize {
+		return nil, fmt.Errorf("dist: mailbox size %d out of range; use 1 to %d", size, MaxMailboxSize)
+	}
+	mb, err := n.procs.addSized(name, size)
+	if err != nil {
+		return nil, err
+	}
+	return &Mailbox{n: n, mb: mb}, nil
+}
+
 func (p *procs) add(name string) (*mailbox, error) { return p.addSized(name, p.size) }
 
 // addSized adds a mailbox whose channel holds size messages.
@@ -255,6 +274,44 @@ func (m *Mailbox) Send(ctx context.Context, to etf.Pid, msg etf.Term) error {
 // mailbox.
 func (m *Mailbox) SendName(ctx context.Context, node libcluster.Node, name string, msg etf.Term) error {
 	return m.n.sendNameFrom(ctx, m.mb.pid, node, name, msg)
+}
+
+// SendNoConnect sends msg to to only if its node is connected now, as
+// erlang:send(To, Msg, [noconnect]); otherwise it returns an error wrapping
+// libcluster.ErrNotConnected at once, without dialling.
+func (m *Mailbox) SendNoConnect(ctx context.Context, to etf.Pid, msg etf.Term) error {
+	if libcluster.Node(to.Node) == m.n.self {
+		return m.Send(ctx, to, msg)
+	}
+	c := m.n.existing(libcluster.Node(to.Node))
+	if c == nil {
+		return fmt.Errorf("dist: send to %v: %w", to, libcluster.ErrNotConnected)
+	}
+	pkt, err := packet(etf.Tuple{int64(opSend), atomEmpty, to}, msg, true)
+	if err != nil {
+		return fmt.Errorf("dist: send to %v: %w", to, err)
+	}
+	return c.send(ctx, pkt)
+}
+
+// SendNameNoConnect is SendName without dialling: an error wrapping
+// libcluster.ErrNotConnected when node is not connected now.
+func (m *Mailbox) SendNameNoConnect(ctx context.Context, node libcluster.Node, name string, msg etf.Term) error {
+	if node == m.n.self {
+		return m.SendName(ctx, node, name, msg)
+	}
+	if err := checkName(name); err != nil {
+		return err
+	}
+	c := m.n.existing(node)
+	if c == nil {
+		return fmt.Errorf("dist: send to {%s, %s}: %w", name, node, libcluster.ErrNotConnected)
+	}
+	pkt, err := packet(etf.Tuple{int64(opRegSend), m.mb.pid, atomEmpty, etf.Atom(name)}, msg, true)
+	if err != nil {
+		return fmt.Errorf("dist: send to {%s, %s}: %w", name, node, err)
+	}
+	return c.send(ctx, pkt)
 }
 
 // SendAlias sends msg to a process alias (a reference made with

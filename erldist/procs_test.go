@@ -196,3 +196,33 @@ func TestGoCallsGo(t *testing.T) {
 		t.Fatalf("Call to a missing node: %v", err)
 	}
 }
+
+// TestSendNoConnect: no dial, ErrNotConnected; a custom mailbox size.
+func TestSendNoConnect(t *testing.T) {
+	n := newTestNode()
+	defer n.cancel()
+	mb, err := n.NewMailboxSize("", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cap(mb.mb.ch) != 2 {
+		t.Fatalf("channel size %d", cap(mb.mb.ch))
+	}
+	if _, err := n.NewMailboxSize("", 0); err == nil {
+		t.Fatal("size 0 accepted")
+	}
+	ctx := context.Background()
+	far := etf.Pid{Node: "far@127.0.0.1", ID: 1, Creation: 1}
+	if err := mb.SendNoConnect(ctx, far, etf.Atom("x")); !errors.Is(err, libcluster.ErrNotConnected) {
+		t.Fatalf("SendNoConnect: %v", err)
+	}
+	if err := mb.SendNameNoConnect(ctx, "far@127.0.0.1", "svc", etf.Atom("x")); !errors.Is(err, libcluster.ErrNotConnected) {
+		t.Fatalf("SendNameNoConnect: %v", err)
+	}
+	if err := mb.SendNoConnect(ctx, mb.Pid(), etf.Atom("self")); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := mb.Recv(ctx); m.Body != etf.Atom("self") {
+		t.Fatalf("local send got %v", m.Body)
+	}
+}
