@@ -185,3 +185,43 @@ func TestErlScopes(t *testing.T) {
 	}
 	t.Logf("scope %s ignored %d messages", named.Name(), named.Ignored())
 }
+
+// TestScopeIgnoresGarbage: messages that are not pg's protocol, or come
+// from peers never discovered, are counted and ignored; the scope keeps
+// serving.
+func TestScopeIgnoresGarbage(t *testing.T) {
+	t.Parallel()
+	ep := startEPMD(t)
+	a := startGo(t, "pggarbage@127.0.0.1", ep)
+	b := startGo(t, "pggarbage2@127.0.0.1", ep)
+	s := startScope(t, a, "junk")
+	ctx := testCtx(t)
+	from := newMailbox(t, b)
+	stranger := etf.Pid{Node: "nobody@127.0.0.1", ID: 1}
+	garbage := []etf.Term{
+		etf.Atom("hello"),
+		etf.Tuple{atomDiscover, 1},
+		etf.Tuple{atomDiscover, etf.Atom(a.Self())},
+		etf.Tuple{atomGenCast, etf.Tuple{atomSync, from.Pid(), etf.Atom("bad")}},
+		etf.Tuple{atomGenCast, etf.Atom("x")},
+		etf.Tuple{atomJoin, stranger, etf.Atom("g"), etf.List{stranger}}, // never discovered
+		etf.Tuple{atomJoin, from.Pid(), etf.Atom("g"), etf.Atom("notapid")},
+		etf.Tuple{atomLeave, from.Pid(), etf.List{1}, etf.List{}},
+		etf.Record{Module: "m", Name: "r"},
+	}
+	for _, g := range garbage {
+		if err := from.SendName(ctx, a.Self(), "junk", g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "every garbage message ignored", func() (bool, string) {
+		return s.Ignored() == uint64(len(garbage)), fmt.Sprint(s.Ignored())
+	})
+	mb := newMailbox(t, a)
+	if err := s.Join(ctx, etf.Atom("g"), mb); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Members(etf.Atom("g")); !sameMembers(got, []etf.Pid{mb.Pid()}) {
+		t.Fatalf("members after garbage: %v", got)
+	}
+}
