@@ -74,3 +74,93 @@ func BenchmarkSendReceive(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCallGoToErl measures Node.Call round trips from Go to a
+// gen_server-like erl process (monitor, call, reply, demonitor).
+func BenchmarkCallGoToErl(b *testing.B) {
+	ep := clustertest.FreePort(b)
+	g := startNode(b, Config{Name: "gbc@127.0.0.1", EPMDPort: ep})
+	p := startErl(b, ep, "ebc@127.0.0.1", "testcookie", nil, erlServer)
+	p.WaitOutput(b, 30*time.Second, `ready`)
+	ctx := testCtx(b)
+	to := Name{"ebc@127.0.0.1", "esvc"}
+	if _, err := g.Call(ctx, to, etf.Atom("warm")); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := g.Call(ctx, to, etf.Atom("hi")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchErlBatch runs batches of 100 calls from erl into g (expr makes one
+// call with G bound to g's name), one batch per iteration, and reports
+// ns/call.
+func benchErlBatch(b *testing.B, g *Node, ep int, expr string) {
+	done, err := g.NewMailbox("bench_done")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := startErl(b, ep, "e"+g.Self().Name()+"@127.0.0.1", "testcookie", nil, `
+		G = '`+string(g.Self())+`',
+		register(ebench, self()),
+		One = fun() -> `+expr+` end,
+		One(),
+		io:format("ready~n"),
+		Loop = fun L() ->
+			receive run ->
+				[One() || _ <- lists:seq(1, 100)],
+				{bench_done, G} ! done,
+				L()
+			end
+		end,
+		Loop().`)
+	p.WaitOutput(b, 30*time.Second, `ready`)
+	ctx := testCtx(b)
+	b.ResetTimer()
+	for b.Loop() {
+		if err := g.Send(ctx, libcluster.Node("e"+g.Self().Name()+"@127.0.0.1"), "ebench", etf.Atom("run")); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := done.Recv(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100, "ns/call")
+}
+
+// BenchmarkCallErlToGo measures gen_server:call from erl to a Go
+// GenServer, in batches of 100 (see ns/call).
+func BenchmarkCallErlToGo(b *testing.B) {
+	ep := clustertest.FreePort(b)
+	g := startNode(b, Config{Name: "gbe@127.0.0.1", EPMDPort: ep})
+	serveEchoB(b, g, "go_svc")
+	benchErlBatch(b, g, ep, `{echo, hi} = gen_server:call({go_svc, G}, hi, 10000)`)
+}
+
+// BenchmarkErpcErlToGo measures erpc:call from erl into a Go function, in
+// batches of 100 (see ns/call).
+func BenchmarkErpcErlToGo(b *testing.B) {
+	ep := clustertest.FreePort(b)
+	g := startNode(b, Config{Name: "gbr@127.0.0.1", EPMDPort: ep})
+	if err := g.HandleFunc("gomod", "id", 1, func(_ context.Context, a []etf.Term) (etf.Term, error) { return a[0], nil }); err != nil {
+		b.Fatal(err)
+	}
+	benchErlBatch(b, g, ep, `x = erpc:call(G, gomod, id, [x], 10000)`)
+}
+
+func serveEchoB(b *testing.B, g *Node, name string) {
+	mb, err := g.NewMailbox(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		_ = mb.Serve(ctx, GenServer{Call: func(_ context.Context, _ From, req etf.Term) etf.Term {
+			return etf.Tuple{etf.Atom("echo"), req}
+		}})
+	}()
+	b.Cleanup(cancel)
+}

@@ -1,8 +1,8 @@
 // Package erldist is a native Go implementation of the Erlang distribution
 // protocol, and the default [libcluster.Connector] of this module: Go nodes
 // started with [Start] connect to each other and to real erl and iex nodes,
-// and appear on the Erlang side as hidden nodes (nodes(hidden)) unless
-// Config.Visible is set.
+// and appear on the Erlang side as hidden nodes (nodes(hidden)); a visible
+// node is refused ([ErrVisible], see README.md for why).
 //
 // What a Node does:
 //
@@ -18,8 +18,21 @@
 //   - Ticks: sends a tick every TickTime/4 on an idle connection and drops a
 //     peer that sent nothing for about TickTime, reporting it down with reason
 //     "net_tick_timeout" through WatchNodes.
-//   - Messages: Register gives a registered name whose messages arrive on a
-//     channel; Send and SendPid send to names and pids on other nodes.
+//   - Processes (the process layer, apart from the connection manager; see
+//     README.md): [Node.NewMailbox] makes a Go process with a pid and
+//     optionally a registered name; it sends, monitors and links Erlang
+//     processes and is monitored and linked by them, with [Down] and [Exit]
+//     messages and noproc/noconnection reasons as in Erlang. Register, Send
+//     and SendPid are the short forms for names and pids.
+//   - gen_server both ways: [Mailbox.Serve] answers GenServer.call/cast
+//     (plain and alias reply tags), and [Node.Call] calls an Erlang
+//     gen_server with a ctx, returning ErrNoProc, ErrNodeDown, ErrTimeout
+//     or ErrExited.
+//   - erpc and rpc into Go: SPAWN is negotiated, and erpc:call/rpc:call of
+//     a function registered with [Node.HandleFunc] runs it; unregistered
+//     functions fail with undef as on an Erlang node, Go errors and panics
+//     become Erlang errors. The module libcluster is built in
+//     (members/0, topologies/0).
 //   - TLS (Config.TLS, built from Erlang's ssl_dist_optfile options by
 //     [LoadTLS]): every connection runs over mutual TLS, then the cookie
 //     handshake inside it, like erl -proto_dist inet_tls; EPMD is unchanged.
@@ -32,8 +45,9 @@
 //     net_adm:ping returns pong), monitors and links to names or pids that
 //     do not exist (noproc), and UNLINK_ID.
 //
-// The node negotiates no atom cache and no fragments, and it sends only the
-// classic control messages every OTP release from 25 on accepts. Everything
+// The node negotiates no atom cache and no fragments (but SPAWN, ALIAS and
+// EXIT_PAYLOAD), and it sends only control messages every OTP release from
+// 25 on accepts. Everything
 // read from the network is bounded: handshake frames by their 16-bit length,
 // packets by Config.MaxMessageSize, terms by etf.Limits (inflated size by
 // Config.MaxInflatedSize, decoded memory by an allocation budget).

@@ -48,12 +48,14 @@ const mandatory25 = flagExtendedReferences | flagFunTags | flagExtendedPidsPorts
 const mandatory = mandatory25 | flagV4NC | flagUnlinkID
 
 // ourFlags is what this node offers (hidden): every mandatory bit, the
-// digest bit, and the monitor flags, so that monitors by OTP processes on
-// names that do not exist here fail fast with noproc. No atom cache, no
-// fragments, no SEND_SENDER/EXIT_PAYLOAD/SPAWN/ALIAS/ALTACT: the node only
-// ever receives what it can handle, and sends only classic forms every OTP
-// release accepts.
-const ourFlags = mandatory | flagMandatory25Digest | flagDistMonitor | flagDistMonitorName
+// digest bit, the monitor flags (monitors by OTP processes on names that do
+// not exist here fail fast with noproc), SPAWN (erpc and rpc calls into
+// Go), ALIAS (gen_server replies to aliases) and EXIT_PAYLOAD (exit
+// reasons arrive as a payload, so one that cannot be decoded costs that
+// reason, not the connection). No atom cache, no fragments, no
+// SEND_SENDER/ALTACT: the node only ever receives what it can handle, and
+// sends only classic forms every OTP release accepts.
+const ourFlags = mandatory | flagMandatory25Digest | flagDistMonitor | flagDistMonitorName | flagSpawn | flagAlias | flagExitPayload
 
 // expandFlags replaces the digest bit with the flags it stands for.
 func expandFlags(f uint64) uint64 {

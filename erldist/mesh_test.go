@@ -147,7 +147,8 @@ func FuzzPacket(f *testing.F) {
 		if len(data) == 0 {
 			return
 		}
-		n := &Node{self: "fz@127.0.0.1", creation: 5, names: map[string]*mailbox{}, byPid: map[uint32]*mailbox{}, log: testLogger(), cfg: Config{TickTime: time.Second}}
+		n := &Node{self: "fz@127.0.0.1", creation: 5, log: testLogger(), cfg: Config{TickTime: time.Second, MailboxSize: 8}}
+		n.procs = newProcs(n, 8)
 		c := newConn(n, nil)
 		c.peer = "fp@127.0.0.1"
 		c.out = make(chan []byte, 1024)

@@ -36,6 +36,9 @@ const (
 	EPMDNone = "none"
 )
 
+// ErrVisible is returned by Start for Config.Visible (node.hidden: false).
+var ErrVisible = errors.New("dist: a visible node (hidden: false) is not supported: Erlang nodes expect every visible node to take part in global's name-server and lock protocol (init_connect, lock_set, exchange, resolved), and without it :global.sync() and global:register_name/2 hang on every Erlang node this node connects to; run the node hidden (the default), which messaging, gen_server calls, erpc and pg do not need")
+
 // Defaults for zero Config fields.
 const (
 	DefaultTickTime         = 60 * time.Second
@@ -59,10 +62,13 @@ type Config struct {
 	// checks of [ReadCookieFile] (owner-only permissions, regular file,
 	// size limit).
 	Cookie string
-	// Visible makes the node a normal (published) node: it then shows in
-	// nodes() of OTP peers, which also send it global and pg traffic it
-	// does not take part in. The default is a hidden node, which is
-	// listed in nodes(hidden) only.
+	// Visible asks for a normal (published) node, listed in nodes() of
+	// OTP peers. Start refuses it (ErrVisible): every visible node must
+	// run global's name server and locker protocol, or :global.sync()
+	// and global name registration hang on all Erlang nodes it joins, and
+	// this node does not implement that protocol. Leave it false: the
+	// node is hidden, listed in nodes(hidden), and messaging, calls, erpc
+	// and pg work the same.
 	Visible bool
 	// ListenAddr is the distribution listen address; default "0.0.0.0:0"
 	// ("[::]:0" when Name's host is an IPv6 address). In EPMDNone mode it
@@ -106,6 +112,10 @@ type Config struct {
 	// MailboxSize is the channel capacity of a registered name; messages
 	// arriving while it is full are dropped and logged. Default 1024.
 	MailboxSize int
+	// MaxCalls caps the erpc/rpc calls into Go functions running at a
+	// time; a spawn request beyond it fails with system_limit, as on an
+	// Erlang node out of processes. Default DefaultMaxCalls (1024).
+	MaxCalls int
 	// TLS, when set, runs every distribution connection over TLS, like
 	// erl -proto_dist inet_tls: the TLS handshake first, then the cookie
 	// handshake inside it; nil is plain TCP. LoadTLS builds it from
@@ -166,9 +176,8 @@ type Node struct {
 	conns     map[libcluster.Node]*conn
 	pending   map[libcluster.Node]*attempt
 	handshake map[net.Conn]time.Time // incoming connections in the handshake, by start
-	names     map[string]*mailbox
-	byPid     map[uint32]*mailbox
-	nextPid   uint32
+	procs     *procs                 // the process layer (process.go)
+	funcs     funcTable
 
 	ev nodeevents.Queue
 
@@ -187,27 +196,6 @@ type attempt struct {
 	stage      string // what it is doing now, for the error of a caller that gives up
 }
 
-type mailbox struct {
-	name   string
-	pid    etf.Pid
-	ch     chan Message
-	mons   []remoteMon
-	links  []remoteLink
-	closed bool
-}
-
-type remoteMon struct {
-	c       *conn
-	watcher etf.Pid
-	target  etf.Term
-	ref     etf.Ref
-}
-
-type remoteLink struct {
-	c    *conn
-	from etf.Pid
-}
-
 // Start validates cfg, listens, registers the node (per cfg.EPMD) and
 // serves connections until Close. It returns once the node accepts
 // connections.
@@ -215,6 +203,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	self, err := libcluster.ParseNode(string(cfg.Name))
 	if err != nil {
 		return nil, fmt.Errorf("dist: Config.Name: %w", err)
+	}
+	if cfg.Visible {
+		return nil, ErrVisible
 	}
 	cookie := cfg.Cookie
 	if cookie == "" {
@@ -250,6 +241,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.MailboxSize == 0 {
 		cfg.MailboxSize = DefaultMailboxSize
 	}
+	if cfg.MaxCalls < 0 {
+		return nil, errors.New("dist: Config.MaxCalls must not be negative")
+	}
+	if cfg.MaxCalls == 0 {
+		cfg.MaxCalls = DefaultMaxCalls
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -262,12 +259,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		conns:     map[libcluster.Node]*conn{},
 		pending:   map[libcluster.Node]*attempt{},
 		handshake: map[net.Conn]time.Time{},
-		names:     map[string]*mailbox{},
-		byPid:     map[uint32]*mailbox{},
-		nextPid:   100,
 		limits:    etf.Limits{MaxSize: cfg.MaxMessageSize, MaxInflated: cfg.MaxInflatedSize},
 		gate:      newHandshakeGate(cfg.MaxHandshakes, cfg.MaxHandshakesPerHost),
 	}
+	n.procs = newProcs(n, cfg.MailboxSize)
 	if err := n.checkTLS(); err != nil {
 		return nil, err
 	}
@@ -543,6 +538,33 @@ func (n *Node) connect(ctx context.Context, peer libcluster.Node) (*conn, error)
 			return nil, fmt.Errorf("dist: connecting to %s: %w while %s", peer, ctx.Err(), stage)
 		}
 	}
+}
+
+// route returns the connection to node, setting it up if needed: the
+// process layer's way to reach another node.
+func (n *Node) route(ctx context.Context, node libcluster.Node) (peerLink, error) {
+	c, err := n.connect(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return localLink{n}, nil
+	}
+	return c, nil
+}
+
+// existing returns the connection to node if there is one, without
+// connecting.
+func (n *Node) existing(node libcluster.Node) peerLink {
+	if node == n.self {
+		return localLink{n}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if c := n.conns[node]; c != nil {
+		return c
+	}
+	return nil
 }
 
 // isShut reports whether c is being (or has been) torn down.
@@ -917,14 +939,14 @@ func (n *Node) down(c *conn, reason string) {
 	n.mu.Lock()
 	if n.conns[c.peer] == c {
 		delete(n.conns, c.peer)
-		n.dropRemoteLocked(c)
 		n.ev.Push(libcluster.NodeEvent{Node: c.peer, Reason: reason})
 		n.mu.Unlock()
+		n.procs.connDown(c)
 		n.log.Info("dist: node down", "peer", string(c.peer), "reason", reason)
 		return
 	}
-	n.dropRemoteLocked(c)
 	n.mu.Unlock()
+	n.procs.connDown(c)
 }
 
 // Disconnect closes the connection to peer. It returns an error wrapping
@@ -971,13 +993,7 @@ func (n *Node) Close() error {
 		c.shut("shutdown")
 	}
 	n.wg.Wait()
-	n.mu.Lock()
-	for name, mb := range n.names {
-		mb.closed = true
-		close(mb.ch)
-		delete(n.names, name)
-	}
-	n.mu.Unlock()
+	n.procs.closeAll()
 	n.ev.Close()
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("dist: closing the listener: %w", err)

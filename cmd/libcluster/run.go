@@ -124,6 +124,9 @@ func runNode(ctx context.Context, f *config.File, log *slog.Logger, addrFile str
 	}
 	sup := libcluster.NewSupervisor(tops...)
 	m.Track(sup.Status)
+	if en, ok := node.(*erldist.Node); ok {
+		en.SetTopologies(sup.Status) // libcluster:topologies() over erpc
+	}
 	m.TrackDrops(tops...)
 	if err := sup.Start(ctx); err != nil {
 		return err

@@ -501,6 +501,8 @@ func (d *decoder) term0(depth int) (Term, error) {
 		return ExportFun{Module: m, Function: f, Arity: d.u8()}, nil
 	case tagNewFun:
 		return d.fun(start, depth)
+	case tagRecord:
+		return d.record(start, depth)
 	case tagFun:
 		return nil, d.fail(start, tag, "the old FUN_EXT format (before OTP 23) is not supported")
 	case tagLocal:
@@ -510,7 +512,7 @@ func (d *decoder) term0(depth int) (Term, error) {
 	case Version:
 		return nil, d.fail(start, tag, "version byte 131 inside a term; terms are not nested with their own version byte")
 	default:
-		return nil, d.fail(start, tag, "unknown tag %d; the data is corrupt or uses a format newer than OTP 28", tag)
+		return nil, d.fail(start, tag, "unknown tag %d; the data is corrupt or uses a format newer than OTP 29", tag)
 	}
 }
 

@@ -97,6 +97,8 @@ func appendTerm(b []byte, t Term, depth int) ([]byte, error) {
 		return appendExport(b, v)
 	case Fun:
 		return appendFun(b, v, depth)
+	case Record:
+		return appendRecordTerm(b, v, depth)
 	case string:
 		return b, encErr("plain Go string %q is ambiguous; use etf.Binary (Elixir string), etf.String (Erlang charlist) or etf.Atom", truncate(v))
 	default:

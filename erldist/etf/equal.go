@@ -203,6 +203,9 @@ func equal(a, b Term, depth int) bool {
 	case ExportFun:
 		y, ok := b.(ExportFun)
 		return ok && x == y
+	case Record:
+		y, ok := b.(Record)
+		return ok && equalRecords(x, y, depth)
 	case Fun:
 		y, ok := b.(Fun)
 		return ok && x.Arity == y.Arity && x.Uniq == y.Uniq && x.Index == y.Index &&

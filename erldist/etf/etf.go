@@ -17,6 +17,7 @@
 //	pid, port, ref    Pid, Port, Ref
 //	fun M:F/A         ExportFun
 //	closure           Fun
+//	native record     Record (OTP 29's RECORD_EXT)
 //
 // For encoding, Go bool becomes the atom true or false, every Go integer type
 // and *big.Int becomes an integer, float32/float64 a float, []byte a binary
@@ -256,4 +257,12 @@ func DecodeNext(b []byte, lim Limits) (t Term, rest []byte, err error) {
 // bit, as OTP 27 does (0.0 and -0.0 differ).
 func Equal(a, b Term) bool {
 	return equal(a, b, 0)
+}
+
+// Hash returns a hash of t consistent with [Equal]: Equal(a, b) implies
+// Hash(a) == Hash(b), so terms can key a Go map of buckets (as Erlang
+// terms key ETS tables). It is seeded once per process, so its values
+// must not be stored or sent elsewhere.
+func Hash(t Term) uint64 {
+	return hashTerm(t, 0)
 }

@@ -13,7 +13,7 @@ func FuzzDecode(f *testing.F) {
 	for _, g := range gossipTerms {
 		f.Add(unhex(f, g.hex))
 	}
-	for _, term := range sampleTerms(f) {
+	for _, term := range append(sampleTerms(f), recordTerms()...) {
 		enc, err := Encode(term)
 		if err != nil {
 			f.Fatal(err)
@@ -25,6 +25,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{131, 100, 0, 2, 'h', 0xe9})
 	f.Add([]byte{131, 108, 0, 0, 0, 1, 97, 1, 107, 0, 1, 2})
 	f.Add([]byte{131, 116, 0, 0, 0, 2, 97, 1, 97, 2, 97, 1, 97, 3})
+	f.Add([]byte{131, 67, 0, 0, 0, 2, 0, 119, 1, 'm', 119, 1, 'n', 119, 1, 'a', 119, 1, 'a', 97, 1, 97, 2})
+	f.Add([]byte{131, 67, 0, 0, 0, 0, 2, 119, 1, 'm', 119, 1, 'n'})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		term, rest, err := DecodeNext(in, Limits{MaxDepth: 64, MaxSize: 1 << 20})
 		if err != nil {

@@ -30,6 +30,7 @@ const (
 	kRef
 	kExport
 	kFun
+	kRecord
 	kOther
 )
 
@@ -143,6 +144,12 @@ func hashTerm(t Term, depth int) uint64 {
 			sum += hashPair(hashTerm(p.Key, depth+1), hashTerm(p.Value, depth+1))
 		}
 		return hashMapEnd(len(v), sum)
+	case Record:
+		h := hashRecordStart(&v)
+		for _, f := range v.Fields {
+			h = mix(h, hashTerm(f.Value, depth+1))
+		}
+		return h
 	case Fun:
 		h := hashFunStart(&v)
 		for _, e := range v.Free {

@@ -2,6 +2,7 @@ package etf
 
 // ETF tags.
 const (
+	tagRecord         = 67
 	tagNewFloat       = 70
 	tagBitBinary      = 77
 	tagCompressed     = 80
@@ -37,6 +38,7 @@ const (
 )
 
 var tagNames = map[byte]string{
+	tagRecord:         "RECORD_EXT",
 	tagNewFloat:       "NEW_FLOAT_EXT",
 	tagBitBinary:      "BIT_BINARY_EXT",
 	tagCompressed:     "COMPRESSED",
