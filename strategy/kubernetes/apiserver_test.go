@@ -277,9 +277,9 @@ func TestWatchRequestsVsPolling(t *testing.T) {
 	c := newCluster(t, "w", "p")
 	counting := func() (*countingTransport, *Strategy) {
 		ct := &countingTransport{}
-		cfg := c.AdminConfig()
-		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { ct.rt = rt; return ct })
-		return ct, &Strategy{NodeBasename: "app", Selector: "app=demo", RESTConfig: cfg}
+		kc := c.Kubeconfig(filepath.Join(t.TempDir(), "kubeconfig"), c.Token(kubetest.AdminUser))
+		wrap := func(rt http.RoundTripper) http.RoundTripper { ct.rt = rt; return ct }
+		return ct, &Strategy{NodeBasename: "app", Selector: "app=demo", Kubeconfig: kc, WrapTransport: wrap}
 	}
 	wct, ws := counting()
 	ws.Namespace = "w"

@@ -28,15 +28,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
 	"time"
-
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/rest"
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/strategy"
@@ -143,10 +141,10 @@ type Strategy struct {
 	// UseCachedResources adds resourceVersion=0 to polled LISTs, so the API
 	// server answers from its watch cache.
 	UseCachedResources bool
-	// RESTConfig, when set, is used as the client configuration and the
-	// kubeconfig and service-account settings are ignored (for programs
-	// that already have one, and for tests).
-	RESTConfig *rest.Config
+	// WrapTransport, when set, wraps the HTTP transport of every API
+	// request (after the credentials are added), e.g. to count or trace
+	// requests.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// Logger receives connection-state logs; default slog.Default().
 	Logger *slog.Logger
 
@@ -187,8 +185,8 @@ func FromParams(p *strategy.Params) (*Strategy, error) {
 }
 
 var (
-	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	dnsName  = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?)*\.?$`)
+	dnsLabel = lazyRegexp(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dnsName  = lazyRegexp(`^[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?)*\.?$`)
 )
 
 // check validates the fields and returns one error per bad key. Empty
@@ -204,7 +202,7 @@ func (s *Strategy) check() []*strategy.ParamError {
 		}
 	}
 	if strings.TrimSpace(s.Selector) != "" {
-		if _, err := labels.Parse(s.Selector); err != nil {
+		if err := checkSelector(s.Selector); err != nil {
 			fail("kubernetes_selector", "%q is not a label selector (%v); write it as kubectl -l takes it, e.g. app=myapp or app in (a,b),tier!=db", s.Selector, err)
 		}
 	}

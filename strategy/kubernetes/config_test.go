@@ -4,6 +4,7 @@ package kubernetes
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -202,6 +203,21 @@ func TestFromParamsErrors(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+// apiCandidates encodes an object of the API's own Go types as the API
+// server does and decodes it as the strategy does.
+func apiCandidates(t *testing.T, lookup string, obj any) []candidate {
+	t.Helper()
+	b, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := decodeObject(lookup, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.cands
+}
+
 func TestReadinessPolicy(t *testing.T) {
 	es := &discoveryv1.EndpointSlice{
 		ObjectMeta:  metav1.ObjectMeta{Name: "s", Namespace: "ns"},
@@ -221,7 +237,7 @@ func TestReadinessPolicy(t *testing.T) {
 	}
 	for pol, w := range want {
 		s := &Strategy{NodeBasename: "app", Readiness: pol, Getenv: env()}
-		nodes, dropped := s.build(sliceCandidates(es))
+		nodes, dropped := s.build(apiCandidates(t, LookupEndpointSlices, es))
 		if got := join(nodes); got != w {
 			t.Errorf("%s: %s, want %s", pol, got, w)
 		}
@@ -259,7 +275,7 @@ func TestReadinessPolicy(t *testing.T) {
 		s := &Strategy{NodeBasename: "app", Readiness: pol, Getenv: env()}
 		var cands []candidate
 		for _, p := range pods {
-			cands = append(cands, podCandidates(p)...)
+			cands = append(cands, apiCandidates(t, LookupPods, p)...)
 		}
 		nodes, dropped := s.build(cands)
 		if got := join(nodes); got != w {
@@ -279,7 +295,7 @@ func TestReadinessPolicy(t *testing.T) {
 	}
 	for pol, w := range map[string]string{ReadinessReady: "app@10.0.2.1", ReadinessServing: "app@10.0.2.1", ReadinessAll: "app@10.0.2.1 app@10.0.2.2"} {
 		s := &Strategy{NodeBasename: "app", Readiness: pol, Getenv: env()}
-		nodes, dropped := s.build(endpointsCandidates(ep))
+		nodes, dropped := s.build(apiCandidates(t, LookupEndpoints, ep))
 		if got := join(nodes); got != w {
 			t.Errorf("endpoints %s: %s, want %s", pol, got, w)
 		}
@@ -354,5 +370,21 @@ func TestResolveErrors(t *testing.T) {
 	s.Kubeconfig = filepath.Join(dir, "missing")
 	if _, err := s.resolve(); err == nil || !strings.Contains(err.Error(), "kubeconfig") {
 		t.Errorf("missing kubeconfig: %v", err)
+	}
+}
+
+func TestCheckSelector(t *testing.T) {
+	good := []string{"app=myapp", "app==x", "app!=x", "app", "!app", "app in (a,b),tier!=db", "app notin ( a , b )",
+		"kubernetes.io/service-name=myapp", "a=", "n>3", "n<-1", " app = x , tier "}
+	for _, s := range good {
+		if err := checkSelector(s); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+	bad := []string{"app in (", "app in ()", "app=x,", "=x", "app=x y", "app=-x", "Bad_Prefix/app=x", "n>x", "app in ((a))", "a)", strings.Repeat("a", 64) + "=x"}
+	for _, s := range bad {
+		if err := checkSelector(s); err == nil {
+			t.Errorf("%q: no error", s)
+		}
 	}
 }
