@@ -71,15 +71,15 @@ const (
 func (s *Strategy) resolve() (*conn, error) {
 	c := &conn{}
 	var cr credentials
-	ns := s.Namespace
+	ns := s.cfg.Namespace
 	switch {
-	case s.Kubeconfig != "":
+	case s.cfg.Kubeconfig != "":
 		var err error
-		cr, ns, err = fromKubeconfig([]string{s.Kubeconfig}, ns)
+		cr, ns, err = fromKubeconfig([]string{s.cfg.Kubeconfig}, ns)
 		if err != nil {
 			return nil, err
 		}
-		c.via = "kubeconfig " + s.Kubeconfig
+		c.via = "kubeconfig " + s.cfg.Kubeconfig
 	case s.inCluster():
 		host, err := s.masterURL()
 		if err != nil {
@@ -133,8 +133,8 @@ func (s *Strategy) resolve() (*conn, error) {
 		c.tokens = &tokenFile{path: cr.tokenFile}
 	}
 	rt = &authTransport{next: rt, cr: cr, tokens: c.tokens}
-	if s.WrapTransport != nil {
-		rt = s.WrapTransport(rt)
+	if s.opts.WrapTransport != nil {
+		rt = s.opts.WrapTransport(rt)
 	}
 	// Watches are long requests: a client-wide timeout would cut them.
 	// LISTs carry their own deadline.
@@ -246,7 +246,7 @@ func (t *tokenFile) lastSent() string {
 }
 
 func (s *Strategy) inCluster() bool {
-	return s.Master != "" || s.getenv("KUBERNETES_SERVICE_HOST") != "" ||
+	return s.cfg.Master != "" || s.getenv("KUBERNETES_SERVICE_HOST") != "" ||
 		fileExists(filepath.Join(s.saPath(), "token"))
 }
 

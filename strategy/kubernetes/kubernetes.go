@@ -50,7 +50,7 @@ func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
 	if err != nil {
 		return err
 	}
-	if s.Poll {
+	if s.cfg.Poll {
 		p := strategy.Poller{
 			Interval: s.interval(),
 			Discover: func(ctx context.Context) (libcluster.Update, error) { return s.discover(ctx, c) },
@@ -77,14 +77,14 @@ func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
 
 func (s *Strategy) source(c *conn, verb string) string {
 	return fmt.Sprintf("Kubernetes %s %s in namespace %s with selector %q at %s (readiness: %s)",
-		verb, s.resource(), c.namespace, s.Selector, c.host, s.readiness())
+		verb, s.resource(), c.namespace, s.cfg.Selector, c.host, s.readiness())
 }
 
 func (s *Strategy) discover(ctx context.Context, c *conn) (libcluster.Update, error) {
 	ctx, cancel := context.WithTimeout(ctx, DefaultRequestTimeout)
 	defer cancel()
 	rv := ""
-	if s.UseCachedResources {
+	if s.cfg.UseCachedResources {
 		rv = "0"
 	}
 	objs, _, err := s.list(ctx, c, rv)
@@ -118,7 +118,7 @@ func (s *Strategy) list(ctx context.Context, c *conn, rv string) ([]object, stri
 	total := int64(0)
 	cont := ""
 	for {
-		q := url.Values{"labelSelector": {s.Selector}}
+		q := url.Values{"labelSelector": {s.cfg.Selector}}
 		if rv != "" && cont == "" {
 			q.Set("resourceVersion", rv)
 		}
@@ -164,8 +164,8 @@ func (s *Strategy) list(ctx context.Context, c *conn, rv string) ([]object, stri
 }
 
 func (s *Strategy) logger() *slog.Logger {
-	if s.Logger != nil {
-		return s.Logger
+	if s.opts.Logger != nil {
+		return s.opts.Logger
 	}
 	return slog.Default()
 }
@@ -298,7 +298,7 @@ func (r *reflector) watchOnce(ctx context.Context, rv *string) (int, error) {
 	timeout := minWatchTimeout + rand.N(minWatchTimeout)
 	q := url.Values{
 		"watch":               {"true"},
-		"labelSelector":       {r.s.Selector},
+		"labelSelector":       {r.s.cfg.Selector},
 		"resourceVersion":     {*rv},
 		"allowWatchBookmarks": {"true"},
 		"timeoutSeconds":      {strconv.Itoa(int(timeout.Seconds()))},
