@@ -29,20 +29,14 @@ package etcd
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
-
-	"go.etcd.io/etcd/api/v3/mvccpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	"go.etcd.io/etcd/client/pkg/v3/transport"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/strategy"
@@ -251,52 +245,19 @@ func (s *Strategy) source() string {
 	return fmt.Sprintf("etcd %s prefix %s", strings.Join(s.endpoints, ","), s.cfg.Prefix)
 }
 
-func (s *Strategy) client() (*clientv3.Client, error) {
-	cc := clientv3.Config{
-		Endpoints:   s.endpoints,
-		DialTimeout: s.cfg.DialTimeout,
-		Username:    s.cfg.Username,
-		Password:    s.cfg.Password,
-		Logger:      zap.NewNop(),
-		// Notice a dead connection within seconds, not minutes.
-		DialKeepAliveTime:    5 * time.Second,
-		DialKeepAliveTimeout: 5 * time.Second,
-	}
-	if s.cfg.tlsEnabled() {
-		var tc *tls.Config
-		var err error
-		if s.cfg.CACert != "" || s.cfg.Cert != "" {
-			info := transport.TLSInfo{CertFile: s.cfg.Cert, KeyFile: s.cfg.Key, TrustedCAFile: s.cfg.CACert,
-				InsecureSkipVerify: s.cfg.InsecureSkipTLSVerify}
-			tc, err = info.ClientConfig()
-			if err != nil {
-				return nil, fmt.Errorf("etcd: TLS files (cacert %q, cert %q, key %q): %w", s.cfg.CACert, s.cfg.Cert, s.cfg.Key, err)
-			}
-		} else {
-			tc = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by insecure_skip_tls_verify
-		}
-		cc.TLS = tc
-	}
-	cl, err := clientv3.New(cc)
-	if err != nil {
-		return nil, s.explain("connect", err)
-	}
-	return cl, nil
-}
-
 // explain wraps an etcd error with what was tried and what to check.
 func (s *Strategy) explain(what string, err error) error {
 	eps := strings.Join(s.endpoints, ",")
 	var hint string
 	switch {
-	case errors.Is(err, rpctypes.ErrAuthFailed) || strings.Contains(err.Error(), "authentication failed"):
+	case strings.Contains(err.Error(), "authentication failed"):
 		hint = fmt.Sprintf("etcd refused user %q: check user and password", s.cfg.Username)
-	case errors.Is(err, rpctypes.ErrPermissionDenied) || strings.Contains(err.Error(), "permission denied"):
+	case strings.Contains(err.Error(), "permission denied"):
 		hint = fmt.Sprintf("user %q may not use prefix %s: grant its role readwrite on that prefix (etcdctl role grant-permission ROLE --prefix readwrite %s)", s.cfg.Username, s.cfg.Prefix, s.cfg.Prefix)
-	case errors.Is(err, rpctypes.ErrUserEmpty) || strings.Contains(err.Error(), "user name is empty"):
+	case strings.Contains(err.Error(), "user name is empty"):
 		hint = "etcd has authentication enabled: set user and password"
-	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "DeadlineExceeded"):
-		hint = fmt.Sprintf("no answer within the timeout: check that etcd is running at endpoints %s and reachable from here", eps)
+	case errors.Is(err, context.DeadlineExceeded) || isNetError(err):
+		hint = fmt.Sprintf("no answer: check that etcd is running at endpoints %s and reachable from here", eps)
 	default:
 		hint = fmt.Sprintf("check endpoints %s and the TLS settings", eps)
 	}
@@ -306,11 +267,11 @@ func (s *Strategy) explain(what string, err error) error {
 // Discover reads the keys under the prefix once, without registering this
 // node. It is what explain shows.
 func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
-	cl, err := s.client()
+	cl, err := s.newClient()
 	if err != nil {
 		return libcluster.Update{}, err
 	}
-	defer cl.Close()
+	defer cl.close()
 	set := newNodeSet(s.cfg.Prefix)
 	if _, err := s.load(ctx, cl, set); err != nil {
 		return libcluster.Update{}, err
@@ -320,21 +281,21 @@ func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
 
 // load replaces set with the keys under the prefix and returns the
 // revision the answer is from.
-func (s *Strategy) load(ctx context.Context, cl *clientv3.Client, set *nodeSet) (int64, error) {
+func (s *Strategy) load(ctx context.Context, cl *client, set *nodeSet) (int64, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.CommandTimeout)
 	defer cancel()
-	resp, err := cl.Get(cctx, s.cfg.Prefix, clientv3.WithPrefix(), clientv3.WithLimit(MaxKeys+1))
+	kvs, rev, err := cl.rangePrefix(cctx, s.cfg.Prefix, MaxKeys+1)
 	if err != nil {
 		return 0, s.explain("read prefix "+s.cfg.Prefix, err)
 	}
-	if len(resp.Kvs) > MaxKeys {
+	if len(kvs) > MaxKeys {
 		return 0, fmt.Errorf("etcd: more than %d keys under prefix %s: give this cluster a prefix of its own", MaxKeys, s.cfg.Prefix)
 	}
 	set.reset()
-	for _, kv := range resp.Kvs {
+	for _, kv := range kvs {
 		set.put(kv.Key, kv.Value)
 	}
-	return resp.Header.Revision, nil
+	return rev, nil
 }
 
 // Run registers this node, watches the prefix and reports the complete
@@ -350,43 +311,70 @@ func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
 
 // lease is this node's registration.
 type lease struct {
-	id    clientv3.LeaseID
-	alive <-chan *clientv3.LeaseKeepAliveResponse
+	id    int64
+	alive <-chan struct{} // a keep-alive answer; closed when the lease is gone
 	stop  context.CancelFunc
 }
 
 // register grants a lease, writes this node's key under it and keeps it
 // alive.
-func (s *Strategy) register(ctx context.Context, cl *clientv3.Client) (*lease, error) {
+func (s *Strategy) register(ctx context.Context, cl *client) (*lease, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.CommandTimeout)
 	defer cancel()
-	g, err := cl.Grant(cctx, int64(s.cfg.TTL/time.Second))
+	id, err := cl.grant(cctx, int64(s.cfg.TTL/time.Second))
 	if err != nil {
 		return nil, s.explain("grant a lease", err)
 	}
 	key := s.cfg.Prefix + string(s.name)
-	if _, err := cl.Put(cctx, key, string(s.name), clientv3.WithLease(g.ID)); err != nil {
+	if err := cl.put(cctx, key, string(s.name), id); err != nil {
 		return nil, s.explain("write key "+key, err)
 	}
 	kctx, stop := context.WithCancel(ctx)
-	ch, err := cl.KeepAlive(kctx, g.ID)
-	if err != nil {
-		stop()
-		return nil, s.explain("keep the lease alive", err)
+	alive := make(chan struct{}, 1)
+	go s.keepAlive(kctx, cl, id, alive)
+	return &lease{id: id, alive: alive, stop: stop}, nil
+}
+
+// keepAlive renews the lease every TTL/3 until ctx ends, sending on alive
+// after each answer; it closes alive when etcd says the lease is gone.
+// Failed renewals are retried at the next tick.
+func (s *Strategy) keepAlive(ctx context.Context, cl *client, id int64, alive chan<- struct{}) {
+	t := time.NewTicker(s.cfg.TTL / 3)
+	defer t.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.CommandTimeout)
+		ttl, err := cl.keepAlive(cctx, id)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil && ttl <= 0:
+			close(alive)
+			return
+		case err == nil:
+			select {
+			case alive <- struct{}{}:
+			default:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
-	return &lease{id: g.ID, alive: ch, stop: stop}, nil
 }
 
 // revoke removes the registration; errors are only logged (the lease then
 // expires after TTL).
-func (s *Strategy) revoke(cl *clientv3.Client, l *lease) {
+func (s *Strategy) revoke(cl *client, l *lease) {
 	l.stop()
 	if l.id == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommandTimeout)
 	defer cancel()
-	if _, err := cl.Revoke(ctx, l.id); err != nil {
+	if err := cl.revoke(ctx, l.id); err != nil {
 		s.log.Warn("etcd: revoking the lease failed; the key expires after ttl", "err", err, "ttl", s.cfg.TTL)
 	}
 }
@@ -394,11 +382,11 @@ func (s *Strategy) revoke(cl *clientv3.Client, l *lease) {
 // session runs one client connection: register, load, watch. It returns
 // the error that ended it (nil only when ctx ended).
 func (s *Strategy) session(ctx context.Context, r libcluster.Reporter) error {
-	cl, err := s.client()
+	cl, err := s.newClient()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	defer cl.close()
 	var l *lease
 	if s.name != "" {
 		if l, err = s.register(ctx, cl); err != nil {
@@ -415,14 +403,40 @@ func (s *Strategy) session(ctx context.Context, r libcluster.Reporter) error {
 
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wch := cl.Watch(wctx, s.cfg.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	wch := make(chan []watchEvent)
+	werr := make(chan error, 1)
+	go func() {
+		// A broken stream (etcd restarted) is resumed from the next
+		// revision, as the etcd client does; other ends reload.
+		next := rev + 1
+		for {
+			err := cl.watch(wctx, s.cfg.Prefix, &next, func(evs []watchEvent) {
+				select {
+				case wch <- evs:
+				case <-wctx.Done():
+				}
+			})
+			if err == nil || !errors.Is(err, errStream) {
+				werr <- err
+				return
+			}
+			t := time.NewTimer(time.Second)
+			select {
+			case <-wctx.Done():
+				t.Stop()
+				werr <- nil
+				return
+			case <-t.C:
+			}
+		}
+	}()
 
 	// Keep-alive answers come every TTL/3; none for a TTL means etcd is
 	// unreachable. Say so (once per outage): the set is kept meanwhile.
 	lastAlive := time.Now()
 	check := time.NewTicker(s.cfg.TTL / 2)
 	defer check.Stop()
-	var alive <-chan *clientv3.LeaseKeepAliveResponse
+	var alive <-chan struct{}
 	if l != nil {
 		alive = l.alive
 	}
@@ -431,22 +445,19 @@ func (s *Strategy) session(ctx context.Context, r libcluster.Reporter) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case wr, ok := <-wch:
-			if !ok {
-				return errors.New("etcd: the watch closed; reconnecting")
+		case err := <-werr:
+			if ctx.Err() != nil {
+				return nil
 			}
-			if err := wr.Err(); err != nil {
-				// Compaction or cancellation: reload and watch again.
-				return s.explain("watch prefix "+s.cfg.Prefix, err)
-			}
-			if len(wr.Events) == 0 {
-				continue
-			}
-			for _, ev := range wr.Events {
+			// Compaction, cancellation or a broken stream: reload and
+			// watch again.
+			return s.explain("watch prefix "+s.cfg.Prefix, err)
+		case evs := <-wch:
+			for _, ev := range evs {
 				switch ev.Type {
-				case mvccpb.PUT:
+				case "", "PUT":
 					set.put(ev.Kv.Key, ev.Kv.Value)
-				case mvccpb.DELETE:
+				case "DELETE":
 					set.delete(ev.Kv.Key)
 				}
 			}
@@ -539,4 +550,12 @@ func (s *nodeSet) update(source string) libcluster.Update {
 	}
 	slices.SortFunc(u.Dropped, func(a, b libcluster.Dropped) int { return strings.Compare(a.Candidate, b.Candidate) })
 	return u
+}
+
+// isNetError reports an error of the connection (refused, unreachable,
+// timed out) rather than an answer from etcd.
+func isNetError(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(err, &ne) || errors.As(err, &oe)
 }

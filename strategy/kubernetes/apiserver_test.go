@@ -94,7 +94,7 @@ func TestLookupModesAndNames(t *testing.T) {
 	}
 	for _, lookup := range []string{LookupEndpointSlices, LookupEndpoints, LookupPods} {
 		for _, mode := range []string{ModeIP, ModeDNS, ModeHostname} {
-			s, err := FromParams(params(map[string]any{
+			s, err := fromParams(params(map[string]any{
 				"kubernetes_node_basename":        "app",
 				"kubernetes_selector":             "app=demo",
 				"kubernetes_ip_lookup_mode":       ":" + lookup,
@@ -125,7 +125,7 @@ func TestLookupModesAndNames(t *testing.T) {
 	// The same through a kubeconfig file, with readiness all (the
 	// not-ready member is kept) and the cached-list flag.
 	kc := c.Kubeconfig(filepath.Join(t.TempDir(), "kubeconfig"), c.Token(kubetest.AdminUser))
-	s, err := FromParams(params(map[string]any{
+	s, err := fromParams(params(map[string]any{
 		"kubernetes_node_basename": "app", "kubernetes_selector": "kubernetes.io/service-name=demo",
 		"kubernetes_namespace": ns, "kubeconfig": kc, "readiness": "all", "kubernetes_use_cached_resources": true,
 		"kubernetes_service_account_path": t.TempDir(),
@@ -162,7 +162,7 @@ func TestWatchFollowsChanges(t *testing.T) {
 		for k, v := range extra {
 			m[k] = v
 		}
-		s, err := FromParams(params(m))
+		s, err := fromParams(params(m))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -277,14 +277,14 @@ func TestWatchRequestsVsPolling(t *testing.T) {
 	c := newCluster(t, "w", "p")
 	counting := func() (*countingTransport, *Strategy) {
 		ct := &countingTransport{}
-		cfg := c.AdminConfig()
-		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { ct.rt = rt; return ct })
-		return ct, &Strategy{NodeBasename: "app", Selector: "app=demo", RESTConfig: cfg}
+		kc := c.Kubeconfig(filepath.Join(t.TempDir(), "kubeconfig"), c.Token(kubetest.AdminUser))
+		wrap := func(rt http.RoundTripper) http.RoundTripper { ct.rt = rt; return ct }
+		return ct, &Strategy{cfg: Config{NodeBasename: "app", Selector: "app=demo", Kubeconfig: kc}, opts: Options{WrapTransport: wrap}}
 	}
 	wct, ws := counting()
-	ws.Namespace = "w"
+	ws.cfg.Namespace = "w"
 	pct, ps := counting()
-	ps.Namespace, ps.Poll, ps.PollingInterval = "p", true, 5*time.Second
+	ps.cfg.Namespace, ps.cfg.Poll, ps.cfg.PollingInterval = "p", true, 5*time.Second
 	c.putSlice(t, "w", "demo", ready("w", "10.5.0.1", "a"))
 	c.putSlice(t, "p", "demo", ready("p", "10.5.0.1", "a"))
 
@@ -384,7 +384,7 @@ func TestAPIServerRestart(t *testing.T) {
 	const ns = "restart"
 	c := newCluster(t, ns)
 	kc := c.Kubeconfig(filepath.Join(t.TempDir(), "kubeconfig"), c.Token(kubetest.AdminUser))
-	s := &Strategy{NodeBasename: "app", Selector: "app=demo", Namespace: ns, Kubeconfig: kc, ServiceAccountPath: t.TempDir()}
+	s := &Strategy{cfg: Config{NodeBasename: "app", Selector: "app=demo", Namespace: ns, Kubeconfig: kc, ServiceAccountPath: t.TempDir()}}
 	c.putSlice(t, ns, "demo", ready(ns, "10.3.0.1", "a"), ready(ns, "10.3.0.2", "b"))
 	r := startTopology(t, s)
 	r.waitDesired(t, "app@10.3.0.1 app@10.3.0.2")
@@ -426,7 +426,7 @@ func TestForbiddenServiceAccount(t *testing.T) {
 	c := newCluster(t, ns)
 	sa := c.serviceAccountDir(t, ns, "app")
 	c.putSlice(t, ns, "demo", ready(ns, "10.4.0.1", "a"))
-	s, err := FromParams(params(map[string]any{
+	s, err := fromParams(params(map[string]any{
 		"kubernetes_node_basename": "app", "kubernetes_selector": "app=demo",
 		"kubernetes_master": c.Host(), "kubernetes_service_account_path": sa,
 	}))
@@ -462,7 +462,7 @@ func TestPollKeepsSetOnForbidden(t *testing.T) {
 	sa := c.serviceAccountDir(t, ns, "app")
 	c.createPod(t, ns, "a", "10.6.0.1", true)
 	c.createPod(t, ns, "b", "10.6.0.2", true)
-	s, err := FromParams(params(map[string]any{
+	s, err := fromParams(params(map[string]any{
 		"kubernetes_node_basename": "app", "kubernetes_selector": "app=demo", "kubernetes_ip_lookup_mode": "pods",
 		"kubernetes_master": c.Host(), "kubernetes_service_account_path": sa, "watch": false, "polling_interval": "200ms",
 	}))

@@ -2,116 +2,103 @@ package kubernetes
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	k8s "k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/transport"
+	"time"
 )
 
-// conn is a resolved connection to the API server.
+// conn is a resolved connection to the API server: a plain HTTP client
+// for the three resources the strategy reads. The strategy decodes only
+// the few fields it uses, so it links no Kubernetes client library.
 type conn struct {
-	client    k8s.Interface
-	host      string
+	http      *http.Client
+	host      string // API server URL without a trailing slash
 	namespace string
 	// via says where the credentials come from, for messages:
 	// "service account files in /var/run/...", "kubeconfig ~/.kube/config".
 	via string
 	// who names the identity if known from a static token, else "".
 	who string
-	// tokenFile is re-read to name the service account in error hints.
-	tokenFile string
-	// sent holds the token of the latest request when the strategy adds
-	// it from tokenFile; the file may already hold the next one.
-	sent *sentToken
+	// tokens is the token file re-read as it rotates, or nil.
+	tokens *tokenFile
 }
 
-// sentToken records the bearer token of the latest request, so that an
-// error names the account that made it rather than the one whose token
-// the file holds by the time the error is reported.
-type sentToken struct {
-	mu  sync.Mutex
-	tok string
+// credentials is what a kubeconfig or the service account provides.
+type credentials struct {
+	host       string
+	token      string
+	tokenFile  string
+	user, pass string
+	caPEM      []byte
+	certPEM    []byte
+	keyPEM     []byte
+	insecure   bool
+	serverName string
 }
-
-func (s *sentToken) wrap(rt http.RoundTripper) http.RoundTripper {
-	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-		if tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok {
-			s.mu.Lock()
-			s.tok = tok
-			s.mu.Unlock()
-		}
-		return rt.RoundTrip(req)
-	})
-}
-
-func (s *sentToken) get() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tok
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // userAgent identifies the strategy in API server logs and audit records.
 const userAgent = "libcluster-go/kubernetes-strategy"
 
-// resolve builds the client configuration. The order is: RESTConfig; the
-// kubeconfig key; the service account (when its token exists, Master is
-// set or KUBERNETES_SERVICE_HOST is set, i.e. inside a pod); $KUBECONFIG.
+// Response limits: a LIST or watch event larger than these is refused
+// with an error instead of being held in memory.
+const (
+	maxListBytes  = 64 << 20
+	maxEventBytes = 16 << 20
+	maxErrorBytes = 64 << 10
+	maxTokenBytes = 64 << 10
+	// maxKubeconfigBytes bounds a kubeconfig file.
+	maxKubeconfigBytes = 4 << 20
+	// tokenMaxAge is how old the copy of the token file may get before it
+	// is read again (client-go's cached file token source uses the same).
+	tokenMaxAge = 50 * time.Second
+)
+
+// resolve builds the client configuration. The order is: the kubeconfig
+// key; the service account (when its token exists, Master is set or
+// KUBERNETES_SERVICE_HOST is set, i.e. inside a pod); $KUBECONFIG.
 func (s *Strategy) resolve() (*conn, error) {
 	c := &conn{}
-	var cfg *rest.Config
-	ns := s.Namespace
+	var cr credentials
+	ns := s.cfg.Namespace
 	switch {
-	case s.RESTConfig != nil:
-		cfg = rest.CopyConfig(s.RESTConfig)
-		c.via = "the given client configuration"
-		c.who = tokenSubject(cfg.BearerToken)
-		if cfg.BearerTokenFile != "" {
-			c.tokenFile = cfg.BearerTokenFile
-		}
-	case s.Kubeconfig != "":
+	case s.cfg.Kubeconfig != "":
 		var err error
-		cfg, ns, err = s.fromKubeconfig([]string{s.Kubeconfig}, ns)
+		cr, ns, err = fromKubeconfig([]string{s.cfg.Kubeconfig}, ns)
 		if err != nil {
 			return nil, err
 		}
-		c.via = "kubeconfig " + s.Kubeconfig
+		c.via = "kubeconfig " + s.cfg.Kubeconfig
 	case s.inCluster():
 		host, err := s.masterURL()
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes: kubernetes_master: %v", err)
 		}
-		cfg = &rest.Config{Host: host}
-		tok := filepath.Join(s.saPath(), "token")
-		if fileExists(tok) {
-			// The token is re-read from the file every minute, as the
-			// kubelet rotates it, and also at once after a 401: a token
-			// invalidated early (its pod or Secret deleted, the signing
-			// key rotated) would otherwise be sent until the cached copy
-			// expires, up to 50 s of failed requests. (BearerTokenFile
-			// has only the periodic re-read.)
-			withToken := transport.ResettableTokenSourceWrapTransport(transport.NewCachedFileTokenSource(tok))
-			c.sent = &sentToken{}
-			cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return withToken(c.sent.wrap(rt)) }
-			c.tokenFile = tok
+		cr.host = host
+		if tok := filepath.Join(s.saPath(), "token"); fileExists(tok) {
+			// The token is re-read from the file as the kubelet rotates
+			// it, and also at once after a 401: a token invalidated early
+			// (its pod or Secret deleted, the signing key rotated) would
+			// otherwise be sent until the cached copy expires.
+			cr.tokenFile = tok
 		}
 		if ca := filepath.Join(s.saPath(), "ca.crt"); fileExists(ca) {
-			cfg.TLSClientConfig.CAFile = ca
+			b, err := readSmall(ca, maxKubeconfigBytes)
+			if err != nil {
+				return nil, fmt.Errorf("kubernetes: service account CA: %v", err)
+			}
+			cr.caPEM = b
 		}
 		c.via = "the service account files in " + s.saPath()
 		if ns == "" {
@@ -122,7 +109,7 @@ func (s *Strategy) resolve() (*conn, error) {
 		}
 	case s.getenv("KUBECONFIG") != "":
 		var err error
-		cfg, ns, err = s.fromKubeconfig(filepath.SplitList(s.getenv("KUBECONFIG")), ns)
+		cr, ns, err = fromKubeconfig(filepath.SplitList(s.getenv("KUBECONFIG")), ns)
 		if err != nil {
 			return nil, err
 		}
@@ -137,48 +124,130 @@ func (s *Strategy) resolve() (*conn, error) {
 	if !dnsLabel.MatchString(ns) {
 		return nil, fmt.Errorf("kubernetes: namespace %q (from %s) is not a namespace name; set kubernetes_namespace", ns, c.via)
 	}
-	if c.who == "" {
-		c.who = tokenSubject(cfg.BearerToken)
-	}
-	// The Endpoints mode draws a deprecation warning on every request; the
-	// README says so once instead of the log on every poll.
-	cfg.WarningHandler = rest.NoWarnings{}
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = userAgent
-	}
-	// Watches are long requests: a client-wide timeout would cut them.
-	// Poll-mode LISTs carry their own deadline.
-	cfg.Timeout = 0
-	client, err := k8s.NewForConfig(cfg)
+	c.who = tokenSubject(cr.token)
+	rt, err := cr.transport()
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: client configuration from %s: %v", c.via, err)
 	}
-	c.client, c.host, c.namespace = client, cfg.Host, ns
+	if cr.tokenFile != "" {
+		c.tokens = &tokenFile{path: cr.tokenFile}
+	}
+	rt = &authTransport{next: rt, cr: cr, tokens: c.tokens}
+	if s.opts.WrapTransport != nil {
+		rt = s.opts.WrapTransport(rt)
+	}
+	// Watches are long requests: a client-wide timeout would cut them.
+	// LISTs carry their own deadline.
+	c.http = &http.Client{Transport: rt}
+	c.host, c.namespace = strings.TrimSuffix(cr.host, "/"), ns
 	return c, nil
 }
 
-func (s *Strategy) inCluster() bool {
-	return s.Master != "" || s.getenv("KUBERNETES_SERVICE_HOST") != "" ||
-		fileExists(filepath.Join(s.saPath(), "token"))
+// transport builds the TLS transport for the credentials.
+func (cr *credentials) transport() (http.RoundTripper, error) {
+	u, err := url.Parse(cr.host)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("server %q is not an http(s) URL", cr.host)
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cr.insecure, ServerName: cr.serverName}
+	if len(cr.caPEM) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(cr.caPEM) {
+			return nil, errors.New("the certificate authority holds no PEM certificate")
+		}
+		tc.RootCAs = pool
+	}
+	if len(cr.certPEM) > 0 || len(cr.keyPEM) > 0 {
+		cert, err := tls.X509KeyPair(cr.certPEM, cr.keyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate and key: %v", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		TLSClientConfig:     tc,
+		TLSHandshakeTimeout: 10 * time.Second,
+		IdleConnTimeout:     90 * time.Second,
+		MaxIdleConnsPerHost: 4,
+		ForceAttemptHTTP2:   true,
+	}, nil
 }
 
-func (s *Strategy) fromKubeconfig(paths []string, ns string) (*rest.Config, string, error) {
-	rules := &clientcmd.ClientConfigLoadingRules{Precedence: paths}
-	if len(paths) == 1 {
-		rules = &clientcmd.ClientConfigLoadingRules{ExplicitPath: paths[0]}
-	}
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
-	cfg, err := cc.ClientConfig()
-	if err != nil {
-		return nil, "", fmt.Errorf("kubernetes: kubeconfig %s: %v; fix the file or point kubeconfig/KUBECONFIG at a valid one", strings.Join(paths, string(filepath.ListSeparator)), err)
-	}
-	if ns == "" {
-		ns, _, err = cc.Namespace()
+// authTransport adds the credentials and the user agent to every request.
+type authTransport struct {
+	next   http.RoundTripper
+	cr     credentials
+	tokens *tokenFile
+}
+
+func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("User-Agent", userAgent)
+	switch {
+	case t.tokens != nil:
+		tok, err := t.tokens.get()
 		if err != nil {
-			return nil, "", fmt.Errorf("kubernetes: namespace from kubeconfig: %v; set kubernetes_namespace", err)
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	case t.cr.token != "":
+		req.Header.Set("Authorization", "Bearer "+t.cr.token)
+	case t.cr.user != "":
+		req.SetBasicAuth(t.cr.user, t.cr.pass)
+	}
+	resp, err := t.next.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized && t.tokens != nil {
+		t.tokens.reset()
+	}
+	return resp, err
+}
+
+// tokenFile is a bearer token file re-read when its copy is tokenMaxAge
+// old and after a 401. A failed re-read keeps the last good token.
+type tokenFile struct {
+	path string
+
+	mu   sync.Mutex
+	tok  string
+	at   time.Time
+	sent string // the token of the latest request, to name its account
+}
+
+func (t *tokenFile) get() (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.tok == "" || time.Since(t.at) >= tokenMaxAge {
+		b, err := readSmall(t.path, maxTokenBytes)
+		tok := strings.TrimSpace(string(b))
+		switch {
+		case err == nil && tok != "":
+			t.tok, t.at = tok, time.Now()
+		case t.tok == "" && err != nil:
+			return "", fmt.Errorf("reading the bearer token: %v", err)
+		case t.tok == "":
+			return "", fmt.Errorf("bearer token file %s is empty", t.path)
 		}
 	}
-	return cfg, ns, nil
+	t.sent = t.tok
+	return t.tok, nil
+}
+
+func (t *tokenFile) reset() {
+	t.mu.Lock()
+	t.at = time.Time{}
+	t.mu.Unlock()
+}
+
+func (t *tokenFile) lastSent() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sent
+}
+
+func (s *Strategy) inCluster() bool {
+	return s.cfg.Master != "" || s.getenv("KUBERNETES_SERVICE_HOST") != "" ||
+		fileExists(filepath.Join(s.saPath(), "token"))
 }
 
 func fileExists(p string) bool {
@@ -242,13 +311,11 @@ func tokenSubject(tok string) string {
 
 // identity names who talks to the API server, for error messages.
 func (c *conn) identity() string {
-	if c.sent != nil {
-		if who := tokenSubject(c.sent.get()); who != "" {
+	if c.tokens != nil {
+		if who := tokenSubject(c.tokens.lastSent()); who != "" {
 			return who
 		}
-	}
-	if c.tokenFile != "" {
-		if b, err := readSmall(c.tokenFile, 64<<10); err == nil {
+		if b, err := readSmall(c.tokens.path, maxTokenBytes); err == nil {
 			if who := tokenSubject(string(b)); who != "" {
 				return who
 			}
@@ -261,9 +328,89 @@ func (c *conn) identity() string {
 	return "the user of " + c.via
 }
 
+// StatusError is an API server answer other than success: its HTTP
+// status and the reason and message of its Status object.
+type StatusError struct {
+	Code    int    // HTTP status
+	Reason  string // e.g. "Forbidden", "Expired"
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	if e.Message != "" {
+		return e.Message
+	}
+	return fmt.Sprintf("the server answered %d %s", e.Code, http.StatusText(e.Code))
+}
+
+// status is the part of a metav1.Status the strategy reads.
+type status struct {
+	Kind    string `json:"kind"`
+	Code    int    `json:"code"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+func statusError(code int, body []byte) *StatusError {
+	e := &StatusError{Code: code}
+	var st status
+	if json.Unmarshal(body, &st) == nil && st.Kind == "Status" {
+		e.Reason, e.Message = st.Reason, st.Message
+		if st.Code != 0 {
+			e.Code = st.Code
+		}
+	} else if t := strings.TrimSpace(string(body)); t != "" && len(t) < 512 {
+		e.Message = fmt.Sprintf("the server answered %d %s: %s", code, http.StatusText(code), t)
+	}
+	return e
+}
+
+// statusCode is the HTTP status of a request error, or 0.
+func statusCode(err error) int {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 0
+}
+
+// isGone reports a 410: the resourceVersion asked for is too old.
+func isGone(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && (se.Code == http.StatusGone || se.Reason == "Expired" || se.Reason == "Gone")
+}
+
+// get sends GET path?q and returns the body of a 200 answer; any other
+// status becomes a *StatusError.
+func (c *conn) get(ctx context.Context, path string, q url.Values) (*http.Response, error) {
+	u := c.host + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+		return nil, statusError(resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		resp.Body.Close()
+		return nil, fmt.Errorf("the server answered with %q, want application/json; is %s an API server?", ct, c.host)
+	}
+	return resp, nil
+}
+
 // resource describes the API resource a lookup mode reads.
 type resource struct {
-	group, name string
+	group, version, name string
 }
 
 func (r resource) String() string {
@@ -271,6 +418,14 @@ func (r resource) String() string {
 		return r.name
 	}
 	return r.name + "." + r.group
+}
+
+// path is the namespaced collection URL of the resource.
+func (r resource) path(ns string) string {
+	if r.group == "" {
+		return "/api/" + r.version + "/namespaces/" + ns + "/" + r.name
+	}
+	return "/apis/" + r.group + "/" + r.version + "/namespaces/" + ns + "/" + r.name
 }
 
 // Rule returns the RBAC rule that allows reading the resource, in the
@@ -282,11 +437,11 @@ func (r resource) Rule() string {
 func (s *Strategy) resource() resource {
 	switch s.lookup() {
 	case LookupEndpoints:
-		return resource{"", "endpoints"}
+		return resource{"", "v1", "endpoints"}
 	case LookupPods:
-		return resource{"", "pods"}
+		return resource{"", "v1", "pods"}
 	}
-	return resource{"discovery.k8s.io", "endpointslices"}
+	return resource{"discovery.k8s.io", "v1", "endpointslices"}
 }
 
 // APIError is a failed request to the API server, with what was asked,
@@ -299,7 +454,7 @@ type APIError struct {
 	Identity  string // e.g. "service account demo/app"
 	Status    int    // HTTP status, 0 for transport errors
 	Hint      string // what to do
-	Err       error  // the client-go error
+	Err       error  // the request error; a *StatusError when the server answered
 }
 
 func (e *APIError) Error() string {
@@ -317,26 +472,22 @@ func (e *APIError) Error() string {
 	return msg
 }
 
-// Unwrap returns the client-go error.
+// Unwrap returns the request error.
 func (e *APIError) Unwrap() error { return e.Err }
 
 // apiError wraps a request error with the hint for its cause.
 func (s *Strategy) apiError(c *conn, verb string, err error) *APIError {
 	r := s.resource()
-	e := &APIError{Verb: verb, Resource: r.String(), Namespace: c.namespace, Host: c.host, Identity: c.identity(), Err: err}
-	var st apierrors.APIStatus
-	if errors.As(err, &st) {
-		e.Status = int(st.Status().Code)
-	}
-	switch {
-	case apierrors.IsForbidden(err):
+	e := &APIError{Verb: verb, Resource: r.String(), Namespace: c.namespace, Host: c.host, Identity: c.identity(), Err: err, Status: statusCode(err)}
+	switch e.Status {
+	case http.StatusForbidden:
 		e.Hint = fmt.Sprintf("grant %s a Role in namespace %q with %s and a RoleBinding to it (deploy/kubernetes has one per lookup mode); discovery keeps retrying and recovers once the rule exists, without a restart",
 			e.Identity, c.namespace, r.Rule())
-	case apierrors.IsUnauthorized(err):
+	case http.StatusUnauthorized:
 		e.Hint = fmt.Sprintf("the API server does not accept the credentials from %s: the token is missing, expired or from another cluster (a projected service-account token is re-read as it rotates; check automountServiceAccountToken and the kubeconfig)", c.via)
-	case apierrors.IsNotFound(err):
+	case http.StatusNotFound:
 		e.Hint = "the API server does not serve this resource; EndpointSlices need Kubernetes 1.21 or later, use kubernetes_ip_lookup_mode: endpoints on older clusters"
-	case e.Status == 0:
+	case 0:
 		e.Hint = "keeping the last good set and retrying with back-off; check kubernetes_master, the network path to the API server and its CA (ca.crt)"
 	default:
 		e.Hint = "keeping the last good set and retrying with back-off"

@@ -28,15 +28,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
 	"time"
-
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/rest"
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/strategy"
@@ -48,12 +46,11 @@ func init() {
 		Aliases: []string{"Cluster.Strategy.Kubernetes"},
 		Summary: "endpoints or pods from the Kubernetes API (EndpointSlices, watch by default)",
 		New: func(a strategy.Args) (libcluster.Strategy, error) {
-			s, err := FromParams(a.Params)
+			cfg, err := FromParams(a.Params)
 			if err != nil {
 				return nil, err
 			}
-			s.Logger = a.Logger
-			return s, nil
+			return New(cfg, Options{Logger: a.Logger})
 		},
 	})
 }
@@ -98,10 +95,11 @@ const (
 	DefaultRequestTimeout = 15 * time.Second
 )
 
-// Strategy discovers nodes through the Kubernetes API. Build it with
-// [FromParams], or set the fields directly: NodeBasename and Selector are
-// required, every other zero field takes the default named on it.
-type Strategy struct {
+// Config is the Kubernetes strategy's configuration: plain values, one
+// per config key. NodeBasename and Selector are required; every other
+// zero field takes the default named on it ([Config.WithDefaults] fills
+// them in). [Config.Validate] checks it and [New] does both.
+type Config struct {
 	// NodeBasename is the part before '@' of every node name.
 	NodeBasename string
 	// Selector is the label selector of the objects to read, e.g.
@@ -143,22 +141,62 @@ type Strategy struct {
 	// UseCachedResources adds resourceVersion=0 to polled LISTs, so the API
 	// server answers from its watch cache.
 	UseCachedResources bool
-	// RESTConfig, when set, is used as the client configuration and the
-	// kubeconfig and service-account settings are ignored (for programs
-	// that already have one, and for tests).
-	RESTConfig *rest.Config
+}
+
+// Options carries what the runtime provides, none of it configuration.
+type Options struct {
 	// Logger receives connection-state logs; default slog.Default().
 	Logger *slog.Logger
-
 	// Getenv reads environment variables; default os.Getenv.
 	Getenv func(string) string
+	// WrapTransport, when set, wraps the HTTP transport of every API
+	// request (after the credentials are added), e.g. to count or trace
+	// requests.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
+}
+
+// Strategy discovers nodes through the Kubernetes API. Make it with [New].
+type Strategy struct {
+	cfg  Config
+	opts Options
+}
+
+// New checks cfg, fills in its defaults and returns the strategy.
+func New(cfg Config, opts Options) (*Strategy, error) {
+	s := &Strategy{cfg: cfg.WithDefaults(), opts: opts}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Config returns the configuration in use, defaults filled in.
+func (s *Strategy) Config() Config { return s.cfg }
+
+// WithDefaults returns c with every zero field that has a fixed default
+// set to it. (ClusterDomain and Master default to values that depend on
+// the environment; [Strategy.Domain] and the strategy resolve them.)
+func (c Config) WithDefaults() Config {
+	c.Lookup = cmp.Or(c.Lookup, LookupEndpointSlices)
+	c.Mode = cmp.Or(c.Mode, ModeIP)
+	c.Readiness = cmp.Or(c.Readiness, ReadinessReady)
+	c.ClusterName = cmp.Or(c.ClusterName, DefaultClusterName)
+	c.ServiceAccountPath = cmp.Or(c.ServiceAccountPath, DefaultServiceAccountPath)
+	c.PollingInterval = cmp.Or(c.PollingInterval, strategy.DefaultPollingInterval)
+	return c
+}
+
+// Validate reports every invalid field in one error, naming the config
+// key, with the environment of this process.
+func (c Config) Validate() error {
+	return (&Strategy{cfg: c}).Validate()
 }
 
 // FromParams builds the strategy from libcluster's config keys. Every key
 // that is missing, has the wrong type or an invalid value is reported by
 // name in one error.
-func FromParams(p *strategy.Params) (*Strategy, error) {
-	s := &Strategy{
+func FromParams(p *strategy.Params) (Config, error) {
+	s := &Strategy{cfg: Config{
 		NodeBasename:       p.RequiredString("kubernetes_node_basename", "app"),
 		Selector:           p.RequiredString("kubernetes_selector", "app=myapp"),
 		Namespace:          p.String("kubernetes_namespace", ""),
@@ -173,22 +211,22 @@ func FromParams(p *strategy.Params) (*Strategy, error) {
 		Poll:               !p.Bool("watch", true),
 		PollingInterval:    p.PositiveDuration("polling_interval", strategy.DefaultPollingInterval),
 		UseCachedResources: p.Bool("kubernetes_use_cached_resources", false),
-	}
+	}}
 	for _, e := range s.check() {
 		p.Fail(e.Key, "%s", e.Msg)
 	}
-	if s.ServiceAccountPath == "" {
+	if s.cfg.ServiceAccountPath == "" {
 		p.Fail("kubernetes_service_account_path", "empty; leave it unset for %s", DefaultServiceAccountPath)
 	}
 	if err := p.Err(); err != nil {
-		return nil, err
+		return Config{}, err
 	}
-	return s, nil
+	return s.cfg, nil
 }
 
 var (
-	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	dnsName  = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?)*\.?$`)
+	dnsLabel = lazyRegexp(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dnsName  = lazyRegexp(`^[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?)*\.?$`)
 )
 
 // check validates the fields and returns one error per bad key. Empty
@@ -198,35 +236,35 @@ func (s *Strategy) check() []*strategy.ParamError {
 	fail := func(key, format string, args ...any) {
 		errs = append(errs, &strategy.ParamError{Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
-	if s.NodeBasename != "" {
-		if _, err := libcluster.ParseNode(s.NodeBasename + "@127.0.0.1"); err != nil {
-			fail("kubernetes_node_basename", "%q makes no valid node name; use letters, digits, '_', '-' or '.', e.g. app", s.NodeBasename)
+	if s.cfg.NodeBasename != "" {
+		if _, err := libcluster.ParseNode(s.cfg.NodeBasename + "@127.0.0.1"); err != nil {
+			fail("kubernetes_node_basename", "%q makes no valid node name; use letters, digits, '_', '-' or '.', e.g. app", s.cfg.NodeBasename)
 		}
 	}
-	if strings.TrimSpace(s.Selector) != "" {
-		if _, err := labels.Parse(s.Selector); err != nil {
-			fail("kubernetes_selector", "%q is not a label selector (%v); write it as kubectl -l takes it, e.g. app=myapp or app in (a,b),tier!=db", s.Selector, err)
+	if strings.TrimSpace(s.cfg.Selector) != "" {
+		if err := checkSelector(s.cfg.Selector); err != nil {
+			fail("kubernetes_selector", "%q is not a label selector (%v); write it as kubectl -l takes it, e.g. app=myapp or app in (a,b),tier!=db", s.cfg.Selector, err)
 		}
 	}
-	if s.Namespace != "" && !dnsLabel.MatchString(s.Namespace) {
-		fail("kubernetes_namespace", "%q is not a namespace name; use lower-case letters, digits and '-', e.g. default", s.Namespace)
+	if s.cfg.Namespace != "" && !dnsLabel.MatchString(s.cfg.Namespace) {
+		fail("kubernetes_namespace", "%q is not a namespace name; use lower-case letters, digits and '-', e.g. default", s.cfg.Namespace)
 	}
 	if s.mode() == ModeHostname {
 		switch {
-		case s.ServiceName == "":
+		case s.cfg.ServiceName == "":
 			fail("kubernetes_service_name", "required with mode: hostname (names are <hostname>.<service>.<namespace>.svc.<domain>); set it to the headless Service of the StatefulSet, e.g. kubernetes_service_name: myapp-headless")
-		case !dnsLabel.MatchString(s.ServiceName):
-			fail("kubernetes_service_name", "%q is not a Service name; use lower-case letters, digits and '-'", s.ServiceName)
+		case !dnsLabel.MatchString(s.cfg.ServiceName):
+			fail("kubernetes_service_name", "%q is not a Service name; use lower-case letters, digits and '-'", s.cfg.ServiceName)
 		}
 	}
-	if s.ClusterName != "" && !dnsName.MatchString(s.ClusterName) {
-		fail("kubernetes_cluster_name", "%q cannot start a DNS domain; use letters, digits and '-', e.g. cluster", s.ClusterName)
+	if s.cfg.ClusterName != "" && !dnsName.MatchString(s.cfg.ClusterName) {
+		fail("kubernetes_cluster_name", "%q cannot start a DNS domain; use letters, digits and '-', e.g. cluster", s.cfg.ClusterName)
 	}
 	if d := s.getenv("CLUSTER_DOMAIN"); d != "" && !dnsName.MatchString(d) {
 		fail("kubernetes_cluster_name", "environment variable CLUSTER_DOMAIN=%q is not a DNS domain; unset it or set it to e.g. cluster.local", d)
 	}
-	if s.ClusterDomain != "" && !dnsName.MatchString(s.ClusterDomain) {
-		fail("kubernetes_cluster_name", "cluster domain %q is not a DNS domain, e.g. cluster.local", s.ClusterDomain)
+	if s.cfg.ClusterDomain != "" && !dnsName.MatchString(s.cfg.ClusterDomain) {
+		fail("kubernetes_cluster_name", "cluster domain %q is not a DNS domain, e.g. cluster.local", s.cfg.ClusterDomain)
 	}
 	if _, err := s.masterURL(); err != nil {
 		fail("kubernetes_master", "%v", err)
@@ -234,14 +272,14 @@ func (s *Strategy) check() []*strategy.ParamError {
 	return errs
 }
 
-// Validate checks a Strategy built by hand: the required fields and every
-// value, with the config key names in the error.
+// Validate checks the configuration in use: the required fields and
+// every value, with the config key names in the error.
 func (s *Strategy) Validate() error {
 	var errs []error
-	if s.NodeBasename == "" {
+	if s.cfg.NodeBasename == "" {
 		errs = append(errs, &strategy.ParamError{Key: "kubernetes_node_basename", Msg: "required; set it, e.g. kubernetes_node_basename: app"})
 	}
-	if strings.TrimSpace(s.Selector) == "" {
+	if strings.TrimSpace(s.cfg.Selector) == "" {
 		errs = append(errs, &strategy.ParamError{Key: "kubernetes_selector", Msg: "required; set it, e.g. kubernetes_selector: app=myapp"})
 	}
 	for _, e := range s.check() {
@@ -250,37 +288,39 @@ func (s *Strategy) Validate() error {
 	switch s.lookup() {
 	case LookupEndpointSlices, LookupEndpoints, LookupPods:
 	default:
-		errs = append(errs, &strategy.ParamError{Key: "kubernetes_ip_lookup_mode", Msg: fmt.Sprintf("want endpointslices, endpoints or pods, got %q", s.Lookup)})
+		errs = append(errs, &strategy.ParamError{Key: "kubernetes_ip_lookup_mode", Msg: fmt.Sprintf("want endpointslices, endpoints or pods, got %q", s.cfg.Lookup)})
 	}
 	switch s.mode() {
 	case ModeIP, ModeDNS, ModeHostname:
 	default:
-		errs = append(errs, &strategy.ParamError{Key: "mode", Msg: fmt.Sprintf("want ip, dns or hostname, got %q", s.Mode)})
+		errs = append(errs, &strategy.ParamError{Key: "mode", Msg: fmt.Sprintf("want ip, dns or hostname, got %q", s.cfg.Mode)})
 	}
 	switch s.readiness() {
 	case ReadinessReady, ReadinessServing, ReadinessAll:
 	default:
-		errs = append(errs, &strategy.ParamError{Key: "readiness", Msg: fmt.Sprintf("want ready, serving or all, got %q", s.Readiness)})
+		errs = append(errs, &strategy.ParamError{Key: "readiness", Msg: fmt.Sprintf("want ready, serving or all, got %q", s.cfg.Readiness)})
 	}
 	return errors.Join(errs...)
 }
 
 func (s *Strategy) getenv(k string) string {
-	if s.Getenv != nil {
-		return s.Getenv(k)
+	if s.opts.Getenv != nil {
+		return s.opts.Getenv(k)
 	}
 	return os.Getenv(k)
 }
 
-func (s *Strategy) lookup() string { return cmp.Or(s.Lookup, LookupEndpointSlices) }
-func (s *Strategy) mode() string   { return cmp.Or(s.Mode, ModeIP) }
+func (s *Strategy) lookup() string { return cmp.Or(s.cfg.Lookup, LookupEndpointSlices) }
+func (s *Strategy) mode() string   { return cmp.Or(s.cfg.Mode, ModeIP) }
 func (s *Strategy) readiness() string {
-	return cmp.Or(s.Readiness, ReadinessReady)
+	return cmp.Or(s.cfg.Readiness, ReadinessReady)
 }
-func (s *Strategy) saPath() string { return cmp.Or(s.ServiceAccountPath, DefaultServiceAccountPath) }
+func (s *Strategy) saPath() string {
+	return cmp.Or(s.cfg.ServiceAccountPath, DefaultServiceAccountPath)
+}
 func (s *Strategy) interval() time.Duration {
-	if s.PollingInterval > 0 {
-		return s.PollingInterval
+	if s.cfg.PollingInterval > 0 {
+		return s.cfg.PollingInterval
 	}
 	return strategy.DefaultPollingInterval
 }
@@ -289,12 +329,12 @@ func (s *Strategy) interval() time.Duration {
 // host: ClusterDomain, else $CLUSTER_DOMAIN, else <ClusterName>.local,
 // without a trailing dot.
 func (s *Strategy) Domain() string {
-	d := s.ClusterDomain
+	d := s.cfg.ClusterDomain
 	if d == "" {
 		d = s.getenv("CLUSTER_DOMAIN")
 	}
 	if d == "" {
-		d = cmp.Or(s.ClusterName, DefaultClusterName) + ".local"
+		d = cmp.Or(s.cfg.ClusterName, DefaultClusterName) + ".local"
 	}
 	return strings.TrimSuffix(d, ".")
 }
@@ -302,7 +342,7 @@ func (s *Strategy) Domain() string {
 // masterURL applies the host rules to Master, or the in-cluster defaults
 // when it is empty.
 func (s *Strategy) masterURL() (string, error) {
-	if s.Master == "" {
+	if s.cfg.Master == "" {
 		if h, p := s.getenv("KUBERNETES_SERVICE_HOST"), s.getenv("KUBERNETES_SERVICE_PORT"); h != "" {
 			if p == "" {
 				p = "443"
@@ -310,7 +350,7 @@ func (s *Strategy) masterURL() (string, error) {
 			return "https://" + net.JoinHostPort(h, p), nil
 		}
 	}
-	return APIServerURL(s.Master, s.Domain())
+	return APIServerURL(s.cfg.Master, s.Domain())
 }
 
 // APIServerURL applies libcluster's kubernetes_master rules, extended so
@@ -411,13 +451,13 @@ func (s *Strategy) NodeName(ip, hostname, namespace string) (libcluster.Node, er
 		}
 		a = a.Unmap().WithZone("")
 		if s.mode() == ModeIP {
-			return libcluster.NodeFromAddr(s.NodeBasename, a)
+			return libcluster.NodeFromAddr(s.cfg.NodeBasename, a)
 		}
 		if namespace == "" {
 			return "", errors.New("no namespace for the pod DNS name")
 		}
 		dashed := strings.NewReplacer(".", "-", ":", "-").Replace(a.String())
-		return libcluster.ParseNode(fmt.Sprintf("%s@%s.%s.pod.%s", s.NodeBasename, dashed, namespace, s.Domain()))
+		return libcluster.ParseNode(fmt.Sprintf("%s@%s.%s.pod.%s", s.cfg.NodeBasename, dashed, namespace, s.Domain()))
 	case ModeHostname:
 		if hostname == "" {
 			return "", errors.New("no hostname (mode: hostname needs pods with spec.hostname, as a StatefulSet sets; use mode: ip or dns otherwise)")
@@ -425,9 +465,9 @@ func (s *Strategy) NodeName(ip, hostname, namespace string) (libcluster.Node, er
 		if namespace == "" {
 			return "", errors.New("no namespace for the service DNS name")
 		}
-		return libcluster.ParseNode(fmt.Sprintf("%s@%s.%s.%s.svc.%s", s.NodeBasename, hostname, s.ServiceName, namespace, s.Domain()))
+		return libcluster.ParseNode(fmt.Sprintf("%s@%s.%s.%s.svc.%s", s.cfg.NodeBasename, hostname, s.cfg.ServiceName, namespace, s.Domain()))
 	}
-	return "", fmt.Errorf("unknown mode %q; want ip, dns or hostname", s.Mode)
+	return "", fmt.Errorf("unknown mode %q; want ip, dns or hostname", s.cfg.Mode)
 }
 
 // build turns candidates into the node set and the dropped list.

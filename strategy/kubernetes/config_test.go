@@ -4,6 +4,7 @@ package kubernetes
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,19 +55,19 @@ func TestAPIServerURL(t *testing.T) {
 }
 
 func TestMasterFromServiceEnv(t *testing.T) {
-	s := &Strategy{Getenv: env("KUBERNETES_SERVICE_HOST", "10.96.0.1", "KUBERNETES_SERVICE_PORT", "6443")}
+	s := &Strategy{cfg: Config{}, opts: Options{Getenv: env("KUBERNETES_SERVICE_HOST", "10.96.0.1", "KUBERNETES_SERVICE_PORT", "6443")}}
 	if got, _ := s.masterURL(); got != "https://10.96.0.1:6443" {
 		t.Errorf("from env: %q", got)
 	}
-	s.Getenv = env("KUBERNETES_SERVICE_HOST", "fd00::1")
+	s.opts.Getenv = env("KUBERNETES_SERVICE_HOST", "fd00::1")
 	if got, _ := s.masterURL(); got != "https://[fd00::1]:443" {
 		t.Errorf("IPv6 from env: %q", got)
 	}
-	s.Master = "api.internal."
+	s.cfg.Master = "api.internal."
 	if got, _ := s.masterURL(); got != "https://api.internal." {
 		t.Errorf("kubernetes_master wins over env: %q", got)
 	}
-	s = &Strategy{Getenv: env("CLUSTER_DOMAIN", "corp.example.")}
+	s = &Strategy{cfg: Config{}, opts: Options{Getenv: env("CLUSTER_DOMAIN", "corp.example.")}}
 	if got, _ := s.masterURL(); got != "https://kubernetes.default.svc.corp.example" {
 		t.Errorf("CLUSTER_DOMAIN: %q", got)
 	}
@@ -77,14 +78,14 @@ func TestDomain(t *testing.T) {
 		s    Strategy
 		want string
 	}{
-		{Strategy{Getenv: env()}, "cluster.local"},
-		{Strategy{ClusterName: "my_cluster", Getenv: env()}, "my_cluster.local"},
-		{Strategy{ClusterName: "my_cluster", Getenv: env("CLUSTER_DOMAIN", "k8s.corp.")}, "k8s.corp"},
-		{Strategy{ClusterDomain: "x.y", Getenv: env("CLUSTER_DOMAIN", "k8s.corp")}, "x.y"},
+		{Strategy{cfg: Config{}, opts: Options{Getenv: env()}}, "cluster.local"},
+		{Strategy{cfg: Config{ClusterName: "my_cluster"}, opts: Options{Getenv: env()}}, "my_cluster.local"},
+		{Strategy{cfg: Config{ClusterName: "my_cluster"}, opts: Options{Getenv: env("CLUSTER_DOMAIN", "k8s.corp.")}}, "k8s.corp"},
+		{Strategy{cfg: Config{ClusterDomain: "x.y"}, opts: Options{Getenv: env("CLUSTER_DOMAIN", "k8s.corp")}}, "x.y"},
 	}
 	for _, c := range cases {
 		if got := c.s.Domain(); got != c.want {
-			t.Errorf("%+v: Domain() = %q, want %q", c.s, got, c.want)
+			t.Errorf("%+v: Domain() = %q, want %q", c.s.cfg, got, c.want)
 		}
 	}
 }
@@ -104,7 +105,7 @@ func TestNodeName(t *testing.T) {
 		{ModeHostname, "", "k8s.corp", "10.0.0.5", "app-1", "ns", "app@app-1.my-service.ns.svc.k8s.corp"},
 	}
 	for _, c := range cases {
-		s := &Strategy{NodeBasename: "app", Mode: c.mode, ClusterName: c.cluster, ServiceName: "my-service", Getenv: env("CLUSTER_DOMAIN", c.domainEnv)}
+		s := &Strategy{cfg: Config{NodeBasename: "app", Mode: c.mode, ClusterName: c.cluster, ServiceName: "my-service"}, opts: Options{Getenv: env("CLUSTER_DOMAIN", c.domainEnv)}}
 		got, err := s.NodeName(c.ip, c.host, c.ns)
 		if err != nil || string(got) != c.want {
 			t.Errorf("%s %s/%s/%s: got %q, %v; want %q", c.mode, c.ip, c.host, c.ns, got, err, c.want)
@@ -116,7 +117,7 @@ func TestNodeName(t *testing.T) {
 		{ModeHostname, "10.0.0.1", "", "ns", "no hostname"},
 	}
 	for _, c := range bad {
-		s := &Strategy{NodeBasename: "app", Mode: c.mode, ServiceName: "svc", Getenv: env()}
+		s := &Strategy{cfg: Config{NodeBasename: "app", Mode: c.mode, ServiceName: "svc"}, opts: Options{Getenv: env()}}
 		if got, err := s.NodeName(c.ip, c.host, c.ns); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s %q: got %q, %v; want error with %q", c.mode, c.ip, got, err, c.want)
 		}
@@ -126,15 +127,15 @@ func TestNodeName(t *testing.T) {
 func params(m map[string]any) *strategy.Params { return strategy.NewParams(m) }
 
 func TestFromParamsDefaults(t *testing.T) {
-	s, err := FromParams(params(map[string]any{"kubernetes_node_basename": "app", "kubernetes_selector": "app=myapp"}))
+	s, err := fromParams(params(map[string]any{"kubernetes_node_basename": "app", "kubernetes_selector": "app=myapp"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.lookup() != LookupEndpointSlices || s.mode() != ModeIP || s.readiness() != ReadinessReady || s.Poll ||
-		s.interval() != strategy.DefaultPollingInterval || s.saPath() != DefaultServiceAccountPath || s.UseCachedResources {
+	if s.lookup() != LookupEndpointSlices || s.mode() != ModeIP || s.readiness() != ReadinessReady || s.cfg.Poll ||
+		s.interval() != strategy.DefaultPollingInterval || s.saPath() != DefaultServiceAccountPath || s.cfg.UseCachedResources {
 		t.Errorf("defaults: %+v", s)
 	}
-	s, err = FromParams(params(map[string]any{
+	s, err = fromParams(params(map[string]any{
 		"kubernetes_node_basename": "app", "kubernetes_selector": "app=myapp",
 		"kubernetes_ip_lookup_mode": ":pods", "mode": ":hostname", "kubernetes_service_name": "svc",
 		"readiness": "all", "watch": false, "polling_interval": 2000, "kubernetes_use_cached_resources": true,
@@ -144,8 +145,8 @@ func TestFromParamsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.lookup() != LookupPods || s.mode() != ModeHostname || s.readiness() != ReadinessAll || !s.Poll ||
-		s.interval().Milliseconds() != 2000 || !s.UseCachedResources || s.Namespace != "demo" || s.Kubeconfig != "/k" {
+	if s.lookup() != LookupPods || s.mode() != ModeHostname || s.readiness() != ReadinessAll || !s.cfg.Poll ||
+		s.interval().Milliseconds() != 2000 || !s.cfg.UseCachedResources || s.cfg.Namespace != "demo" || s.cfg.Kubeconfig != "/k" {
 		t.Errorf("atom forms and values: %+v", s)
 	}
 	if _, ok := strategy.Lookup("Cluster.Strategy.Kubernetes"); !ok {
@@ -184,14 +185,14 @@ func TestFromParamsErrors(t *testing.T) {
 			}
 		}
 	}
-	s := &Strategy{Mode: "weird", Readiness: "x", Lookup: "y", Getenv: env()}
+	s := &Strategy{cfg: Config{Mode: "weird", Readiness: "x", Lookup: "y"}, opts: Options{Getenv: env()}}
 	err := s.Validate()
 	for _, w := range []string{"kubernetes_node_basename", "kubernetes_selector", `want ip, dns or hostname, got "weird"`, `want ready, serving or all`, `want endpointslices, endpoints or pods`} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("Validate: %v lacks %q", err, w)
 		}
 	}
-	s = &Strategy{Getenv: env("CLUSTER_DOMAIN", "bad domain")}
+	s = &Strategy{cfg: Config{}, opts: Options{Getenv: env("CLUSTER_DOMAIN", "bad domain")}}
 	if _, err := FromParams(params(map[string]any{"kubernetes_node_basename": "app", "kubernetes_selector": "app=x"})); err != nil {
 		t.Errorf("valid config: %v", err)
 	}
@@ -201,6 +202,21 @@ func TestFromParamsErrors(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// apiCandidates encodes an object of the API's own Go types as the API
+// server does and decodes it as the strategy does.
+func apiCandidates(t *testing.T, lookup string, obj any) []candidate {
+	t.Helper()
+	b, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := decodeObject(lookup, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.cands
+}
 
 func TestReadinessPolicy(t *testing.T) {
 	es := &discoveryv1.EndpointSlice{
@@ -220,8 +236,8 @@ func TestReadinessPolicy(t *testing.T) {
 		ReadinessAll:     "app@10.0.0.1 app@10.0.0.2 app@10.0.0.3 app@10.0.0.4 app@10.0.0.5",
 	}
 	for pol, w := range want {
-		s := &Strategy{NodeBasename: "app", Readiness: pol, Getenv: env()}
-		nodes, dropped := s.build(sliceCandidates(es))
+		s := &Strategy{cfg: Config{NodeBasename: "app", Readiness: pol}, opts: Options{Getenv: env()}}
+		nodes, dropped := s.build(apiCandidates(t, LookupEndpointSlices, es))
 		if got := join(nodes); got != w {
 			t.Errorf("%s: %s, want %s", pol, got, w)
 		}
@@ -256,10 +272,10 @@ func TestReadinessPolicy(t *testing.T) {
 		ReadinessAll:     "app@10.0.1.1 app@10.0.1.2 app@10.0.1.3 app@10.0.1.5",
 	}
 	for pol, w := range wantPods {
-		s := &Strategy{NodeBasename: "app", Readiness: pol, Getenv: env()}
+		s := &Strategy{cfg: Config{NodeBasename: "app", Readiness: pol}, opts: Options{Getenv: env()}}
 		var cands []candidate
 		for _, p := range pods {
-			cands = append(cands, podCandidates(p)...)
+			cands = append(cands, apiCandidates(t, LookupPods, p)...)
 		}
 		nodes, dropped := s.build(cands)
 		if got := join(nodes); got != w {
@@ -278,8 +294,8 @@ func TestReadinessPolicy(t *testing.T) {
 		}},
 	}
 	for pol, w := range map[string]string{ReadinessReady: "app@10.0.2.1", ReadinessServing: "app@10.0.2.1", ReadinessAll: "app@10.0.2.1 app@10.0.2.2"} {
-		s := &Strategy{NodeBasename: "app", Readiness: pol, Getenv: env()}
-		nodes, dropped := s.build(endpointsCandidates(ep))
+		s := &Strategy{cfg: Config{NodeBasename: "app", Readiness: pol}, opts: Options{Getenv: env()}}
+		nodes, dropped := s.build(apiCandidates(t, LookupEndpoints, ep))
 		if got := join(nodes); got != w {
 			t.Errorf("endpoints %s: %s, want %s", pol, got, w)
 		}
@@ -328,7 +344,7 @@ func TestTokenSubject(t *testing.T) {
 
 func TestResolveErrors(t *testing.T) {
 	dir := t.TempDir()
-	s := &Strategy{NodeBasename: "app", Selector: "app=x", ServiceAccountPath: dir, Getenv: env()}
+	s := &Strategy{cfg: Config{NodeBasename: "app", Selector: "app=x", ServiceAccountPath: dir}, opts: Options{Getenv: env()}}
 	_, err := s.resolve()
 	if err == nil || !strings.Contains(err.Error(), "no API credentials") || !strings.Contains(err.Error(), "kubeconfig") {
 		t.Errorf("no credentials: %v", err)
@@ -351,8 +367,45 @@ func TestResolveErrors(t *testing.T) {
 	if c.namespace != "demo" || c.host != "https://kubernetes.default.svc.cluster.local" || c.identity() != "service account demo/app" {
 		t.Errorf("in-cluster: ns %q host %q who %q", c.namespace, c.host, c.identity())
 	}
-	s.Kubeconfig = filepath.Join(dir, "missing")
+	s.cfg.Kubeconfig = filepath.Join(dir, "missing")
 	if _, err := s.resolve(); err == nil || !strings.Contains(err.Error(), "kubeconfig") {
 		t.Errorf("missing kubeconfig: %v", err)
+	}
+}
+
+func TestCheckSelector(t *testing.T) {
+	good := []string{"app=myapp", "app==x", "app!=x", "app", "!app", "app in (a,b),tier!=db", "app notin ( a , b )",
+		"kubernetes.io/service-name=myapp", "a=", "n>3", "n<-1", " app = x , tier "}
+	for _, s := range good {
+		if err := checkSelector(s); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+	bad := []string{"app in (", "app in ()", "app=x,", "=x", "app=x y", "app=-x", "Bad_Prefix/app=x", "n>x", "app in ((a))", "a)", strings.Repeat("a", 64) + "=x"}
+	for _, s := range bad {
+		if err := checkSelector(s); err == nil {
+			t.Errorf("%q: no error", s)
+		}
+	}
+}
+
+// TestConfigPlainValue: FromParams yields a comparable Config with the
+// defaults filled in, and New keeps it as it is.
+func TestConfigPlainValue(t *testing.T) {
+	c, err := FromParams(params(map[string]any{"kubernetes_node_basename": "app", "kubernetes_selector": "app=x"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{NodeBasename: "app", Selector: "app=x", Lookup: LookupEndpointSlices, Mode: ModeIP, Readiness: ReadinessReady,
+		ClusterName: DefaultClusterName, ServiceAccountPath: DefaultServiceAccountPath, PollingInterval: strategy.DefaultPollingInterval}
+	if c != want || c.WithDefaults() != want || (Config{NodeBasename: "app", Selector: "app=x"}).WithDefaults() != want {
+		t.Errorf("FromParams: %+v, want %+v", c, want)
+	}
+	s, err := New(c, Options{Getenv: env()})
+	if err != nil || s.Config() != want {
+		t.Errorf("New: %v, %+v", err, s)
+	}
+	if _, err := New(Config{Selector: "app in ("}, Options{Getenv: env()}); err == nil || !strings.Contains(err.Error(), "kubernetes_node_basename") || !strings.Contains(err.Error(), "label selector") {
+		t.Errorf("New with a bad config: %v", err)
 	}
 }

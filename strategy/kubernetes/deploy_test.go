@@ -80,7 +80,7 @@ func TestDeployManifests(t *testing.T) {
 		}
 		sa := c.serviceAccountDir(t, ns, "myapp")
 		for _, watch := range []bool{false, true} {
-			s := &Strategy{NodeBasename: "app", Selector: "app=demo", Lookup: mode, Master: c.Host(), ServiceAccountPath: sa, Poll: !watch}
+			s := &Strategy{cfg: Config{NodeBasename: "app", Selector: "app=demo", Lookup: mode, Master: c.Host(), ServiceAccountPath: sa, Poll: !watch}}
 			if watch {
 				r := startTopology(t, s)
 				r.waitDesired(t, "app@10.7.0.1")

@@ -11,7 +11,7 @@ import (
 // file gives them, and shows the node name it builds for an endpoint.
 // Run(ctx, reporter) then watches the API server from inside a pod.
 func Example() {
-	s, err := kubernetes.FromParams(strategy.NewParams(map[string]any{
+	cfg, err := kubernetes.FromParams(strategy.NewParams(map[string]any{
 		"kubernetes_node_basename": "myapp",
 		"kubernetes_selector":      "kubernetes.io/service-name=myapp-headless",
 		"kubernetes_service_name":  "myapp-headless",
@@ -22,7 +22,12 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	s.Getenv = func(string) string { return "" } // ignore this machine's CLUSTER_DOMAIN
+	// Getenv: ignore this machine's CLUSTER_DOMAIN.
+	s, err := kubernetes.New(cfg, kubernetes.Options{Getenv: func(string) string { return "" }})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	n, err := s.NodeName("10.0.0.5", "myapp-0", "demo")
 	fmt.Println(n, err)
 

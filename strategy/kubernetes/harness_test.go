@@ -19,6 +19,7 @@ import (
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/internal/testkit/kubetest"
+	"github.com/libcluster-go/libcluster/strategy"
 )
 
 // recorder is a Connector that records Connect and Disconnect calls and
@@ -301,4 +302,13 @@ func init() {
 	for _, k := range []string{"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "KUBECONFIG", "CLUSTER_DOMAIN"} {
 		os.Unsetenv(k)
 	}
+}
+
+// fromParams is FromParams then New, with the test process's environment.
+func fromParams(p *strategy.Params) (*Strategy, error) {
+	cfg, err := FromParams(p)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, Options{})
 }

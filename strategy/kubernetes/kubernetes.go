@@ -1,27 +1,21 @@
 package kubernetes
 
-//lint:file-ignore SA1019 the endpoints lookup mode reads the deprecated core v1 Endpoints on purpose
-
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math/rand/v2"
+	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
+	"syscall"
 	"time"
-
-	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/cache"
-	"k8s.io/klog/v2"
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/strategy"
@@ -33,6 +27,15 @@ const coalesce = 25 * time.Millisecond
 
 // watchListTimeout bounds one LIST made by the watch loop.
 const watchListTimeout = time.Minute
+
+// listPageSize is the limit of one page of a consistent LIST (client-go's
+// reflector pages by 500 too).
+const listPageSize = 500
+
+// minWatchTimeout is the shortest timeoutSeconds of a watch; each one
+// asks for a random value between it and twice it, as client-go's
+// reflector does, so that watches of many nodes do not end together.
+const minWatchTimeout = 5 * time.Minute
 
 // Run discovers until ctx ends. With Poll false (watch: true) it lists
 // once and watches, reporting the complete set after every change; with
@@ -47,7 +50,7 @@ func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
 	if err != nil {
 		return err
 	}
-	if s.Poll {
+	if s.cfg.Poll {
 		p := strategy.Poller{
 			Interval: s.interval(),
 			Discover: func(ctx context.Context) (libcluster.Update, error) { return s.discover(ctx, c) },
@@ -74,140 +77,101 @@ func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
 
 func (s *Strategy) source(c *conn, verb string) string {
 	return fmt.Sprintf("Kubernetes %s %s in namespace %s with selector %q at %s (readiness: %s)",
-		verb, s.resource(), c.namespace, s.Selector, c.host, s.readiness())
+		verb, s.resource(), c.namespace, s.cfg.Selector, c.host, s.readiness())
 }
 
 func (s *Strategy) discover(ctx context.Context, c *conn) (libcluster.Update, error) {
 	ctx, cancel := context.WithTimeout(ctx, DefaultRequestTimeout)
 	defer cancel()
-	opts := metav1.ListOptions{LabelSelector: s.Selector}
-	if s.UseCachedResources {
-		opts.ResourceVersion = "0"
+	rv := ""
+	if s.cfg.UseCachedResources {
+		rv = "0"
 	}
-	list, err := s.list(ctx, c, opts)
+	objs, _, err := s.list(ctx, c, rv)
 	if err != nil {
 		return libcluster.Update{}, s.apiError(c, "list", err)
 	}
-	objs, err := meta.ExtractList(list)
-	if err != nil {
-		return libcluster.Update{}, fmt.Errorf("kubernetes: reading the %s list: %v", s.resource(), err)
-	}
 	var cands []candidate
 	for _, o := range objs {
-		cands = append(cands, candidatesOf(o)...)
+		cands = append(cands, o.cands...)
 	}
 	nodes, dropped := s.build(cands)
 	return libcluster.Update{Nodes: nodes, Dropped: dropped, Source: s.source(c, "LIST")}, nil
 }
 
-func (s *Strategy) list(ctx context.Context, c *conn, opts metav1.ListOptions) (runtime.Object, error) {
-	ns := c.namespace
-	switch s.lookup() {
-	case LookupEndpoints:
-		return c.client.CoreV1().Endpoints(ns).List(ctx, opts)
-	case LookupPods:
-		return c.client.CoreV1().Pods(ns).List(ctx, opts)
-	}
-	return c.client.DiscoveryV1().EndpointSlices(ns).List(ctx, opts)
+// listPage is the part of a List the strategy reads.
+type listPage struct {
+	Kind     string `json:"kind"`
+	Metadata struct {
+		ResourceVersion string `json:"resourceVersion"`
+		Continue        string `json:"continue"`
+	} `json:"metadata"`
+	Items []json.RawMessage `json:"items"`
 }
 
-func (s *Strategy) watchObjects(ctx context.Context, c *conn, opts metav1.ListOptions) (watch.Interface, error) {
-	ns := c.namespace
-	switch s.lookup() {
-	case LookupEndpoints:
-		return c.client.CoreV1().Endpoints(ns).Watch(ctx, opts)
-	case LookupPods:
-		return c.client.CoreV1().Pods(ns).Watch(ctx, opts)
+// list reads the whole collection with the label selector, page by page
+// when rv is "" (a consistent read), and returns
+// its objects and resourceVersion. Errors the server sent are
+// *StatusError; a malformed or oversized answer is a plain error.
+func (s *Strategy) list(ctx context.Context, c *conn, rv string) ([]object, string, error) {
+	var objs []object
+	total := int64(0)
+	cont := ""
+	for {
+		q := url.Values{"labelSelector": {s.cfg.Selector}}
+		if rv != "" && cont == "" {
+			q.Set("resourceVersion", rv)
+		}
+		if rv == "" {
+			// Only a consistent read (from etcd) is paged. A LIST at a
+			// resourceVersion is served, unpaged, from the watch cache
+			// as "not older than" it; with a limit it would be an exact
+			// read of that (old) version, as client-go's reflector avoids.
+			q.Set("limit", strconv.Itoa(listPageSize))
+		}
+		if cont != "" {
+			q.Set("continue", cont)
+		}
+		resp, err := c.get(ctx, s.resource().path(c.namespace), q)
+		if err != nil {
+			return nil, "", err
+		}
+		lr := &io.LimitedReader{R: resp.Body, N: maxListBytes - total + 1}
+		var page listPage
+		err = json.NewDecoder(lr).Decode(&page)
+		resp.Body.Close()
+		total = maxListBytes + 1 - lr.N
+		switch {
+		case lr.N <= 0:
+			return nil, "", fmt.Errorf("the %s list is larger than %d MiB; narrow kubernetes_selector", s.resource(), maxListBytes>>20)
+		case err != nil:
+			return nil, "", fmt.Errorf("reading the %s list: %v", s.resource(), err)
+		case page.Metadata.ResourceVersion == "":
+			return nil, "", fmt.Errorf("the %s list has no metadata.resourceVersion; is %s an API server?", s.resource(), c.host)
+		}
+		for _, raw := range page.Items {
+			o, err := decodeObject(s.lookup(), raw)
+			if err != nil {
+				return nil, "", fmt.Errorf("reading the %s list: %v", s.resource(), err)
+			}
+			objs = append(objs, o)
+		}
+		if page.Metadata.Continue == "" {
+			return objs, page.Metadata.ResourceVersion, nil
+		}
+		cont = page.Metadata.Continue
 	}
-	return c.client.DiscoveryV1().EndpointSlices(ns).Watch(ctx, opts)
-}
-
-func (s *Strategy) objectType() runtime.Object {
-	switch s.lookup() {
-	case LookupEndpoints:
-		return &corev1.Endpoints{}
-	case LookupPods:
-		return &corev1.Pod{}
-	}
-	return &discoveryv1.EndpointSlice{}
 }
 
 func (s *Strategy) logger() *slog.Logger {
-	if s.Logger != nil {
-		return s.Logger
+	if s.opts.Logger != nil {
+		return s.opts.Logger
 	}
 	return slog.Default()
 }
 
-// lw is the ListerWatcher the reflector drives. It adds the label
-// selector, bounds LISTs and passes request errors and recoveries to the
-// watch loop. It opts out of streaming lists, so the reflector makes one
-// plain LIST and then WATCHes, which every API server version serves.
-type lw struct {
-	s         *Strategy
-	c         *conn
-	errs      chan error    // latest request error
-	recovered chan struct{} // a watch started after an error
-}
-
-func (l *lw) IsWatchListSemanticsUnSupported() bool { return true }
-
-func (l *lw) ListWithContext(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-	opts.LabelSelector = l.s.Selector
-	ctx, cancel := context.WithTimeout(ctx, watchListTimeout)
-	defer cancel()
-	obj, err := l.s.list(ctx, l.c, opts)
-	if err != nil {
-		l.fail(ctx, "list", err)
-	}
-	return obj, err
-}
-
-func (l *lw) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-	opts.LabelSelector = l.s.Selector
-	w, err := l.s.watchObjects(ctx, l.c, opts)
-	if err != nil {
-		l.fail(ctx, "watch", err)
-		return nil, err
-	}
-	select {
-	case l.recovered <- struct{}{}:
-	default:
-	}
-	return w, nil
-}
-
-// List and Watch satisfy cache.ListerWatcher; the reflector calls the
-// context versions.
-func (l *lw) List(opts metav1.ListOptions) (runtime.Object, error) {
-	return l.ListWithContext(context.Background(), opts)
-}
-
-// Watch is the context-free form of WatchWithContext.
-func (l *lw) Watch(opts metav1.ListOptions) (watch.Interface, error) {
-	return l.WatchWithContext(context.Background(), opts)
-}
-
-func (l *lw) fail(ctx context.Context, verb string, err error) {
-	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		return // shutting down
-	}
-	e := l.s.apiError(l.c, verb, err)
-	for {
-		select {
-		case l.errs <- e:
-			return
-		default:
-		}
-		select { // replace a stale error with the latest
-		case <-l.errs:
-		default:
-		}
-	}
-}
-
-// setStore is the reflector's store: for each object (namespace/name) the
-// candidates it holds. Every change marks it dirty.
+// setStore holds, for each object (namespace/name), the candidates it
+// holds. Every change marks it dirty.
 type setStore struct {
 	mu     sync.Mutex
 	objs   map[string][]candidate
@@ -222,65 +186,31 @@ func (st *setStore) mark() {
 	}
 }
 
-func key(obj any) (string, error) {
-	m, err := meta.Accessor(obj)
-	if err != nil {
-		return "", err
-	}
-	return m.GetNamespace() + "/" + m.GetName(), nil
-}
-
-// Add stores obj's candidates.
-func (st *setStore) Add(obj any) error {
-	k, err := key(obj)
-	if err != nil {
-		return err
-	}
+func (st *setStore) put(o object) {
 	st.mu.Lock()
-	st.objs[k] = candidatesOf(obj)
+	st.objs[o.key] = o.cands
 	st.mu.Unlock()
 	st.mark()
-	return nil
 }
 
-// Update is Add.
-func (st *setStore) Update(obj any) error { return st.Add(obj) }
-
-// Delete forgets obj.
-func (st *setStore) Delete(obj any) error {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
-	k, err := key(obj)
-	if err != nil {
-		return err
-	}
+func (st *setStore) remove(key string) {
 	st.mu.Lock()
-	delete(st.objs, k)
+	delete(st.objs, key)
 	st.mu.Unlock()
 	st.mark()
-	return nil
 }
 
-// Replace takes a full LIST.
-func (st *setStore) Replace(list []any, _ string) error {
+// replace takes a full LIST.
+func (st *setStore) replace(list []object) {
 	objs := make(map[string][]candidate, len(list))
 	for _, o := range list {
-		k, err := key(o)
-		if err != nil {
-			return err
-		}
-		objs[k] = candidatesOf(o)
+		objs[o.key] = o.cands
 	}
 	st.mu.Lock()
 	st.objs, st.synced = objs, true
 	st.mu.Unlock()
 	st.mark()
-	return nil
 }
-
-// Resync does nothing; the reflector is built without a resync period.
-func (st *setStore) Resync() error { return nil }
 
 func (st *setStore) snapshot() ([]candidate, bool) {
 	st.mu.Lock()
@@ -297,24 +227,189 @@ func (st *setStore) snapshot() ([]candidate, bool) {
 	return out, st.synced
 }
 
-// watch runs a client-go Reflector (LIST, then WATCH from the list's
-// resourceVersion with bookmarks; a new LIST after 410 Gone; back-off on
-// errors) into a setStore, and reports the complete set after changes.
+// reflector keeps a setStore in step with the API server: LIST, then
+// WATCH from the list's resourceVersion with bookmarks; a new WATCH from
+// the latest resourceVersion when one ends; a new LIST after 410 Gone or
+// a failed watch; back-off on errors. It is what client-go's Reflector
+// does for this one use.
+type reflector struct {
+	s         *Strategy
+	c         *conn
+	st        *setStore
+	errs      chan error    // latest request error
+	recovered chan struct{} // a watch started after an error
+	bo        backoff
+}
+
+func (r *reflector) run(ctx context.Context) {
+	rv := ""
+	unavailable := false // rv is too old to list from: list the latest
+	for ctx.Err() == nil {
+		listRV := rv
+		switch {
+		case unavailable:
+			listRV = ""
+		case rv == "":
+			listRV = "0" // the first LIST may come from the watch cache
+		}
+		lctx, cancel := context.WithTimeout(ctx, watchListTimeout)
+		objs, newRV, err := r.s.list(lctx, r.c, listRV)
+		cancel()
+		if err != nil {
+			unavailable = isGone(err)
+			r.fail(ctx, "list", err)
+			r.bo.wait(ctx)
+			continue
+		}
+		unavailable = false
+		r.st.replace(objs)
+		rv = newRV
+		for ctx.Err() == nil {
+			started := time.Now()
+			events, err := r.watchOnce(ctx, &rv)
+			if err == nil {
+				if events == 0 && time.Since(started) < time.Second {
+					r.bo.wait(ctx) // closed at once: do not spin
+				}
+				continue // the watch ended: watch again from rv
+			}
+			if isGone(err) {
+				break // relist
+			}
+			r.bo.wait(ctx)
+			if errors.Is(err, syscall.ECONNREFUSED) || statusCode(err) == 429 {
+				continue // the server is restarting or busy: watch again
+			}
+			break
+		}
+	}
+}
+
+// watchEvent is one line of a watch stream.
+type watchEvent struct {
+	Type   string          `json:"type"`
+	Object json.RawMessage `json:"object"`
+}
+
+// watchOnce runs one WATCH from *rv until the server ends it, the stream
+// breaks or ctx ends (nil), or it fails; *rv follows the events and
+// bookmarks. It returns the number of events read.
+func (r *reflector) watchOnce(ctx context.Context, rv *string) (int, error) {
+	timeout := minWatchTimeout + rand.N(minWatchTimeout)
+	q := url.Values{
+		"watch":               {"true"},
+		"labelSelector":       {r.s.cfg.Selector},
+		"resourceVersion":     {*rv},
+		"allowWatchBookmarks": {"true"},
+		"timeoutSeconds":      {strconv.Itoa(int(timeout.Seconds()))},
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
+	defer cancel()
+	resp, err := r.c.get(wctx, r.s.resource().path(r.c.namespace), q)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.fail(ctx, "watch", err)
+		}
+		return 0, err
+	}
+	defer resp.Body.Close()
+	select {
+	case r.recovered <- struct{}{}:
+	default:
+	}
+	lr := &io.LimitedReader{R: bufio.NewReader(resp.Body)}
+	dec := json.NewDecoder(lr)
+	for n := 0; ; n++ {
+		lr.N = maxEventBytes
+		var ev watchEvent
+		if err := dec.Decode(&ev); err != nil {
+			if lr.N <= 0 && ctx.Err() == nil {
+				return n, fmt.Errorf("a %s watch event is larger than %d MiB", r.s.resource(), maxEventBytes>>20)
+			}
+			// Closed by the server at timeoutSeconds, or broken (a
+			// restart): watch again from *rv.
+			return n, nil
+		}
+		switch ev.Type {
+		case "ADDED", "MODIFIED", "DELETED":
+			o, err := decodeObject(r.s.lookup(), ev.Object)
+			if err != nil {
+				return n, fmt.Errorf("reading a %s watch event: %v", r.s.resource(), err)
+			}
+			if ev.Type == "DELETED" {
+				r.st.remove(o.key)
+			} else {
+				r.st.put(o)
+			}
+			if o.rv != "" {
+				*rv = o.rv
+			}
+		case "BOOKMARK":
+			var b struct {
+				Metadata objectMeta `json:"metadata"`
+			}
+			if json.Unmarshal(ev.Object, &b) == nil && b.Metadata.ResourceVersion != "" {
+				*rv = b.Metadata.ResourceVersion
+			}
+		case "ERROR":
+			var st status
+			_ = json.Unmarshal(ev.Object, &st)
+			return n, &StatusError{Code: st.Code, Reason: st.Reason, Message: st.Message}
+		default:
+			return n, fmt.Errorf("a %s watch event of unknown type %q", r.s.resource(), ev.Type)
+		}
+	}
+}
+
+func (r *reflector) fail(ctx context.Context, verb string, err error) {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return // shutting down
+	}
+	e := r.s.apiError(r.c, verb, err)
+	for {
+		select {
+		case r.errs <- e:
+			return
+		default:
+		}
+		select { // replace a stale error with the latest
+		case <-r.errs:
+		default:
+		}
+	}
+}
+
+// backoff is client-go's reflector back-off: 800 ms doubling to 30 s,
+// with up to 100 % jitter, starting over after 2 min without a failure.
+type backoff struct {
+	next time.Duration
+	last time.Time
+}
+
+func (b *backoff) wait(ctx context.Context) {
+	if b.next == 0 || time.Since(b.last) > 2*time.Minute {
+		b.next = 800 * time.Millisecond
+	}
+	d := b.next + rand.N(b.next)
+	b.next = min(2*b.next, 30*time.Second)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	b.last = time.Now()
+}
+
+// watch runs the reflector into a setStore and reports the complete set
+// after changes.
 func (s *Strategy) watch(ctx context.Context, r libcluster.Reporter, c *conn) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	st := &setStore{objs: map[string][]candidate{}, dirty: make(chan struct{}, 1)}
-	l := &lw{s: s, c: c, errs: make(chan error, 1), recovered: make(chan struct{}, 1)}
-	quiet := logr.Discard()
-	refl := cache.NewReflectorWithOptions(l, s.objectType(), st, cache.ReflectorOptions{
-		Name:   "libcluster " + s.resource().String(),
-		Logger: &quiet,
-	})
-	// client-go reports through klog; the errors reach the topology as
-	// error updates instead, so its own logging is silenced here.
-	rctx := klog.NewContext(ctx, quiet)
-	var wg wait.Group
-	wg.StartWithContext(rctx, refl.RunWithContext)
+	refl := &reflector{s: s, c: c, st: st, errs: make(chan error, 1), recovered: make(chan struct{}, 1)}
+	var wg sync.WaitGroup
+	wg.Go(func() { refl.run(ctx) })
 	defer wg.Wait()
 	defer cancel()
 
@@ -337,12 +432,12 @@ func (s *Strategy) watch(ctx context.Context, r libcluster.Reporter, c *conn) er
 			return nil
 		case <-st.dirty:
 			arm()
-		case <-l.recovered:
+		case <-refl.recovered:
 			if failing {
 				s.logger().Info("kubernetes: watching again", "resource", s.resource().String(), "namespace", c.namespace)
 				arm()
 			}
-		case err := <-l.errs:
+		case err := <-refl.errs:
 			failing = true
 			r.Report(libcluster.Update{Err: err, Source: src})
 		case <-timer.C:

@@ -104,7 +104,7 @@ func TestServiceAccountTokenRotation(t *testing.T) {
 			writeToken(t, sa, tokA)
 
 			c.putSlice(t, ns, "demo", ready(ns, "10.4.0.1", "app-0"))
-			s, err := FromParams(params(map[string]any{
+			s, err := fromParams(params(map[string]any{
 				"kubernetes_node_basename":        "app",
 				"kubernetes_selector":             "app=demo",
 				"kubernetes_master":               c.Host(),
@@ -197,7 +197,7 @@ func TestServiceAccountTokenPeriodicReread(t *testing.T) {
 	c.Grant(ns, kubetest.ServiceAccountSubject(ns, "next"), readRules...)
 	sa := c.serviceAccountDir(t, ns, "app")
 	c.putSlice(t, ns, "demo", ready(ns, "10.5.0.1", "app-0"))
-	s, err := FromParams(params(map[string]any{
+	s, err := fromParams(params(map[string]any{
 		"kubernetes_node_basename":        "app",
 		"kubernetes_selector":             "app=demo",
 		"kubernetes_master":               c.Host(),
