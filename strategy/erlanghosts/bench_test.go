@@ -40,8 +40,8 @@ func BenchmarkDiscover(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		u, err := s.Discover(context.Background())
-		if err != nil || len(u.Nodes) != 20 {
-			b.Fatalf("%d nodes, %v", len(u.Nodes), err)
+		if err != nil || len(u.Nodes()) != 20 {
+			b.Fatalf("%d nodes, %v", len(u.Nodes()), err)
 		}
 	}
 }

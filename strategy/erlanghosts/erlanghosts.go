@@ -226,7 +226,7 @@ func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
 		return libcluster.Update{}, fmt.Errorf("erlanghosts: no host in %s answered on EPMD port %d (check that the hosts run epmd and that the port is open): %s", path, port, strings.Join(failures, "; "))
 	}
 	nodes, _ = strategy.NodesFromNames(nodeStrings(nodes)) // dedupe
-	return libcluster.Update{Nodes: nodes, Dropped: dropped, Source: src}, nil
+	return libcluster.Seen(nodes).WithDropped(dropped).WithSource(src), nil
 }
 
 func nodeStrings(ns []libcluster.Node) []string {
@@ -265,7 +265,7 @@ func (s *Strategy) queryAll(ctx context.Context, hosts []string, port int) []hos
 // every strategy.DefaultPollingInterval) and waits for ctx.
 func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
 	if !s.RemoveUnregistered {
-		r = seenOnly{r}
+		r = strategy.SeenOnly(r)
 	}
 	src := "EPMD NAMES on the hosts of " + FileName + " (port " + strconv.Itoa(s.EPMDPort) + ")"
 	if s.PollingInterval > 0 {
@@ -285,21 +285,12 @@ func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
 			return nil
 		}
 		if err != nil {
-			r.Report(libcluster.Update{Err: err, Source: src})
+			r.Report(libcluster.Failed(err).WithSource(src))
 			t.Reset(strategy.DefaultPollingInterval)
 			continue
 		}
-		u.Complete = true
-		r.Report(u)
+		r.Report(strategy.AsComplete(u))
 		<-ctx.Done()
 		return nil
 	}
-}
-
-// seenOnly turns complete sets into additive updates.
-type seenOnly struct{ r libcluster.Reporter }
-
-func (s seenOnly) Report(u libcluster.Update) {
-	u.Complete = false
-	s.r.Report(u)
 }

@@ -51,7 +51,7 @@ func newStrategy(t *testing.T, cfg map[string]any, self libcluster.Node) *Strate
 }
 
 func droppedReason(u libcluster.Update, cand string) string {
-	for _, d := range u.Dropped {
+	for _, d := range u.Explain().Dropped {
 		if d.Candidate == cand {
 			return d.Reason
 		}
@@ -104,7 +104,7 @@ localhost.
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := sortedNodes(u.Nodes); !slices.Equal(got, want) {
+	if got := sortedNodes(u.Nodes()); !slices.Equal(got, want) {
 		t.Errorf("nodes %v\nwant %v", got, want)
 	}
 	if took < connectTimeout/2 || took > connectTimeout+3*time.Second {
@@ -119,8 +119,8 @@ localhost.
 	if r := droppedReason(u, string(self)); r != "this node" {
 		t.Errorf("self dropped with %q, want \"this node\"", r)
 	}
-	if !strings.Contains(u.Source, path) || !strings.Contains(u.Source, "4 hosts") {
-		t.Errorf("source %q, want the path and 4 hosts", u.Source)
+	if !strings.Contains(u.Explain().Source, path) || !strings.Contains(u.Explain().Source, "4 hosts") {
+		t.Errorf("source %q, want the path and 4 hosts", u.Explain().Source)
 	}
 
 	conn := clustertest.NewConnector(self)
@@ -158,20 +158,20 @@ func TestSearchOrderAndReread(t *testing.T) {
 
 	writeFile(t, filepath.Join(home, FileName), "'127.0.0.2'.\n")
 	u, err := s.Discover(ctx)
-	if err != nil || !slices.Equal(u.Nodes, sorted("two@127.0.0.2")) || !strings.Contains(u.Source, home) {
-		t.Fatalf("home file: %v %q %v", u.Nodes, u.Source, err)
+	if err != nil || !slices.Equal(u.Nodes(), sorted("two@127.0.0.2")) || !strings.Contains(u.Explain().Source, home) {
+		t.Fatalf("home file: %v %q %v", u.Nodes(), u.Explain().Source, err)
 	}
 
 	writeFile(t, filepath.Join(cwd, FileName), "'127.0.0.1'.\n")
 	u, err = s.Discover(ctx)
-	if err != nil || !slices.Equal(u.Nodes, sorted("one@127.0.0.1")) {
-		t.Fatalf("current directory first: %v %v", u.Nodes, err)
+	if err != nil || !slices.Equal(u.Nodes(), sorted("one@127.0.0.1")) {
+		t.Fatalf("current directory first: %v %v", u.Nodes(), err)
 	}
 
 	writeFile(t, filepath.Join(cwd, FileName), "'127.0.0.1'.\n'127.0.0.2'.\n")
 	u, err = s.Discover(ctx)
-	if err != nil || !slices.Equal(sortedNodes(u.Nodes), sorted("one@127.0.0.1", "two@127.0.0.2")) {
-		t.Fatalf("edited file not re-read: %v %v", u.Nodes, err)
+	if err != nil || !slices.Equal(sortedNodes(u.Nodes()), sorted("one@127.0.0.1", "two@127.0.0.2")) {
+		t.Fatalf("edited file not re-read: %v %v", u.Nodes(), err)
 	}
 
 	writeFile(t, filepath.Join(cwd, FileName), "'127.0.0.1'.\n'127.0.0.2' x.\n")
@@ -182,8 +182,8 @@ func TestSearchOrderAndReread(t *testing.T) {
 
 	writeFile(t, filepath.Join(cwd, FileName), "'bad host'.\n'127.0.0.1'.\n")
 	u, err = s.Discover(ctx)
-	if err != nil || !slices.Equal(u.Nodes, sorted("one@127.0.0.1")) || !strings.Contains(droppedReason(u, "bad host"), "line 1") {
-		t.Errorf("invalid host: %v %+v %v; want it dropped with its line", u.Nodes, u.Dropped, err)
+	if err != nil || !slices.Equal(u.Nodes(), sorted("one@127.0.0.1")) || !strings.Contains(droppedReason(u, "bad host"), "line 1") {
+		t.Errorf("invalid host: %v %+v %v; want it dropped with its line", u.Nodes(), u.Explain().Dropped, err)
 	}
 
 	writeFile(t, filepath.Join(cwd, FileName), "% nothing\n")
@@ -225,8 +225,8 @@ func TestRemovalRules(t *testing.T) {
 		for {
 			select {
 			case u := <-updates:
-				if u.Err == nil && slices.Equal(sortedNodes(u.Nodes), sorted(want...)) {
-					if !u.Complete {
+				if u.Err() == nil && slices.Equal(sortedNodes(u.Nodes()), sorted(want...)) {
+					if u.Kind() != libcluster.KindComplete {
 						t.Errorf("%s: additive update with remove_unregistered", what)
 					}
 					return u
@@ -242,16 +242,16 @@ func TestRemovalRules(t *testing.T) {
 	a.Close()
 	u := waitFor("a removed after it unregistered", "b@127.0.0.1", "c@127.0.0.2")
 	if !strings.Contains(droppedReason(u, "127.0.0.2"), "EPMD did not answer") {
-		t.Errorf("silent host not listed as dropped: %+v", u.Dropped)
+		t.Errorf("silent host not listed as dropped: %+v", u.Explain().Dropped)
 	}
 	stop1()
 	deadline := time.After(30 * time.Second)
 	for {
 		select {
 		case u := <-updates:
-			if u.Err != nil {
-				if !strings.Contains(u.Err.Error(), "no host in "+path+" answered") {
-					t.Errorf("all hosts down: %v", u.Err)
+			if u.Err() != nil {
+				if !strings.Contains(u.Err().Error(), "no host in "+path+" answered") {
+					t.Errorf("all hosts down: %v", u.Err())
 				}
 				// The default mode never removes: same strategy, additive.
 				s2 := newStrategy(t, map[string]any{"path": path, "epmd_port": port}, "self@127.0.0.1")
@@ -292,12 +292,12 @@ func TestAdditiveByDefault(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for _, u := range reports {
-		if u.Complete || u.Err != nil {
+		if u.Kind() == libcluster.KindComplete || u.Err() != nil {
 			t.Fatalf("default mode report %+v; want additive updates", u)
 		}
 	}
-	if last := reports[len(reports)-1]; !slices.Equal(last.Nodes, sorted("b@127.0.0.1")) {
-		t.Errorf("last report %v, want only b (a is simply not seen again; nothing removes it)", last.Nodes)
+	if last := reports[len(reports)-1]; !slices.Equal(last.Nodes(), sorted("b@127.0.0.1")) {
+		t.Errorf("last report %v, want only b (a is simply not seen again; nothing removes it)", last.Nodes())
 	}
 }
 
@@ -366,7 +366,7 @@ func TestOneRound(t *testing.T) {
 	done := make(chan error, 2)
 	go func() { done <- once.Run(ctx, clustertest.ReporterFunc(func(u libcluster.Update) { got <- u })) }()
 	u := <-got
-	if u.Err != nil || !slices.Equal(u.Nodes, sorted("a@127.0.0.1")) {
+	if u.Err() != nil || !slices.Equal(u.Nodes(), sorted("a@127.0.0.1")) {
 		t.Fatalf("first round: %+v", u)
 	}
 	go func() {

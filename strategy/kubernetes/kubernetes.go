@@ -97,7 +97,7 @@ func (s *Strategy) discover(ctx context.Context, c *conn) (libcluster.Update, er
 		cands = append(cands, candidatesOf(o)...)
 	}
 	nodes, dropped := s.build(cands)
-	return libcluster.Update{Nodes: nodes, Dropped: dropped, Source: s.source(c, "LIST")}, nil
+	return libcluster.Seen(nodes).WithDropped(dropped).WithSource(s.source(c, "LIST")), nil
 }
 
 func (s *Strategy) list(ctx context.Context, c *conn, opts metav1.ListOptions) (runtime.Object, error) {
@@ -344,7 +344,7 @@ func (s *Strategy) watch(ctx context.Context, r libcluster.Reporter, c *conn) er
 			}
 		case err := <-l.errs:
 			failing = true
-			r.Report(libcluster.Update{Err: err, Source: src})
+			r.Report(libcluster.Failed(err).WithSource(src))
 		case <-timer.C:
 			armed = false
 			cands, synced := st.snapshot()
@@ -357,7 +357,7 @@ func (s *Strategy) watch(ctx context.Context, r libcluster.Reporter, c *conn) er
 				continue
 			}
 			last, reported, failing = nodes, true, false
-			r.Report(libcluster.Update{Nodes: nodes, Complete: true, Dropped: dropped, Source: src})
+			r.Report(libcluster.Complete(nodes).WithDropped(dropped).WithSource(src))
 		}
 	}
 }

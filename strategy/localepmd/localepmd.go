@@ -129,7 +129,7 @@ func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
 		cands = append(cands, c)
 	}
 	nodes, bad := strategy.NodesFromNames(cands)
-	return libcluster.Update{Nodes: nodes, Dropped: append(dropped, bad...), Source: src}, nil
+	return libcluster.Seen(nodes).WithDropped(append(dropped, bad...)).WithSource(src), nil
 }
 
 // Run asks EPMD at once and then every PollingInterval until ctx ends. A
@@ -140,13 +140,5 @@ func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
 	if s.RemoveUnregistered {
 		return p.Run(ctx, r)
 	}
-	return p.Run(ctx, seenOnly{r})
-}
-
-// seenOnly turns the poller's complete sets into additive updates.
-type seenOnly struct{ r libcluster.Reporter }
-
-func (s seenOnly) Report(u libcluster.Update) {
-	u.Complete = false
-	s.r.Report(u)
+	return p.Run(ctx, strategy.SeenOnly(r))
 }

@@ -102,14 +102,14 @@ func TestFindsErlAndGoNodes(t *testing.T) {
 			return slices.Equal(topo.Status().Connected, want)
 		})
 		u := cs.lastUpdate()
-		if u.Complete {
+		if u.Kind() == libcluster.KindComplete {
 			t.Error("default mode reported a complete set; want additive updates")
 		}
-		if !slices.ContainsFunc(u.Dropped, func(d libcluster.Dropped) bool { return d.Candidate == string(self) && d.Reason == "this node" }) {
-			t.Errorf("dropped %v; want this node listed", u.Dropped)
+		if !slices.ContainsFunc(u.Explain().Dropped, func(d libcluster.Dropped) bool { return d.Candidate == string(self) && d.Reason == "this node" }) {
+			t.Errorf("dropped %v; want this node listed", u.Explain().Dropped)
 		}
-		if !strings.Contains(u.Source, strconv.Itoa(port)) {
-			t.Errorf("source %q does not name the EPMD port", u.Source)
+		if !strings.Contains(u.Explain().Source, strconv.Itoa(port)) {
+			t.Errorf("source %q does not name the EPMD port", u.Explain().Source)
 		}
 
 		registerGo(t, port, "go_late")
@@ -148,7 +148,7 @@ func TestRemovalRules(t *testing.T) {
 	if got := connC.Disconnects(); !slices.Equal(got, nodes("gone")) {
 		t.Errorf("remove_unregistered disconnects %v, want [gone@127.0.0.1]", got)
 	}
-	if !csC.lastUpdate().Complete {
+	if csC.lastUpdate().Kind() != libcluster.KindComplete {
 		t.Error("remove_unregistered reported additive updates; want complete sets")
 	}
 	// The additive topology has seen the new answer several times by now.
@@ -188,7 +188,7 @@ func TestNoEPMD(t *testing.T) {
 	want := "no EPMD at 127.0.0.1:" + strconv.Itoa(port) + ": start one (epmd -daemon) or run a node with epmd: auto"
 	for i := 0; i < 2; i++ { // reported, and retried
 		u := <-updates
-		if u.Err == nil || !strings.Contains(u.Err.Error(), want) {
+		if u.Err() == nil || !strings.Contains(u.Err().Error(), want) {
 			t.Fatalf("update %d: %+v, want an error containing %q", i+1, u, want)
 		}
 	}
@@ -205,7 +205,7 @@ func TestNoEPMD(t *testing.T) {
 	for {
 		select {
 		case u := <-updates:
-			if u.Err == nil && slices.Equal(u.Nodes, nodes("late")) {
+			if u.Err() == nil && slices.Equal(u.Nodes(), nodes("late")) {
 				return
 			}
 		case <-deadline:

@@ -17,6 +17,6 @@ func ExampleFromParams() {
 		return
 	}
 	u, _ := s.Discover(context.Background())
-	fmt.Println(u.Nodes)
+	fmt.Println(u.Nodes())
 	// Output: [app@10.0.0.1 app@10.0.0.2]
 }

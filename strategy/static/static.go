@@ -59,7 +59,7 @@ func FromParams(p *strategy.Params) (*Strategy, error) {
 
 // Discover returns the host list.
 func (s *Strategy) Discover(context.Context) (libcluster.Update, error) {
-	return libcluster.Update{Nodes: s.Hosts, Source: "static hosts list"}, nil
+	return libcluster.Seen(s.Hosts).WithSource("static hosts list"), nil
 }
 
 // Run reports the hosts at once and then every Timeout. With no hosts it

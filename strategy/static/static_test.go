@@ -54,7 +54,7 @@ func TestReportsHostsAndRepeatsEveryTimeout(t *testing.T) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.us) < 3 || r.us[0].Complete || len(r.us[0].Nodes) != 1 || r.us[0].Nodes[0] != "a@127.0.0.1" {
+	if len(r.us) < 3 || r.us[0].Kind() == libcluster.KindComplete || len(r.us[0].Nodes()) != 1 || r.us[0].Nodes()[0] != "a@127.0.0.1" {
 		t.Fatalf("updates = %+v", r.us)
 	}
 }
