@@ -122,7 +122,7 @@ func (p *AddrPoll) Discover(ctx context.Context, r *Resolver, name, basename str
 	if len(fails) > 0 {
 		source += " (failing, last good set kept: " + strings.Join(fails, "; ") + ")"
 	}
-	return libcluster.Update{Nodes: nodes, Dropped: dropped, Complete: true, Source: source}, warn, nil
+	return libcluster.Complete(nodes).WithDropped(dropped).WithSource(source), warn, nil
 }
 
 // PollAddrs runs an address-record strategy until ctx ends: Discover
@@ -133,7 +133,7 @@ func PollAddrs(ctx context.Context, rep libcluster.Reporter, p *AddrPoll, interv
 	poller := &strategy.Poller{Interval: interval, Source: src, Discover: func(ctx context.Context) (libcluster.Update, error) {
 		u, warn, err := p.Discover(ctx, r, name, basename, types)
 		if warn != nil {
-			rep.Report(libcluster.Update{Err: warn, Source: src})
+			rep.Report(libcluster.Failed(warn).WithSource(src))
 		}
 		return u, err
 	}}

@@ -46,7 +46,7 @@ func TestDiscoverAddrs(t *testing.T) {
 		t.Fatal(err, warn)
 	}
 	want := []libcluster.Node{"app@127.0.0.1", "app@127.0.0.2", "app@::1"}
-	if got := slices.Sorted(slices.Values(u.Nodes)); !slices.Equal(got, want) || !u.Complete || u.Source != "DNS A+AAAA app.test via "+srv.Addr() {
+	if got := slices.Sorted(slices.Values(u.Nodes())); !slices.Equal(got, want) || u.Kind() != libcluster.KindComplete || u.Explain().Source != "DNS A+AAAA app.test via "+srv.Addr() {
 		t.Fatalf("update %+v; want nodes %v, complete, source naming the server", u, want)
 	}
 	if _, _, err := new(dnsquery.AddrPoll).Discover(context.Background(), r, "missing.test", "app", []uint16{dns.TypeA}); err == nil || !strings.HasPrefix(err.Error(), "DNS A missing.test: ") {

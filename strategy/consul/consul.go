@@ -235,7 +235,7 @@ func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
 			return nil
 		}
 		if err != nil {
-			r.Report(libcluster.Update{Err: err, Source: s.source()})
+			r.Report(libcluster.Failed(err).WithSource(s.source()))
 			s.log.Warn("consul discovery failed; retrying", "err", err, "in", backoff)
 			if !sleep(ctx, backoff) {
 				return nil
@@ -246,8 +246,7 @@ func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
 		}
 		backoff = time.Second
 		if next != index || index == 0 {
-			u.Complete = true
-			r.Report(u)
+			r.Report(libcluster.Complete(u.Nodes()).WithDropped(u.Explain().Dropped).WithSource(u.Explain().Source))
 		}
 		// Consul's rules: an index that goes backwards resets the wait.
 		if next < index {
@@ -362,7 +361,8 @@ func (s *Strategy) parse(body []byte) (libcluster.Update, error) {
 	if err := dec.Decode(&entries); err != nil {
 		return libcluster.Update{}, fmt.Errorf("consul: the answer for service %s is not the health list Consul sends: %v", s.cfg.Service, err)
 	}
-	u := libcluster.Update{Source: s.source()}
+	var nodes []libcluster.Node
+	var dropped []libcluster.Dropped
 	seen := map[libcluster.Node]bool{}
 	for i, e := range entries {
 		label := fmt.Sprintf("instance #%d", i+1)
@@ -377,7 +377,7 @@ func (s *Strategy) parse(body []byte) (libcluster.Update, error) {
 			addr = e.Node.Address
 		}
 		if addr == "" {
-			u.Dropped = append(u.Dropped, libcluster.Dropped{Candidate: label, Reason: "neither the service nor its node has an address"})
+			dropped = append(dropped, libcluster.Dropped{Candidate: label, Reason: "neither the service nor its node has an address"})
 			continue
 		}
 		host := addr
@@ -386,13 +386,13 @@ func (s *Strategy) parse(body []byte) (libcluster.Update, error) {
 		}
 		n, err := libcluster.ParseNode(s.cfg.NodeBasename + "@" + host)
 		if err != nil {
-			u.Dropped = append(u.Dropped, libcluster.Dropped{Candidate: label + " " + addr, Reason: err.Error()})
+			dropped = append(dropped, libcluster.Dropped{Candidate: label + " " + addr, Reason: err.Error()})
 			continue
 		}
 		if !seen[n] {
 			seen[n] = true
-			u.Nodes = append(u.Nodes, n)
+			nodes = append(nodes, n)
 		}
 	}
-	return u, nil
+	return libcluster.Seen(nodes).WithDropped(dropped).WithSource(s.source()), nil
 }

@@ -57,11 +57,11 @@ func TestDiscoverRecordedAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(u.Nodes) != "[app@10.1.20.1 app@10.1.10.12]" {
-		t.Errorf("nodes %v (want the service address, else the node's)", u.Nodes)
+	if fmt.Sprint(u.Nodes()) != "[app@10.1.20.1 app@10.1.10.12]" {
+		t.Errorf("nodes %v (want the service address, else the node's)", u.Nodes())
 	}
-	if len(u.Dropped) != 1 || u.Dropped[0].Candidate != "instance app-3" {
-		t.Errorf("dropped %+v", u.Dropped)
+	if len(u.Explain().Dropped) != 1 || u.Explain().Dropped[0].Candidate != "instance app-3" {
+		t.Errorf("dropped %+v", u.Explain().Dropped)
 	}
 	if got.URL.Path != "/v1/health/service/app" || got.URL.Query().Get("passing") != "1" ||
 		got.URL.Query().Get("dc") != "dc1" || got.URL.Query().Get("tag") != "beam" || got.URL.Query().Has("index") {
@@ -111,7 +111,7 @@ func TestBlockingQueries(t *testing.T) {
 	change <- "10" // wait ended, nothing changed: no report
 	change <- "11" // one node left
 	clustertest.Eventually(t, "the second set", func() bool { return rec.Len() == 2 })
-	if u, _ := rec.Last(); !u.Complete || fmt.Sprint(u.Nodes) != "[app@10.0.0.1]" {
+	if u, _ := rec.Last(); u.Kind() != libcluster.KindComplete || fmt.Sprint(u.Nodes()) != "[app@10.0.0.1]" {
 		t.Fatalf("second report %+v", u)
 	}
 	change <- "5" // backwards: reported, then the index resets
@@ -217,7 +217,7 @@ func TestParseRejectsGarbage(t *testing.T) {
 	s := newStrategy(t, Config{Address: "http://127.0.0.1:1"})
 	for _, body := range []string{`{"not":"a list"}`, `[{"Node":{"Address":"bad host!"},"Service":{"ID":"x"}}]`, ``} {
 		u, err := s.parse([]byte(body))
-		if err == nil && len(u.Dropped) == 0 {
+		if err == nil && len(u.Explain().Dropped) == 0 {
 			t.Errorf("%q: accepted: %+v", body, u)
 		}
 	}

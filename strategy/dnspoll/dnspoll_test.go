@@ -119,11 +119,11 @@ func TestAAAARecordsMakeIPv6Names(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := clustertest.Nodes("app@::1", "app@2001:db8::a"); !slices.Equal(u.Nodes, want) {
-		t.Fatalf("nodes %v, want %v", u.Nodes, want)
+	if want := clustertest.Nodes("app@::1", "app@2001:db8::a"); !slices.Equal(u.Nodes(), want) {
+		t.Fatalf("nodes %v, want %v", u.Nodes(), want)
 	}
-	if !strings.HasPrefix(u.Source, "DNS A+AAAA app6.test.") || !u.Complete {
-		t.Fatalf("source %q complete %v", u.Source, u.Complete)
+	if !strings.HasPrefix(u.Explain().Source, "DNS A+AAAA app6.test.") || u.Kind() != libcluster.KindComplete {
+		t.Fatalf("source %q complete %v", u.Explain().Source, u.Kind() == libcluster.KindComplete)
 	}
 	conn, _, _ := runTopology(t, s, libcluster.PruneImmediate)
 	clustertest.Eventually(t, "IPv6 nodes connected", func() bool { return len(conn.Nodes()) == 2 })
@@ -132,8 +132,8 @@ func TestAAAARecordsMakeIPv6Names(t *testing.T) {
 	s4 := build(t, map[string]any{"query": "app6.test", "node_basename": "app", "ip_family": "ipv4", "resolver": srv.Addr()})
 	aaaa := srv.Queries("app6.test", dns.TypeAAAA)
 	u, err = s4.Discover(context.Background())
-	if err != nil || len(u.Nodes) != 0 {
-		t.Fatalf("ipv4 only: %v %v", u.Nodes, err)
+	if err != nil || len(u.Nodes()) != 0 {
+		t.Fatalf("ipv4 only: %v %v", u.Nodes(), err)
 	}
 	if srv.Queries("app6.test", dns.TypeAAAA) != aaaa {
 		t.Fatal("ip_family ipv4 asked for AAAA records")
@@ -214,8 +214,8 @@ func TestTruncatedAnswerRetriesOverTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(u.Nodes) != 3 {
-		t.Fatalf("nodes %v; want 3 via TCP", u.Nodes)
+	if len(u.Nodes()) != 3 {
+		t.Fatalf("nodes %v; want 3 via TCP", u.Nodes())
 	}
 	var tcp int
 	for _, q := range srv.QueryLog("big.test", dns.TypeA) {
@@ -237,8 +237,8 @@ func TestCNAMEAliasIsFollowed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := clustertest.Nodes("app@127.0.0.5"); !slices.Equal(u.Nodes, want) {
-		t.Fatalf("nodes %v, want %v", u.Nodes, want)
+	if want := clustertest.Nodes("app@127.0.0.5"); !slices.Equal(u.Nodes(), want) {
+		t.Fatalf("nodes %v, want %v", u.Nodes(), want)
 	}
 }
 
@@ -383,7 +383,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(u.Nodes)
+	fmt.Println(u.Nodes())
 	// Output: [app@10.0.0.5 app@10.0.0.6 app@fd00::7]
 }
 
@@ -405,8 +405,8 @@ func BenchmarkDiscover(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		u, err := s.Discover(ctx)
-		if err != nil || len(u.Nodes) != 101 {
-			b.Fatalf("%d nodes, %v", len(u.Nodes), err)
+		if err != nil || len(u.Nodes()) != 101 {
+			b.Fatalf("%d nodes, %v", len(u.Nodes()), err)
 		}
 	}
 }

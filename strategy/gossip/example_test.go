@@ -31,7 +31,7 @@ func Example() {
 	a, b := newNode("a@127.0.0.1"), newNode("b@127.0.0.1")
 	go func() {
 		_ = a.Run(ctx, reporter(func(u libcluster.Update) {
-			for _, n := range u.Nodes {
+			for _, n := range u.Nodes() {
 				heard <- n
 			}
 		}))

@@ -520,8 +520,8 @@ func (x *runner) handle(ctx context.Context, pkt []byte, from netip.AddrPort) {
 	if ctx.Err() == nil {
 		// A peer that stopped heartbeating and is not connected is
 		// forgotten after a few periods instead of being retried forever.
-		x.r.Report(libcluster.Update{Nodes: []libcluster.Node{node}, Expire: expireAfter(x.c.interval),
-			Source: "gossip heartbeat from " + from.Addr().String()})
+		x.r.Report(libcluster.SeenExpiring([]libcluster.Node{node}, expireAfter(x.c.interval)).
+			WithSource("gossip heartbeat from " + from.Addr().String()))
 	}
 }
 

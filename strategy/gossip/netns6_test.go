@@ -33,8 +33,8 @@ type sourceReporter struct {
 
 func (r *sourceReporter) Report(u libcluster.Update) {
 	r.mu.Lock()
-	for _, n := range u.Nodes {
-		if k := string(n) + " " + u.Source; !r.seen[k] {
+	for _, n := range u.Nodes() {
+		if k := string(n) + " " + u.Explain().Source; !r.seen[k] {
 			r.seen[k] = true
 			fmt.Println("heard " + k)
 		}

@@ -57,14 +57,14 @@ func TestARecordsMakeNodesAndAAAAIsOptIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []libcluster.Node{"node@10.0.0.1", "node@10.0.0.2"}; !slices.Equal(u.Nodes, want) || !u.Complete {
-		t.Fatalf("nodes %v complete %v; want %v", u.Nodes, u.Complete, want)
+	if want := []libcluster.Node{"node@10.0.0.1", "node@10.0.0.2"}; !slices.Equal(u.Nodes(), want) || u.Kind() != libcluster.KindComplete {
+		t.Fatalf("nodes %v complete %v; want %v", u.Nodes(), u.Kind() == libcluster.KindComplete, want)
 	}
 	if srv.Queries(svc, dns.TypeAAAA) != 0 {
 		t.Fatal("default ip_family asked for AAAA; libcluster asks A only")
 	}
-	if !strings.HasPrefix(u.Source, "DNS A "+svc) {
-		t.Fatalf("source %q", u.Source)
+	if !strings.HasPrefix(u.Explain().Source, "DNS A "+svc) {
+		t.Fatalf("source %q", u.Explain().Source)
 	}
 	for fam, want := range map[string][]libcluster.Node{
 		"ipv6": {"node@fd00::1"},
@@ -72,8 +72,8 @@ func TestARecordsMakeNodesAndAAAAIsOptIn(t *testing.T) {
 	} {
 		s := build(t, map[string]any{"service": svc, "application_name": "node", "resolver": srv.Addr(), "ip_family": fam})
 		u, err := s.Discover(context.Background())
-		if err != nil || !slices.Equal(u.Nodes, want) {
-			t.Errorf("ip_family %s: %v %v; want %v", fam, u.Nodes, err, want)
+		if err != nil || !slices.Equal(u.Nodes(), want) {
+			t.Errorf("ip_family %s: %v %v; want %v", fam, u.Nodes(), err, want)
 		}
 	}
 }
@@ -85,8 +85,8 @@ func TestCNAMEAliasDoesNotCrash(t *testing.T) {
 	srv.SetA(svc, "10.0.0.3")
 	s := build(t, map[string]any{"service": "myapp.example", "application_name": "node", "resolver": srv.Addr()})
 	u, err := s.Discover(context.Background())
-	if err != nil || !slices.Equal(u.Nodes, []libcluster.Node{"node@10.0.0.3"}) {
-		t.Fatalf("%v %v", u.Nodes, err)
+	if err != nil || !slices.Equal(u.Nodes(), []libcluster.Node{"node@10.0.0.3"}) {
+		t.Fatalf("%v %v", u.Nodes(), err)
 	}
 }
 
@@ -114,19 +114,19 @@ func TestFailuresAreErrorUpdatesNotEmptySets(t *testing.T) {
 
 	var sawNX, sawDown bool
 	for _, u := range rep.Updates() {
-		if u.Err == nil {
-			if !u.Complete || !slices.Equal(u.Nodes, []libcluster.Node{"node@10.0.0.1"}) {
+		if u.Err() == nil {
+			if u.Kind() != libcluster.KindComplete || !slices.Equal(u.Nodes(), []libcluster.Node{"node@10.0.0.1"}) {
 				t.Errorf("good update %+v", u)
 			}
 			continue
 		}
-		msg := u.Err.Error()
+		msg := u.Err().Error()
 		if !strings.Contains(msg, svc) {
 			t.Errorf("error %q does not name the service", msg)
 		}
 		sawNX = sawNX || strings.Contains(msg, "NXDOMAIN")
 		sawDown = sawDown || strings.Contains(msg, "no answer")
-		if len(u.Nodes) != 0 || u.Complete {
+		if len(u.Nodes()) != 0 || u.Kind() == libcluster.KindComplete {
 			t.Errorf("error update carries a set: %+v", u)
 		}
 	}
@@ -232,6 +232,6 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(u.Nodes)
+	fmt.Println(u.Nodes())
 	// Output: [myapp@10.1.0.4 myapp@10.1.0.5]
 }

@@ -140,7 +140,7 @@ func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
 	}
 	nodes, bad := strategy.NodesFromNames(cands)
 	dropped = append(dropped, bad...)
-	return libcluster.Update{Nodes: nodes, Dropped: dropped, Complete: true, Source: s.Source() + " via " + dnsquery.OrDefault(s.Resolver).Describe()}, nil
+	return libcluster.Complete(nodes).WithDropped(dropped).WithSource(s.Source() + " via " + dnsquery.OrDefault(s.Resolver).Describe()), nil
 }
 
 // Run polls until ctx ends: the first poll at once, the next Interval after

@@ -54,7 +54,7 @@ func TestSRVTargetsMakeHostnameNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(u.Nodes, want) || !u.Complete || !strings.HasPrefix(u.Source, "DNS SRV "+qname) {
+	if !slices.Equal(u.Nodes(), want) || u.Kind() != libcluster.KindComplete || !strings.HasPrefix(u.Explain().Source, "DNS SRV "+qname) {
 		t.Fatalf("update %+v; want nodes %v", u, want)
 	}
 
@@ -78,11 +78,11 @@ func TestBadTargetsAreDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(u.Nodes, []libcluster.Node{"myapp@myapp-0.myapp.ns.svc.cluster.local"}) {
-		t.Fatalf("nodes %v", u.Nodes)
+	if !slices.Equal(u.Nodes(), []libcluster.Node{"myapp@myapp-0.myapp.ns.svc.cluster.local"}) {
+		t.Fatalf("nodes %v", u.Nodes())
 	}
-	if len(u.Dropped) != 2 || !strings.Contains(u.Dropped[0].Reason, "not available") || !strings.Contains(u.Dropped[1].Reason, "255") {
-		t.Fatalf("dropped %+v; want the '.' target and the too-long name, with reasons", u.Dropped)
+	if len(u.Explain().Dropped) != 2 || !strings.Contains(u.Explain().Dropped[0].Reason, "not available") || !strings.Contains(u.Explain().Dropped[1].Reason, "255") {
+		t.Fatalf("dropped %+v; want the '.' target and the too-long name, with reasons", u.Explain().Dropped)
 	}
 }
 
@@ -95,8 +95,8 @@ func TestClusterDomain(t *testing.T) {
 		t.Fatalf("query name %q", s.QueryName())
 	}
 	u, err := s.Discover(context.Background())
-	if err != nil || !slices.Equal(u.Nodes, []libcluster.Node{"myapp@myapp-0.myapp.ns.svc.k8s.example"}) {
-		t.Fatalf("%v %v", u.Nodes, err)
+	if err != nil || !slices.Equal(u.Nodes(), []libcluster.Node{"myapp@myapp-0.myapp.ns.svc.k8s.example"}) {
+		t.Fatalf("%v %v", u.Nodes(), err)
 	}
 	// From the environment.
 	t.Setenv("CLUSTER_DOMAIN", "env.example.")
@@ -156,11 +156,11 @@ func TestOutageAndPollRate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, u := range rep.Updates() {
-		if u.Err != nil && (!strings.Contains(u.Err.Error(), "DNS SRV "+qname) || u.Complete || len(u.Nodes) > 0) {
+		if u.Err() != nil && (!strings.Contains(u.Err().Error(), "DNS SRV "+qname) || u.Kind() == libcluster.KindComplete || len(u.Nodes()) > 0) {
 			t.Errorf("error update %+v", u)
 		}
-		if u.Err == nil && len(u.Nodes) != 3 {
-			t.Errorf("good update with %d nodes", len(u.Nodes))
+		if u.Err() == nil && len(u.Nodes()) != 3 {
+			t.Errorf("good update with %d nodes", len(u.Nodes()))
 		}
 	}
 }
@@ -248,7 +248,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	for _, n := range u.Nodes {
+	for _, n := range u.Nodes() {
 		fmt.Println(n)
 	}
 	// Output:
@@ -269,8 +269,8 @@ func BenchmarkDiscover(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		u, err := s.Discover(ctx)
-		if err != nil || len(u.Nodes) != 50 {
-			b.Fatalf("%d nodes, %v", len(u.Nodes), err)
+		if err != nil || len(u.Nodes()) != 50 {
+			b.Fatalf("%d nodes, %v", len(u.Nodes()), err)
 		}
 	}
 }

@@ -341,7 +341,7 @@ func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
 		}
 		peers.heard(n.Payload, s.name, s.now())
 	}
-	return libcluster.Update{Nodes: peers.alive(s.now()), Dropped: peers.dropped(), Source: s.source()}, nil
+	return libcluster.Seen(peers.alive(s.now())).WithDropped(peers.dropped()).WithSource(s.source()), nil
 }
 
 // session runs one connection until it fails or ctx ends.
@@ -405,13 +405,11 @@ func (s *Strategy) session(ctx context.Context, r libcluster.Reporter, peers *pe
 // an additive one.
 func (s *Strategy) report(r libcluster.Reporter, peers *peers, connected time.Time) {
 	now := s.now()
-	u := libcluster.Update{Nodes: peers.alive(now), Dropped: peers.dropped(), Source: s.source()}
+	u := libcluster.SeenExpiring(peers.alive(now), s.window())
 	if now.Sub(connected) >= s.window() {
-		u.Complete = true
-	} else {
-		u.Expire = s.window()
+		u = libcluster.Complete(peers.alive(now))
 	}
-	r.Report(u)
+	r.Report(u.WithDropped(peers.dropped()).WithSource(s.source()))
 }
 
 // peers is the set of peers heard and when each was last heard.

@@ -34,8 +34,8 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(u.Nodes)
-	for _, d := range u.Dropped {
+	fmt.Println(u.Nodes())
+	for _, d := range u.Explain().Dropped {
 		fmt.Println("dropped", d.Candidate)
 	}
 	// Output:

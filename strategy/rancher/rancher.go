@@ -157,7 +157,7 @@ func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
 	if err != nil {
 		return libcluster.Update{}, fmt.Errorf("rancher: metadata from %s: %w", u, err)
 	}
-	return libcluster.Update{Nodes: nodes, Dropped: dropped, Source: "Rancher metadata GET " + u}, nil
+	return libcluster.Seen(nodes).WithDropped(dropped).WithSource("Rancher metadata GET " + u), nil
 }
 
 func (s *Strategy) fetch(ctx context.Context, u string) ([]byte, error) {

@@ -185,20 +185,20 @@ func TestDiscover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := clustertest.Nodes("app@10.0.0.1", "app@10.0.0.2", "app@fd00::1"); !slices.Equal(u.Nodes, want) {
-		t.Errorf("nodes %v, want %v", u.Nodes, want)
+	if want := clustertest.Nodes("app@10.0.0.1", "app@10.0.0.2", "app@fd00::1"); !slices.Equal(u.Nodes(), want) {
+		t.Errorf("nodes %v, want %v", u.Nodes(), want)
 	}
-	if len(u.Dropped) != 2 || u.Dropped[0].Candidate != "d" || !strings.Contains(u.Dropped[0].Reason, "no IP address") ||
-		u.Dropped[1].Candidate != "e" || !strings.Contains(u.Dropped[1].Reason, "not an IP address") {
-		t.Errorf("dropped %+v, want d (no IP) and e (not an IP)", u.Dropped)
+	if len(u.Explain().Dropped) != 2 || u.Explain().Dropped[0].Candidate != "d" || !strings.Contains(u.Explain().Dropped[0].Reason, "no IP address") ||
+		u.Explain().Dropped[1].Candidate != "e" || !strings.Contains(u.Explain().Dropped[1].Reason, "not an IP address") {
+		t.Errorf("dropped %+v, want d (no IP) and e (not an IP)", u.Explain().Dropped)
 	}
-	if !strings.Contains(u.Source, srv.URL) {
-		t.Errorf("source %q does not name the URL", u.Source)
+	if !strings.Contains(u.Explain().Source, srv.URL) {
+		t.Errorf("source %q does not name the URL", u.Explain().Source)
 	}
 
 	md.set(200, `{"containers": []}`)
-	if u, err := s.Discover(context.Background()); err != nil || len(u.Nodes) != 0 {
-		t.Errorf("empty containers: %v, %v; want an empty set", u.Nodes, err)
+	if u, err := s.Discover(context.Background()); err != nil || len(u.Nodes()) != 0 {
+		t.Errorf("empty containers: %v, %v; want an empty set", u.Nodes(), err)
 	}
 
 	for _, c := range []struct{ body, want string }{
