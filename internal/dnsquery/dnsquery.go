@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/libcluster-go/libcluster/strategy"
 )
 
 // DefaultTimeout bounds one lookup (every server, candidate name and CNAME
@@ -338,21 +336,19 @@ func Addrs(rrs []dns.RR) []netip.Addr {
 	return out
 }
 
-// FromParams reads the keys every DNS strategy shares: "resolver" (a DNS
-// server "ip:port" or a list of them; default the servers of resolv.conf)
-// and "timeout" (one lookup's bound; default DefaultTimeout). Errors are
-// recorded in p.
-func FromParams(p *strategy.Params) *Resolver {
-	r := &Resolver{Timeout: p.PositiveDuration("timeout", DefaultTimeout)}
-	for i, s := range p.StringList("resolver") {
+// ParseServers checks every server address (see [ParseServer]) and
+// returns them as "ip:port"; the error names the first bad item by its
+// position, counted from 1.
+func ParseServers(list []string) ([]string, error) {
+	var out []string
+	for i, s := range list {
 		srv, err := ParseServer(s)
 		if err != nil {
-			p.Fail("resolver", "item %d: %v", i+1, err)
-			continue
+			return nil, fmt.Errorf("item %d: %v", i+1, err)
 		}
-		r.Servers = append(r.Servers, srv)
+		out = append(out, srv)
 	}
-	return r
+	return out, nil
 }
 
 // Describe names where lookups go, for sources and messages: the servers,

@@ -328,7 +328,7 @@ func TestDeprecatedPollIntervalAndRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if iv := st.(*dnspoll.Strategy).Interval; iv != 1500*time.Millisecond {
+	if iv := st.(*dnspoll.Strategy).Config().Interval; iv != 1500*time.Millisecond {
 		t.Fatalf("poll_interval 1500 gave interval %v", iv)
 	}
 	if !strings.Contains(buf.String(), "poll_interval") || !strings.Contains(buf.String(), "deprecated") {
@@ -340,8 +340,8 @@ func TestDeprecatedPollIntervalAndRegistry(t *testing.T) {
 	// Defaults.
 	d := st.(*dnspoll.Strategy)
 	d2 := build(t, map[string]any{"query": "app.test", "node_basename": "app"})
-	if d2.Interval != strategy.DefaultPollingInterval || d2.Family != dnspoll.FamilyBoth || d2.Resolver.Timeout != dnsquery.DefaultTimeout || len(d.Resolver.Servers) != 0 {
-		t.Fatalf("defaults: %+v %+v", d2, d2.Resolver)
+	if c := d2.Config(); c.Interval != strategy.DefaultPollingInterval || c.Family != dnspoll.FamilyBoth || c.Timeout != dnsquery.DefaultTimeout || len(d.Config().Resolver) != 0 {
+		t.Fatalf("defaults: %+v", c)
 	}
 }
 

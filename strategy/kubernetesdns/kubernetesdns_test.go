@@ -200,7 +200,7 @@ func TestRegistered(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := st.(*kubernetesdns.Strategy)
-	if s.Interval != strategy.DefaultPollingInterval || s.Family != kubernetesdns.FamilyIPv4 {
+	if c := s.Config(); c.Interval != strategy.DefaultPollingInterval || c.Family != kubernetesdns.FamilyIPv4 {
 		t.Fatalf("defaults %+v", s)
 	}
 	if _, ok := st.(strategy.Discoverer); !ok {
