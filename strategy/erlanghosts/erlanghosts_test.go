@@ -43,11 +43,20 @@ func writeFile(t testing.TB, path, content string) string {
 
 func newStrategy(t *testing.T, cfg map[string]any, self libcluster.Node) *Strategy {
 	t.Helper()
-	s, err := FromParams(strategy.NewParams(cfg), self)
+	s, err := fromParams(strategy.NewParams(cfg), self)
 	if err != nil {
-		t.Fatalf("FromParams: %v", err)
+		t.Fatalf("fromParams: %v", err)
 	}
 	return s
+}
+
+// fromParams is what the registry does: decode the keys, then New.
+func fromParams(p *strategy.Params, self libcluster.Node) (*Strategy, error) {
+	c, err := ConfigFromParams(p)
+	if err != nil {
+		return nil, err
+	}
+	return New(c, strategy.Options{Self: self})
 }
 
 func droppedReason(u libcluster.Update, cand string) string {
@@ -255,7 +264,7 @@ func TestRemovalRules(t *testing.T) {
 				}
 				// The default mode never removes: same strategy, additive.
 				s2 := newStrategy(t, map[string]any{"path": path, "epmd_port": port}, "self@127.0.0.1")
-				if s2.RemoveUnregistered {
+				if s2.cfg.RemoveUnregistered {
 					t.Error("remove_unregistered defaults to true")
 				}
 				return
@@ -315,7 +324,7 @@ func TestConfig(t *testing.T) {
 		{map[string]any{"remove_unregistered": 3}, `config key "remove_unregistered"`},
 		{map[string]any{"pth": "x"}, `did you mean "path"`},
 	} {
-		_, err := FromParams(strategy.NewParams(c.cfg), "")
+		_, err := fromParams(strategy.NewParams(c.cfg), "")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("config %v: error %v, want one containing %s", c.cfg, err, c.want)
 		}
@@ -331,7 +340,7 @@ func TestConfig(t *testing.T) {
 		{map[string]any{"polling_interval": "1m"}, time.Minute},
 	} {
 		s := newStrategy(t, c.cfg, "")
-		if s.PollingInterval != c.poll || s.EPMDPort != 4370 || s.ConnectTimeout != DefaultConnectTimeout {
+		if s.cfg.PollingInterval != c.poll || s.cfg.EPMDPort != 4370 || s.cfg.ConnectTimeout != DefaultConnectTimeout {
 			t.Errorf("config %v: %+v, want polling interval %v", c.cfg, s, c.poll)
 		}
 	}
@@ -347,6 +356,12 @@ func TestConfig(t *testing.T) {
 	}
 	if _, ok := st.(strategy.Discoverer); !ok {
 		t.Error("does not implement strategy.Discoverer")
+	}
+	if s, err := New(Config{Path: "h"}, strategy.Options{}); err != nil || s.cfg.EPMDPort != 4370 || s.cfg.ConnectTimeout != DefaultConnectTimeout || s.cfg.PollingInterval != 0 {
+		t.Errorf("struct literal: %+v, %v; want EPMD port and connect timeout defaulted, one round", s, err)
+	}
+	if _, err := New(Config{ConnectTimeout: -time.Second}, strategy.Options{}); err == nil || !strings.Contains(err.Error(), `config key "connect_timeout"`) {
+		t.Errorf("negative connect timeout: err = %v", err)
 	}
 }
 

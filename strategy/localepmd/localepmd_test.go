@@ -72,9 +72,9 @@ func runTopology(t *testing.T, s libcluster.Strategy, self libcluster.Node) (*li
 
 func newStrategy(t *testing.T, cfg map[string]any, self libcluster.Node) *Strategy {
 	t.Helper()
-	s, err := FromParams(strategy.NewParams(cfg), self)
+	s, err := fromParams(strategy.NewParams(cfg), self)
 	if err != nil {
-		t.Fatalf("FromParams: %v", err)
+		t.Fatalf("fromParams: %v", err)
 	}
 	return s
 }
@@ -228,14 +228,14 @@ func TestConfig(t *testing.T) {
 		{map[string]any{"remove_unregistered": "maybe"}, "a@b", `config key "remove_unregistered"`},
 		{map[string]any{"epmd_prot": 1}, "a@b", `did you mean "epmd_port"`},
 	} {
-		_, err := FromParams(strategy.NewParams(c.cfg), c.self)
+		_, err := fromParams(strategy.NewParams(c.cfg), c.self)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("config %v: error %v, want one containing %s", c.cfg, err, c.want)
 		}
 	}
 	t.Setenv("ERL_EPMD_PORT", "4370")
 	s := newStrategy(t, nil, "app@host1")
-	if s.EPMDPort != 4370 || s.PollingInterval != 5*time.Second || s.host() != "host1" || s.RemoveUnregistered {
+	if s.cfg.EPMDPort != 4370 || s.cfg.PollingInterval != 5*time.Second || s.host() != "host1" || s.cfg.RemoveUnregistered {
 		t.Errorf("defaults: %+v", s)
 	}
 	if s := newStrategy(t, map[string]any{"host": "10.0.0.1"}, ""); s.host() != "10.0.0.1" {
@@ -253,5 +253,28 @@ func TestConfig(t *testing.T) {
 	}
 	if _, ok := st.(strategy.Discoverer); !ok {
 		t.Error("does not implement strategy.Discoverer")
+	}
+}
+
+// fromParams is what the registry does: decode the keys, then New.
+func fromParams(p *strategy.Params, self libcluster.Node) (*Strategy, error) {
+	c, err := ConfigFromParams(p)
+	if err != nil {
+		return nil, err
+	}
+	return New(c, strategy.Options{Self: self})
+}
+
+func TestStructLiteralTakesDefaults(t *testing.T) {
+	t.Setenv("ERL_EPMD_PORT", "4371")
+	s, err := New(Config{Host: "127.0.0.1"}, strategy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.cfg.EPMDPort != 4371 || s.cfg.PollingInterval != strategy.DefaultPollingInterval {
+		t.Fatalf("defaults not applied: %+v", s.cfg)
+	}
+	if _, err := New(Config{EPMDPort: 70000, Host: "h"}, strategy.Options{}); err == nil || !strings.Contains(err.Error(), `config key "epmd_port"`) {
+		t.Fatalf("New with port 70000: err = %v", err)
 	}
 }
