@@ -259,7 +259,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		}
 	}
 	s := newStrategy(t, map[string]any{"node_basename": "app"})
-	if s.MetadataURL != DefaultMetadataURL || s.PollingInterval != 5*time.Second || s.Timeout != 5*time.Second {
+	if s.cfg.MetadataURL != DefaultMetadataURL || s.cfg.PollingInterval != 5*time.Second || s.cfg.Timeout != 5*time.Second {
 		t.Errorf("defaults: %+v", s)
 	}
 }
