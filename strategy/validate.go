@@ -10,7 +10,7 @@ type Validator interface {
 	Validate() error
 }
 
-// Checked ends a FromParams: it returns c when p recorded no error (a
+// Checked ends a ConfigFromParams: it returns c when p recorded no error (a
 // wrong type, an unknown key) and c.Validate passes, else the zero value
 // and the error.
 func Checked[C Validator](p *Params, c C) (C, error) {
