@@ -36,7 +36,7 @@ func recorded(t *testing.T) []byte {
 func newStrategy(t *testing.T, cfg Config) *Strategy {
 	t.Helper()
 	cfg.Service, cfg.NodeBasename = "app", "app"
-	s, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := New(cfg, strategy.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,14 +181,14 @@ func TestErrorsNamedAndNobodyDisconnected(t *testing.T) {
 func TestFromParamsAndValidate(t *testing.T) {
 	t.Setenv("CONSUL_HTTP_ADDR", "consul.local:8500")
 	t.Setenv("CONSUL_HTTP_TOKEN", "envtoken")
-	c, err := FromParams(strategy.NewParams(map[string]any{"service": "app", "node_basename": "app", "passing_only": false, "wait": "1m"}))
+	c, err := ConfigFromParams(strategy.NewParams(map[string]any{"service": "app", "node_basename": "app", "passing_only": false, "wait": "1m"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c != (Config{Service: "app", NodeBasename: "app", IncludeUnhealthy: true, Wait: time.Minute}) {
 		t.Fatalf("config %+v", c)
 	}
-	s, err := New(c, Options{})
+	s, err := New(c, strategy.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestFromParamsAndValidate(t *testing.T) {
 		{map[string]any{"service": "app", "node_basename": "app", "wait": "11m"}, `"wait": want a duration from 1s to 10m0s`},
 		{map[string]any{"service": "app", "node_basename": "app", "tags": "x"}, `"tags"`},
 	} {
-		_, err := FromParams(strategy.NewParams(tc.params))
+		_, err := ConfigFromParams(strategy.NewParams(tc.params))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want it to contain %s", tc.params, err, tc.want)
 		}

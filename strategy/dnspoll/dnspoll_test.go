@@ -368,12 +368,12 @@ func Example() {
 	srv.SetA("app.internal", "10.0.0.5", "10.0.0.6")
 	srv.SetAAAA("app.internal", "fd00::7")
 
-	s, err := dnspoll.FromParams(strategy.NewParams(map[string]any{
-		"query":            "app.internal",
-		"node_basename":    "app",
-		"polling_interval": "5s",
-		"resolver":         srv.Addr(),
-	}))
+	s, err := dnspoll.New(dnspoll.Config{
+		Query:    "app.internal",
+		Basename: "app",
+		Interval: 5 * time.Second,
+		Resolver: []string{srv.Addr()}, // default: the servers of /etc/resolv.conf
+	}, strategy.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -218,11 +218,11 @@ func Example() {
 	defer srv.Stop()
 	srv.SetA("myapp-headless.default.svc.cluster.local", "10.1.0.4", "10.1.0.5")
 
-	s, err := kubernetesdns.FromParams(strategy.NewParams(map[string]any{
-		"service":          "myapp-headless.default.svc.cluster.local",
-		"application_name": "myapp",
-		"resolver":         srv.Addr(),
-	}))
+	s, err := kubernetesdns.New(kubernetesdns.Config{
+		Service:  "myapp-headless.default.svc.cluster.local",
+		AppName:  "myapp",
+		Resolver: []string{srv.Addr()},
+	}, strategy.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -232,13 +232,13 @@ func Example() {
 		dnstest.SRV{Target: "myapp-0.myapp.default.svc.cluster.local", Port: 4369},
 		dnstest.SRV{Target: "myapp-1.myapp.default.svc.cluster.local", Port: 4369})
 
-	s, err := kubernetesdnssrv.FromParams(strategy.NewParams(map[string]any{
-		"service":          "myapp",
-		"namespace":        "default",
-		"application_name": "myapp",
-		"cluster_domain":   "cluster.local.",
-		"resolver":         srv.Addr(),
-	}))
+	s, err := kubernetesdnssrv.New(kubernetesdnssrv.Config{
+		Service:       "myapp",
+		Namespace:     "default",
+		AppName:       "myapp",
+		ClusterDomain: "cluster.local.",
+		Resolver:      []string{srv.Addr()},
+	}, strategy.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return

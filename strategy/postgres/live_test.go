@@ -12,6 +12,7 @@ import (
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
 	"github.com/libcluster-go/libcluster/internal/testkit/servertest"
+	"github.com/libcluster-go/libcluster/strategy"
 	"github.com/libcluster-go/libcluster/strategy/postgres"
 )
 
@@ -23,7 +24,7 @@ func newStrategy(t *testing.T, cfg postgres.Config, self string) *postgres.Strat
 	cfg.HeartbeatInterval = cmpOr(cfg.HeartbeatInterval, 500*time.Millisecond)
 	cfg.Misses = 4
 	cfg.ConnectTimeout = 3 * time.Second
-	s, err := postgres.New(cfg, postgres.Options{Self: libcluster.Node(self), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := postgres.New(cfg, strategy.Options{Self: libcluster.Node(self), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
