@@ -88,15 +88,9 @@ func DefaultConfig() Config {
 // Validate reports every invalid field.
 func (c Config) Validate() error {
 	var ps strategy.Problems
-	if c.EPMDPort < 0 || c.EPMDPort > 65535 {
-		ps.Add("epmd_port", "%d is out of range; allowed 1..65535", c.EPMDPort)
-	}
-	if c.ConnectTimeout < 0 {
-		ps.Add("connect_timeout", "%v is negative; give a positive duration such as 2s", c.ConnectTimeout)
-	}
-	if c.PollingInterval < 0 {
-		ps.Add("polling_interval", "%v is negative; give a positive duration such as 5s", c.PollingInterval)
-	}
+	ps.Port("epmd_port", c.EPMDPort)
+	ps.NotNegative("connect_timeout", c.ConnectTimeout, "2s")
+	ps.NotNegative("polling_interval", c.PollingInterval, "5s")
 	return ps.Err()
 }
 

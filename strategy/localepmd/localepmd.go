@@ -86,12 +86,8 @@ func (c Config) Validate() error {
 			ps.Add("host", "%q is not a host name or address; use the host part of your node names, e.g. 127.0.0.1", c.Host)
 		}
 	}
-	if c.EPMDPort < 0 || c.EPMDPort > 65535 {
-		ps.Add("epmd_port", "%d is out of range; allowed 1..65535", c.EPMDPort)
-	}
-	if c.PollingInterval < 0 {
-		ps.Add("polling_interval", "%v is negative; give a positive duration such as 5s", c.PollingInterval)
-	}
+	ps.Port("epmd_port", c.EPMDPort)
+	ps.NotNegative("polling_interval", c.PollingInterval, "5s")
 	return ps.Err()
 }
 

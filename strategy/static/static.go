@@ -52,9 +52,7 @@ func (c Config) Validate() error {
 			ps.Add("hosts", "item %d: %v", i+1, err)
 		}
 	}
-	if c.Timeout < 0 {
-		ps.Add("timeout", "%v is negative; give a period such as 5s, or infinity", c.Timeout)
-	}
+	ps.NotNegative("timeout", c.Timeout, "5s, or infinity")
 	return ps.Err()
 }
 
