@@ -336,19 +336,19 @@ func Addrs(rrs []dns.RR) []netip.Addr {
 	return out
 }
 
-// ParseServers checks every server address (see [ParseServer]) and
-// returns them as "ip:port"; the error names the first bad item by its
-// position, counted from 1.
-func ParseServers(list []string) ([]string, error) {
-	var out []string
-	for i, s := range list {
+// NewResolver returns a Resolver asking servers (each checked by
+// [ParseServer]; none: the system's) with timeout (0: DefaultTimeout). The
+// error names the first bad server by its position, counted from 1.
+func NewResolver(servers []string, timeout time.Duration) (*Resolver, error) {
+	r := &Resolver{Timeout: timeout}
+	for i, s := range servers {
 		srv, err := ParseServer(s)
 		if err != nil {
-			return nil, fmt.Errorf("item %d: %v", i+1, err)
+			return nil, fmt.Errorf("resolver item %d: %v", i+1, err)
 		}
-		out = append(out, srv)
+		r.Servers = append(r.Servers, srv)
 	}
-	return out, nil
+	return r, nil
 }
 
 // Describe names where lookups go, for sources and messages: the servers,

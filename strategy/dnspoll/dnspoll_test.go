@@ -23,13 +23,13 @@ import (
 
 const interval = 200 * time.Millisecond
 
-func build(t *testing.T, cfg map[string]any) *dnspoll.Strategy {
+func build(t testing.TB, cfg map[string]any) *dnspoll.Strategy {
 	t.Helper()
-	s, err := dnspoll.FromParams(strategy.NewParams(cfg))
+	s, err := strategy.Use(dnspoll.ConfigFromParams, dnspoll.New)(strategy.Args{Params: strategy.NewParams(cfg)})
 	if err != nil {
 		t.Fatalf("config %v: %v", cfg, err)
 	}
-	return s
+	return s.(*dnspoll.Strategy)
 }
 
 // runTopology runs a topology over the strategy until the test ends.
@@ -301,7 +301,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{map[string]any{"query": "app.test", "node_basename": "app", "poll_interval": 100, "polling_interval": 200}, []string{`"poll_interval"`}},
 	}
 	for _, c := range cases {
-		_, err := dnspoll.FromParams(strategy.NewParams(c.cfg))
+		_, err := dnspoll.ConfigFromParams(strategy.NewParams(c.cfg))
 		if err == nil {
 			t.Errorf("%v: no error", c.cfg)
 			continue
@@ -397,10 +397,7 @@ func BenchmarkDiscover(b *testing.B) {
 	}
 	srv.SetA("app.test", ips...)
 	srv.SetAAAA("app.test", "fd00::1")
-	s, err := dnspoll.FromParams(strategy.NewParams(map[string]any{"query": "app.test", "node_basename": "app", "resolver": srv.Addr()}))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := build(b, map[string]any{"query": "app.test", "node_basename": "app", "resolver": srv.Addr()})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -129,17 +129,6 @@ func ConfigFromParams(p *strategy.Params) (Config, error) {
 	return strategy.Checked(p, c)
 }
 
-// FromParams decodes libcluster's config keys and builds the strategy.
-//
-// Deprecated: use [ConfigFromParams] and [New].
-func FromParams(p *strategy.Params) (*Strategy, error) {
-	c, err := ConfigFromParams(p)
-	if err != nil {
-		return nil, err
-	}
-	return New(c, strategy.Options{})
-}
-
 // Strategy polls the service's records and reports AppName@ip for each
 // address: dnspoll's strategy, whose Source is e.g.
 // "DNS A myapp-headless.default.svc.cluster.local".

@@ -24,13 +24,13 @@ const (
 	interval = 200 * time.Millisecond
 )
 
-func build(t *testing.T, cfg map[string]any) *kubernetesdns.Strategy {
+func build(t testing.TB, cfg map[string]any) *kubernetesdns.Strategy {
 	t.Helper()
-	s, err := kubernetesdns.FromParams(strategy.NewParams(cfg))
+	s, err := strategy.Use(kubernetesdns.ConfigFromParams, kubernetesdns.New)(strategy.Args{Params: strategy.NewParams(cfg)})
 	if err != nil {
 		t.Fatalf("config %v: %v", cfg, err)
 	}
-	return s
+	return s.(*kubernetesdns.Strategy)
 }
 
 func run(t *testing.T, s libcluster.Strategy) *clustertest.Recorder {
@@ -173,7 +173,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{map[string]any{"service": svc, "application_name": "node", "ip_family": "v6"}, []string{`"ip_family"`}},
 	}
 	for _, c := range cases {
-		_, err := kubernetesdns.FromParams(strategy.NewParams(c.cfg))
+		_, err := kubernetesdns.ConfigFromParams(strategy.NewParams(c.cfg))
 		if err == nil {
 			t.Errorf("%v: no error", c.cfg)
 			continue

@@ -173,17 +173,6 @@ func ConfigFromParams(p *strategy.Params) (Config, error) {
 	return strategy.Checked(p, c)
 }
 
-// FromParams decodes libcluster's config keys and builds the strategy.
-//
-// Deprecated: use [ConfigFromParams] and [New].
-func FromParams(p *strategy.Params) (*Strategy, error) {
-	c, err := ConfigFromParams(p)
-	if err != nil {
-		return nil, err
-	}
-	return New(c, strategy.Options{})
-}
-
 // Strategy polls the SRV records of [Strategy.QueryName] and reports
 // AppName@target.
 type Strategy struct {
@@ -198,12 +187,12 @@ func New(cfg Config, opts strategy.Options) (*Strategy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	servers, err := dnsquery.ParseServers(cfg.Resolver)
+	res, err := dnsquery.NewResolver(cfg.Resolver, cfg.Timeout)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Resolver = slices.Clone(cfg.Resolver)
-	return &Strategy{cfg: cfg, res: &dnsquery.Resolver{Servers: servers, Timeout: cfg.Timeout}}, nil
+	return &Strategy{cfg: cfg, res: res}, nil
 }
 
 // Config returns the strategy's config, defaults filled in.

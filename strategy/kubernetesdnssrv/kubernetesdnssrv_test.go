@@ -24,13 +24,13 @@ const (
 	interval = 200 * time.Millisecond
 )
 
-func build(t *testing.T, cfg map[string]any) *kubernetesdnssrv.Strategy {
+func build(t testing.TB, cfg map[string]any) *kubernetesdnssrv.Strategy {
 	t.Helper()
-	s, err := kubernetesdnssrv.FromParams(strategy.NewParams(cfg))
+	s, err := strategy.Use(kubernetesdnssrv.ConfigFromParams, kubernetesdnssrv.New)(strategy.Args{Params: strategy.NewParams(cfg)})
 	if err != nil {
 		t.Fatalf("config %v: %v", cfg, err)
 	}
-	return s
+	return s.(*kubernetesdnssrv.Strategy)
 }
 
 func pods(n int) []dnstest.SRV {
@@ -116,7 +116,7 @@ func TestClusterDomain(t *testing.T) {
 		t.Fatalf("default query name %q", s.QueryName())
 	}
 	t.Setenv("CLUSTER_DOMAIN", "bad domain")
-	if _, err := kubernetesdnssrv.FromParams(strategy.NewParams(map[string]any{"service": "myapp", "namespace": "ns", "application_name": "myapp"})); err == nil || !strings.Contains(err.Error(), "CLUSTER_DOMAIN") {
+	if _, err := kubernetesdnssrv.ConfigFromParams(strategy.NewParams(map[string]any{"service": "myapp", "namespace": "ns", "application_name": "myapp"})); err == nil || !strings.Contains(err.Error(), "CLUSTER_DOMAIN") {
 		t.Fatalf("bad CLUSTER_DOMAIN: %v", err)
 	}
 }
@@ -194,7 +194,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{with("resolver", "[::1]:0"), `"resolver"`},
 	}
 	for _, c := range cases {
-		_, err := kubernetesdnssrv.FromParams(strategy.NewParams(c.cfg))
+		_, err := kubernetesdnssrv.ConfigFromParams(strategy.NewParams(c.cfg))
 		if err == nil || !strings.Contains(err.Error(), c.key) {
 			t.Errorf("%v: error %v; want one naming %s", c.cfg, err, c.key)
 		}
@@ -261,10 +261,7 @@ func Example() {
 func BenchmarkDiscover(b *testing.B) {
 	srv := dnstest.New(b)
 	srv.SetSRV(qname, pods(50)...)
-	s, err := kubernetesdnssrv.FromParams(strategy.NewParams(map[string]any{"service": "myapp", "namespace": "ns", "application_name": "myapp", "resolver": srv.Addr()}))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := build(b, map[string]any{"service": "myapp", "namespace": "ns", "application_name": "myapp", "resolver": srv.Addr()})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -127,17 +127,6 @@ func ConfigFromParams(p *strategy.Params) (Config, error) {
 	return strategy.Checked(p, c)
 }
 
-// FromParams decodes libcluster's config keys and builds the strategy.
-//
-// Deprecated: use [ConfigFromParams] and [New].
-func FromParams(p *strategy.Params) (*Strategy, error) {
-	c, err := ConfigFromParams(p)
-	if err != nil {
-		return nil, err
-	}
-	return New(c, strategy.Options{})
-}
-
 func checkURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -71,13 +71,13 @@ func ctr(name string, ips ...string) string {
 	return `{"name":"` + name + `","primary_ip":"` + primary + `","ips":[` + strings.Join(q, ",") + `],"state":"running","health_state":"healthy"}`
 }
 
-func newStrategy(t *testing.T, cfg map[string]any) *Strategy {
+func newStrategy(t testing.TB, cfg map[string]any) *Strategy {
 	t.Helper()
-	s, err := FromParams(strategy.NewParams(cfg))
+	s, err := strategy.Use(ConfigFromParams, New)(strategy.Args{Params: strategy.NewParams(cfg)})
 	if err != nil {
-		t.Fatalf("FromParams: %v", err)
+		t.Fatalf("config: %v", err)
 	}
-	return s
+	return s.(*Strategy)
 }
 
 // TestTopologyFollowsMetadata runs the strategy in a Topology against a
@@ -253,7 +253,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{map[string]any{"node_basename": "app", "timeout": 0}, `"timeout"`},
 		{map[string]any{"node_basename": "app", "polling_intervall": 10}, `did you mean "polling_interval"`},
 	} {
-		_, err := FromParams(strategy.NewParams(c.cfg))
+		_, err := ConfigFromParams(strategy.NewParams(c.cfg))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("config %v: error %v, want one containing %s", c.cfg, err, c.want)
 		}
