@@ -105,12 +105,8 @@ func (c Config) Validate() error {
 	if err := checkURL(c.MetadataURL); err != nil {
 		ps.Add("metadata_url", "%v", err)
 	}
-	if c.PollingInterval < 0 {
-		ps.Add("polling_interval", "want a positive duration such as 5s or 5000 (milliseconds)")
-	}
-	if c.Timeout < 0 {
-		ps.Add("timeout", "want a positive duration such as 5s or 5000 (milliseconds)")
-	}
+	ps.NotNegative("polling_interval", c.PollingInterval, "5s")
+	ps.NotNegative("timeout", c.Timeout, "5s")
 	return ps.Err()
 }
 
