@@ -31,7 +31,7 @@ func BenchmarkReconcile(b *testing.B) {
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan struct{})
 				go func() { _ = topo.Run(ctx); close(done) }()
-				s.ch <- libcluster.Update{Complete: true, Nodes: ns}
+				s.ch <- libcluster.Complete(ns)
 				for range n {
 					<-conn.connected
 				}

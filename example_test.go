@@ -21,7 +21,7 @@ func ExampleTopology() {
 		ListFunc: func() []libcluster.Node { return nil },
 	}
 	static := libcluster.StrategyFunc(func(ctx context.Context, r libcluster.Reporter) error {
-		r.Report(libcluster.Update{Nodes: []libcluster.Node{"b@127.0.0.1"}})
+		r.Report(libcluster.Seen([]libcluster.Node{"b@127.0.0.1"}))
 		<-ctx.Done()
 		return nil
 	})

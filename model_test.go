@@ -167,7 +167,7 @@ func (m *model) step(step int) error {
 			}
 		}
 		m.mu.Unlock()
-		return m.report(mt, libcluster.Update{Nodes: set, Complete: true}, next)
+		return m.report(mt, libcluster.Complete(set), next)
 	case a < 4: // nodes seen
 		mt := m.topos[m.rng.IntN(len(m.topos))]
 		set := m.subset()
@@ -183,7 +183,7 @@ func (m *model) step(step int) error {
 				next[x] = true
 			}
 		}
-		return m.report(mt, libcluster.Update{Nodes: set}, next)
+		return m.report(mt, libcluster.Seen(set), next)
 	case a < 6:
 		mode := m.rng.IntN(len(modeNames))
 		m.note("%d: mode %s %s", step, n, modeNames[mode])
@@ -204,7 +204,7 @@ func (m *model) report(mt *modelTopo, u libcluster.Update, next map[libcluster.N
 	// Empty Seen updates change nothing. The strategy takes the third
 	// only after the loop has taken the second, which it does only after
 	// applying the first and publishing its status.
-	for _, u := range []libcluster.Update{u, {}, {}} {
+	for _, u := range []libcluster.Update{u, libcluster.Seen(nil), libcluster.Seen(nil)} {
 		select {
 		case mt.strat.ch <- u:
 		case <-time.After(10 * time.Second):

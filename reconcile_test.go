@@ -51,7 +51,7 @@ func TestDownDuringConnectIsNotOverwritten(t *testing.T) {
 	topo := scriptTopo("a", conn, s, log)
 	topo.Policy.MinNodes = 1
 	runTagged(t, topo)
-	s.send(t, libcluster.Update{Nodes: []libcluster.Node{x}, Complete: true})
+	s.send(t, libcluster.Complete([]libcluster.Node{x}))
 	// It flaps a few times and is retried each time...
 	eventually(t, "x retried after flapping", func() bool {
 		c, _, _ := conn.stats("a")
@@ -85,15 +85,15 @@ func TestSharedConnectorKeepsNodeAnotherTopologyWants(t *testing.T) {
 	x := libcluster.MustParseNode("x@127.0.0.1")
 	y := libcluster.MustParseNode("y@127.0.0.1")
 	a, b, sa, sb, _, _ := twoTopologies(t, conn)
-	sb.send(t, libcluster.Update{Nodes: []libcluster.Node{x}, Complete: true})
+	sb.send(t, libcluster.Complete([]libcluster.Node{x}))
 	eventually(t, "b has x", func() bool { return len(b.Status().Connected) == 1 })
 	conn.mu.Lock()
 	conn.wanted = func(n libcluster.Node) bool { return n == x } // b wants x throughout
 	conn.mu.Unlock()
 	for i := range 5 {
-		sa.send(t, libcluster.Update{Nodes: []libcluster.Node{x, y}, Complete: true})
+		sa.send(t, libcluster.Complete([]libcluster.Node{x, y}))
 		eventually(t, "a has x and y", func() bool { return len(a.Status().Connected) == 2 })
-		sa.send(t, libcluster.Update{Nodes: nil, Complete: true})
+		sa.send(t, libcluster.Complete(nil))
 		eventually(t, "a dropped both", func() bool { return len(a.Status().Desired) == 0 && !conn.isUp(y) })
 		conn.mu.Lock()
 		v := slices.Clone(conn.violations)
@@ -109,7 +109,7 @@ func TestSharedConnectorKeepsNodeAnotherTopologyWants(t *testing.T) {
 	conn.mu.Lock()
 	conn.wanted = nil
 	conn.mu.Unlock()
-	sb.send(t, libcluster.Update{Nodes: nil, Complete: true})
+	sb.send(t, libcluster.Complete(nil))
 	eventually(t, "x disconnected when nobody wants it", func() bool { return !conn.isUp(x) })
 }
 
@@ -118,7 +118,7 @@ func TestNodeEventsOnlyFromTopologiesThatWantTheNode(t *testing.T) {
 	conn := newScriptConn("self@127.0.0.1")
 	x := libcluster.MustParseNode("x@127.0.0.1")
 	a, _, sa, _, la, lb := twoTopologies(t, conn)
-	sa.send(t, libcluster.Update{Nodes: []libcluster.Node{x}, Complete: true})
+	sa.send(t, libcluster.Complete([]libcluster.Node{x}))
 	eventually(t, "x connected", func() bool { return len(a.Status().Connected) == 1 })
 	conn.drop(x)
 	eventually(t, "x reconnected", func() bool { return la.count(libcluster.EventConnected, x) == 2 })
@@ -150,7 +150,7 @@ func TestObserverNeverCalledConcurrently(t *testing.T) {
 		mu.Unlock()
 	}
 	failing := libcluster.StrategyFunc(func(ctx context.Context, r libcluster.Reporter) error {
-		r.Report(libcluster.Update{Nodes: nodes("x@127.0.0.1", "y@127.0.0.1"), Complete: true})
+		r.Report(libcluster.Complete(nodes("x@127.0.0.1", "y@127.0.0.1")))
 		return context.DeadlineExceeded
 	})
 	conn.setMode("x@127.0.0.1", modeFlap)

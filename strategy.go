@@ -2,6 +2,8 @@ package libcluster
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"time"
 )
 
@@ -29,34 +31,117 @@ type Reporter interface {
 	Report(u Update)
 }
 
-// Update is one report from a strategy.
-//
-//   - Complete: Nodes is the whole current set (polling sources: DNS, the
-//     Kubernetes API). Desired nodes missing from it count a miss, and the
-//     topology's [Prune] policy decides when they are disconnected.
-//   - Seen (Complete false, Err nil): Nodes were seen alive (gossip
-//     heartbeats, static lists). Additive only: nothing is ever removed.
-//   - Error (Err set): discovery failed this time. The last good set is kept
-//     and a discovery-error [Event] is emitted; Nodes is ignored.
+// UpdateKind says what an [Update] means to the topology.
+type UpdateKind uint8
+
+const (
+	// KindSeen: the nodes were seen alive (gossip heartbeats, static
+	// lists). Additive only: nothing is ever removed.
+	KindSeen UpdateKind = iota + 1
+	// KindComplete: the nodes are the whole current set (polling sources:
+	// DNS, the Kubernetes API). Desired nodes missing from it count a miss,
+	// and the topology's [Prune] policy decides when they are disconnected.
+	KindComplete
+	// KindFailed: discovery failed this time. The last good set is kept and
+	// a discovery-error [Event] is emitted.
+	KindFailed
+)
+
+// String returns "seen", "complete" or "failed".
+func (k UpdateKind) String() string {
+	switch k {
+	case KindSeen:
+		return "seen"
+	case KindComplete:
+		return "complete"
+	case KindFailed:
+		return "failed"
+	}
+	return "UpdateKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Update is one report from a strategy. Its fields are private: build one
+// with [Complete], [Seen], [SeenExpiring] or [Failed], so a contradictory
+// update (a failure carrying nodes, an expiry on a complete set) cannot be
+// written. The zero Update has no kind and is ignored by the topology.
 type Update struct {
-	Nodes    []Node
-	Complete bool
-	Err      error
+	kind    UpdateKind
+	nodes   []Node
+	err     error
+	expire  time.Duration
+	explain Explain
+}
 
-	// Expire, on a Seen update, lets the topology forget these nodes when
-	// they are not connected and have not been seen again for this long
-	// (gossip sets it to a few heartbeat periods, so peers that are gone for
-	// good stop being retried). Zero: remembered until a complete set drops
-	// them, as libcluster does. Connected nodes are never disconnected by
-	// expiry.
-	Expire time.Duration
-
-	// Source says where the answer came from, for explain and logs
+// Explain is what an [Update] carries for explain and logs only; it never
+// changes what the topology does.
+type Explain struct {
+	// Source says where the answer came from
 	// (e.g. "DNS A app.default.svc.cluster.local").
 	Source string
 	// Dropped lists candidates the strategy saw but did not report, with
-	// the reason, for explain (e.g. an address that makes no valid name).
+	// the reason (e.g. an address that makes no valid name).
 	Dropped []Dropped
+}
+
+// Complete reports nodes as the whole current set.
+func Complete(nodes []Node) Update { return Update{kind: KindComplete, nodes: nodes} }
+
+// Seen reports nodes seen alive; nothing is removed.
+func Seen(nodes []Node) Update { return Update{kind: KindSeen, nodes: nodes} }
+
+// SeenExpiring reports nodes seen alive and lets the topology forget them
+// when they are not connected and have not been seen again for after
+// (gossip uses a few heartbeat periods, so peers that are gone for good
+// stop being retried). Connected nodes are never disconnected by expiry.
+// after <= 0 is the same as [Seen]: remembered until a complete set drops
+// them, as libcluster does.
+func SeenExpiring(nodes []Node, after time.Duration) Update {
+	if after < 0 {
+		after = 0
+	}
+	return Update{kind: KindSeen, nodes: nodes, expire: after}
+}
+
+// errDiscoveryFailed stands in for a nil error given to [Failed].
+var errDiscoveryFailed = errors.New("discovery failed")
+
+// Failed reports that discovery failed this time. A nil err is replaced by
+// a generic "discovery failed" error, so [Update.Err] of a failed update is
+// never nil.
+func Failed(err error) Update {
+	if err == nil {
+		err = errDiscoveryFailed
+	}
+	return Update{kind: KindFailed, err: err}
+}
+
+// Kind says what the update means; 0 for the zero Update.
+func (u Update) Kind() UpdateKind { return u.kind }
+
+// Nodes returns the reported nodes; nil for a failed update.
+func (u Update) Nodes() []Node { return u.nodes }
+
+// Err returns the discovery error; nil unless the update is [KindFailed].
+func (u Update) Err() error { return u.err }
+
+// Expire returns how long unconnected nodes of a seen update are
+// remembered without being seen again; 0 means until a complete set drops
+// them.
+func (u Update) Expire() time.Duration { return u.expire }
+
+// Explain returns the update's explain data.
+func (u Update) Explain() Explain { return u.explain }
+
+// WithSource returns u with its explain source set to src.
+func (u Update) WithSource(src string) Update {
+	u.explain.Source = src
+	return u
+}
+
+// WithDropped returns u with its explain dropped candidates set to d.
+func (u Update) WithDropped(d []Dropped) Update {
+	u.explain.Dropped = d
+	return u
 }
 
 // Dropped is a discovery candidate that was not turned into a node.

@@ -16,7 +16,7 @@ func TestSupervisorRestartsPanickingStrategyAndIsolatesOthers(t *testing.T) {
 	var runs atomic.Int32
 	panicky := libcluster.StrategyFunc(func(ctx context.Context, r libcluster.Reporter) error {
 		n := runs.Add(1)
-		r.Report(libcluster.Update{Nodes: nodes("p@127.0.0.1")})
+		r.Report(libcluster.Seen(nodes("p@127.0.0.1")))
 		if n <= 3 {
 			panic("strategy bug")
 		}
@@ -39,9 +39,9 @@ func TestSupervisorRestartsPanickingStrategyAndIsolatesOthers(t *testing.T) {
 	}
 	// While a's strategy keeps panicking, b keeps connecting new nodes.
 	eventually(t, "a's strategy failed at least once", func() bool { return logA.count(libcluster.EventStrategyFailed, "") >= 1 })
-	steady.send(t, libcluster.Update{Nodes: nodes("b1@127.0.0.1")})
+	steady.send(t, libcluster.Seen(nodes("b1@127.0.0.1")))
 	eventually(t, "b1 connected during a's restarts", func() bool { return connB.isUp("b1@127.0.0.1") })
-	steady.send(t, libcluster.Update{Nodes: nodes("b2@127.0.0.1")})
+	steady.send(t, libcluster.Seen(nodes("b2@127.0.0.1")))
 	eventually(t, "b2 connected", func() bool { return connB.isUp("b2@127.0.0.1") })
 
 	eventually(t, "a restarted 3 times and running", func() bool { return runs.Load() == 4 })

@@ -244,7 +244,7 @@ func (r *reconciler) releaseAll() {
 
 // Report implements [Reporter] for the topology's strategy.
 func (r *reconciler) Report(u Update) {
-	u.Nodes = slices.Clone(u.Nodes)
+	u.nodes = slices.Clone(u.nodes)
 	select {
 	case r.updates <- u:
 	case <-r.ctx.Done():
@@ -364,21 +364,27 @@ func (t *Topology) observe(ev Event) {
 
 // apply takes one strategy report.
 func (r *reconciler) apply(u Update) {
-	if u.Err != nil {
+	switch u.Kind() {
+	case KindFailed:
 		r.t.mu.Lock()
-		r.t.status.LastError = u.Err
+		r.t.status.LastError = u.Err()
 		r.t.mu.Unlock()
-		r.emit(Event{Kind: EventDiscoveryError, Err: u.Err})
+		r.emit(Event{Kind: EventDiscoveryError, Err: u.Err()})
+		return
+	case KindSeen, KindComplete:
+	default:
+		r.log.Debug("ignoring an update with no kind; build updates with libcluster.Complete, Seen or Failed")
 		return
 	}
+	complete := u.Kind() == KindComplete
 	r.t.mu.Lock()
 	r.t.status.LastError = nil
 	r.t.mu.Unlock()
 
 	changed := false
 	now := time.Now()
-	in := make(map[Node]bool, len(u.Nodes))
-	for _, n := range u.Nodes {
+	in := make(map[Node]bool, len(u.Nodes()))
+	for _, n := range u.Nodes() {
 		if n == r.self || n == "" {
 			continue
 		}
@@ -390,11 +396,11 @@ func (r *reconciler) apply(u Update) {
 		}
 		m.misses, m.lastSeen = 0, now
 		m.expire = 0
-		if !u.Complete {
-			m.expire = u.Expire
+		if !complete {
+			m.expire = u.Expire()
 		}
 	}
-	if u.Complete {
+	if complete {
 		limit := r.pol.Prune.Misses()
 		var up map[Node]bool // the connector's list, fetched once if anything is pruned
 		for n, m := range r.members {

@@ -27,7 +27,7 @@ func TestConnectsDiscoveredNodesButNeverSelf(t *testing.T) {
 	topo := newTopo(conn, s, libcluster.Policy{}, log)
 	runTopology(t, topo)
 
-	s.send(t, libcluster.Update{Nodes: nodes("self@127.0.0.1", "a@127.0.0.1", "b@127.0.0.1")})
+	s.send(t, libcluster.Seen(nodes("self@127.0.0.1", "a@127.0.0.1", "b@127.0.0.1")))
 	eventually(t, "a and b connected", func() bool {
 		return slices.Equal(topo.Status().Connected, nodes("a@127.0.0.1", "b@127.0.0.1"))
 	})
@@ -52,7 +52,7 @@ func TestConnectsInParallelWithTimeout(t *testing.T) {
 	for _, h := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"} {
 		ns = append(ns, h+"@127.0.0.1")
 	}
-	s.send(t, libcluster.Update{Nodes: nodes(ns...)})
+	s.send(t, libcluster.Seen(nodes(ns...)))
 	eventually(t, "all 10 connected", func() bool { return len(topo.Status().Connected) == 10 })
 	conn.mu.Lock()
 	peak := conn.peak
@@ -69,7 +69,7 @@ func TestConnectTimeoutIsRetried(t *testing.T) {
 	log := &eventLog{}
 	topo := newTopo(conn, s, libcluster.Policy{ConnectTimeout: 20 * time.Millisecond}, log)
 	runTopology(t, topo)
-	s.send(t, libcluster.Update{Nodes: nodes("slow@127.0.0.1")})
+	s.send(t, libcluster.Seen(nodes("slow@127.0.0.1")))
 	eventually(t, "two timed-out attempts", func() bool {
 		return log.count(libcluster.EventConnectFailed, "slow@127.0.0.1") >= 2
 	})
@@ -91,7 +91,7 @@ func TestFailingNodeIsRetriedUntilItComesUp(t *testing.T) {
 	topo := newTopo(conn, s, libcluster.Policy{}, log)
 	runTopology(t, topo)
 
-	s.send(t, libcluster.Update{Nodes: []libcluster.Node{n}}) // the only discovery update
+	s.send(t, libcluster.Seen([]libcluster.Node{n})) // the only discovery update
 	eventually(t, "flaky connected", func() bool { return log.count(libcluster.EventConnected, n) == 1 })
 	if got := log.count(libcluster.EventConnectFailed, n); got != 3 {
 		t.Fatalf("connect_failed events = %d, want 3", got)
@@ -114,7 +114,7 @@ func TestLostPeerIsReconnectedWithoutDiscovery(t *testing.T) {
 	log := &eventLog{}
 	topo := newTopo(conn, s, libcluster.Policy{}, log)
 	runTopology(t, topo)
-	s.send(t, libcluster.Update{Nodes: []libcluster.Node{n}})
+	s.send(t, libcluster.Seen([]libcluster.Node{n}))
 	eventually(t, "peer connected", func() bool { return conn.isUp(n) })
 
 	conn.drop(n, true) // crashes and stays down for a while
@@ -134,7 +134,7 @@ func TestResyncNoticesSilentLoss(t *testing.T) {
 	s := newChanStrategy()
 	topo := newTopo(conn, s, libcluster.Policy{Resync: 20 * time.Millisecond}, &eventLog{})
 	runTopology(t, topo)
-	s.send(t, libcluster.Update{Nodes: []libcluster.Node{n}})
+	s.send(t, libcluster.Seen([]libcluster.Node{n}))
 	eventually(t, "peer connected", func() bool { return conn.isUp(n) })
 	conn.mu.Lock()
 	delete(conn.up, n) // lost without an event
@@ -147,14 +147,14 @@ func pruneScenario(t *testing.T, prune libcluster.Prune) (*memConnector, *chanSt
 	s := newChanStrategy()
 	topo := newTopo(conn, s, libcluster.Policy{Prune: prune}, &eventLog{})
 	runTopology(t, topo)
-	s.send(t, libcluster.Update{Complete: true, Nodes: nodes("a@127.0.0.1", "b@127.0.0.1")})
+	s.send(t, libcluster.Complete(nodes("a@127.0.0.1", "b@127.0.0.1")))
 	eventually(t, "a and b connected", func() bool { return len(conn.Nodes()) == 2 })
 	return conn, s, topo, libcluster.MustParseNode("b@127.0.0.1")
 }
 
 func TestPruneImmediate(t *testing.T) {
 	conn, s, topo, b := pruneScenario(t, libcluster.PruneImmediate)
-	s.send(t, libcluster.Update{Complete: true, Nodes: nodes("a@127.0.0.1")})
+	s.send(t, libcluster.Complete(nodes("a@127.0.0.1")))
 	eventually(t, "b disconnected", func() bool { return !conn.isUp(b) })
 	eventually(t, "b left the desired set", func() bool { return slices.Equal(topo.Status().Desired, nodes("a@127.0.0.1")) })
 	if !conn.isUp("a@127.0.0.1") {
@@ -165,9 +165,9 @@ func TestPruneImmediate(t *testing.T) {
 func TestPruneNever(t *testing.T) {
 	conn, s, topo, b := pruneScenario(t, libcluster.PruneNever)
 	for range 5 {
-		s.send(t, libcluster.Update{Complete: true, Nodes: nodes("a@127.0.0.1")})
+		s.send(t, libcluster.Complete(nodes("a@127.0.0.1")))
 	}
-	s.send(t, libcluster.Update{Complete: true}) // even an empty set
+	s.send(t, libcluster.Complete(nil)) // even an empty set
 	never(t, "b disconnected under never", 100*time.Millisecond, func() bool { return !conn.isUp(b) })
 	if _, d := conn.count(b); d != 0 {
 		t.Fatalf("%d disconnects of b under prune never", d)
@@ -179,11 +179,11 @@ func TestPruneNever(t *testing.T) {
 
 func TestPruneAfterNMisses(t *testing.T) {
 	conn, s, _, b := pruneScenario(t, libcluster.PruneAfter(3))
-	missing := libcluster.Update{Complete: true, Nodes: nodes("a@127.0.0.1")}
+	missing := libcluster.Complete(nodes("a@127.0.0.1"))
 	s.send(t, missing)
 	s.send(t, missing)
 	// A set that has b again resets the count.
-	s.send(t, libcluster.Update{Complete: true, Nodes: nodes("a@127.0.0.1", "b@127.0.0.1")})
+	s.send(t, libcluster.Complete(nodes("a@127.0.0.1", "b@127.0.0.1")))
 	s.send(t, missing)
 	s.send(t, missing)
 	never(t, "b disconnected before its third consecutive miss", 100*time.Millisecond, func() bool { return !conn.isUp(b) })
@@ -193,11 +193,11 @@ func TestPruneAfterNMisses(t *testing.T) {
 
 func TestDiscoveryErrorKeepsLastGoodSet(t *testing.T) {
 	conn, s, topo, b := pruneScenario(t, libcluster.PruneImmediate)
-	s.send(t, libcluster.Update{Err: errors.New("SERVFAIL")})
-	s.send(t, libcluster.Update{Err: errors.New("SERVFAIL")})
+	s.send(t, libcluster.Failed(errors.New("SERVFAIL")))
+	s.send(t, libcluster.Failed(errors.New("SERVFAIL")))
 	eventually(t, "error recorded", func() bool { return topo.Status().LastError != nil })
 	never(t, "b disconnected on a discovery error", 50*time.Millisecond, func() bool { return !conn.isUp(b) })
-	s.send(t, libcluster.Update{Complete: true, Nodes: nodes("a@127.0.0.1", "b@127.0.0.1")})
+	s.send(t, libcluster.Complete(nodes("a@127.0.0.1", "b@127.0.0.1")))
 	eventually(t, "error cleared", func() bool { return topo.Status().LastError == nil })
 }
 
@@ -209,12 +209,12 @@ func TestReadinessFollowsMinNodes(t *testing.T) {
 	if topo.Status().Ready {
 		t.Fatal("ready with no peers, min_nodes 2")
 	}
-	s.send(t, libcluster.Update{Nodes: nodes("a@127.0.0.1")})
+	s.send(t, libcluster.Seen(nodes("a@127.0.0.1")))
 	eventually(t, "a connected", func() bool { return len(topo.Status().Connected) == 1 })
 	if topo.Status().Ready {
 		t.Fatal("ready with one peer, min_nodes 2")
 	}
-	s.send(t, libcluster.Update{Nodes: nodes("b@127.0.0.1")})
+	s.send(t, libcluster.Seen(nodes("b@127.0.0.1")))
 	eventually(t, "ready with two peers", func() bool { return topo.Status().Ready })
 	conn.drop("b@127.0.0.1", true)
 	eventually(t, "not ready after losing b", func() bool { return !topo.Status().Ready })
@@ -250,7 +250,7 @@ func TestConnectorPanicBecomesFailure(t *testing.T) {
 	topo := &libcluster.Topology{Name: "p", Strategy: s, Connector: conn,
 		Policy: libcluster.Policy{Backoff: fastBackoff}, Observers: []libcluster.Observer{log.observe}}
 	runTopology(t, topo)
-	s.send(t, libcluster.Update{Nodes: nodes("a@127.0.0.1")})
+	s.send(t, libcluster.Seen(nodes("a@127.0.0.1")))
 	eventually(t, "connected after the panic", func() bool { return log.count(libcluster.EventConnected, "") == 1 })
 	if log.count(libcluster.EventConnectFailed, "") != 1 {
 		t.Fatal("the panic was not reported as a connect failure")
@@ -265,11 +265,26 @@ func TestExpiredSeenNodeIsForgottenButConnectedOneKept(t *testing.T) {
 	s := newChanStrategy()
 	topo := newTopo(conn, s, libcluster.Policy{Resync: 10 * time.Millisecond}, &eventLog{})
 	runTopology(t, topo)
-	s.send(t, libcluster.Update{Nodes: []libcluster.Node{gone, alive}, Expire: 100 * time.Millisecond})
+	s.send(t, libcluster.SeenExpiring([]libcluster.Node{gone, alive}, 100*time.Millisecond))
 	eventually(t, "alive connected", func() bool { return conn.isUp(alive) })
 	eventually(t, "gone forgotten", func() bool { return slices.Equal(topo.Status().Desired, []libcluster.Node{alive}) })
 	never(t, "alive forgotten while connected", 200*time.Millisecond, func() bool { return !slices.Contains(topo.Status().Desired, alive) })
 	if _, d := conn.count(alive); d != 0 {
 		t.Fatal("expiry disconnected a connected node")
+	}
+}
+
+func TestZeroUpdateIgnored(t *testing.T) {
+	conn, s, topo, b := pruneScenario(t, libcluster.PruneImmediate)
+	s.send(t, libcluster.Failed(errors.New("SERVFAIL")))
+	// The loop takes an update only after applying the previous one, so
+	// after the second zero update the first has been applied.
+	s.send(t, libcluster.Update{})
+	s.send(t, libcluster.Update{})
+	if topo.Status().LastError == nil {
+		t.Fatal("a zero update cleared the last discovery error")
+	}
+	if !conn.isUp(b) {
+		t.Fatal("a zero update disconnected b")
 	}
 }

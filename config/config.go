@@ -48,7 +48,15 @@
 //	                             # dead_node_reclaim_time
 //
 // Under memberlist a topology's prune defaults to never, since memberlist
-// cannot drop a live member.
+// cannot drop a live member (see [Node.Prunes]).
+//
+// A strategy name resolves through the strategy registry, which holds the
+// strategies the program imports: import
+// github.com/libcluster-go/libcluster/strategy/install for all of them.
+// This package imports none, so it compiles no strategy's client library.
+// Defaults of the connectors (listen and bind addresses, ports, timing
+// profile) are theirs: this package leaves those fields empty or copies
+// them from the connector's exported defaults.
 //
 // Every problem is reported with the file, line and key path, what is
 // allowed, and for a misspelt key the nearest known one. Unknown keys are
@@ -74,9 +82,10 @@ import (
 // MaxFileSize bounds the config files Load reads.
 const MaxFileSize = 1 << 20
 
-// Defaults of the node section.
+// Defaults of the node section. node.listen has none here: an empty
+// [Node.Listen] leaves the choice to erldist (any port on 0.0.0.0, or on
+// :: for an IPv6 node name).
 const (
-	DefaultListen   = "0.0.0.0:0"
 	DefaultEPMD     = "auto"
 	DefaultTickTime = 60 * time.Second
 )
@@ -92,9 +101,6 @@ const (
 
 // Connectors lists the values node.connector accepts.
 var Connectors = []string{ConnectorDist, ConnectorMemberlist}
-
-// DefaultMemberlistBind is node.memberlist.bind's default.
-const DefaultMemberlistBind = "0.0.0.0:7946"
 
 // File is a parsed and validated config file.
 type File struct {
@@ -114,7 +120,7 @@ type Node struct {
 	Cookie     string        // the cookie itself, after reading cookie_file if set
 	CookieFile string        // where the cookie came from, if from a file
 	Hidden     bool          // connect as a hidden node; default true
-	Listen     string        // distribution listen address; default DefaultListen
+	Listen     string        // distribution listen address; empty: erldist's default
 	EPMD       string        // "auto", "none" or host:port; default DefaultEPMD
 	TickTime   time.Duration // net_ticktime; default DefaultTickTime
 	// TLS holds node.tls, Erlang's ssl_dist_optfile options (certfile,
@@ -134,13 +140,13 @@ type Node struct {
 // Memberlist is the node.memberlist section, the settings of the
 // memberlist connector.
 type Memberlist struct {
-	BindAddr      string        // IP address from bind; default 0.0.0.0
-	BindPort      int           // port from bind; default 7946, 0 = any free port
+	BindAddr      string        // IP address from bind; empty: memberlist's default (0.0.0.0, or :: for an IPv6 name)
+	BindPort      int           // port from bind; default memberlist.DefaultPort, 0 = any free port
 	AdvertiseAddr string        // IP address from advertise; empty: memberlist's default
 	AdvertisePort int           // port from advertise; 0: the bound port
 	PeerPort      int           // port dialled to join a peer; 0: the bind port
 	SecretKey     []byte        // decoded secret_key: 16, 24 or 32 bytes, or none
-	Profile       string        // lan (default), wan or local
+	Profile       string        // lan (memberlist's default), wan or local
 	LeaveTimeout  time.Duration // how long leaving may take; 0: the package default
 	// Tuning holds memberlist's timing and gossip keys (push_pull_interval,
 	// gossip_interval, gossip_nodes, probe_interval, probe_timeout,
@@ -148,6 +154,13 @@ type Memberlist struct {
 	// zero fields keep the profile's values.
 	Tuning memberlist.Tuning
 }
+
+// Prunes reports whether the node's connector can drop a member, so that
+// a topology's prune policy means anything. memberlist cannot drop a live
+// member: under it every prune would fail, so prune defaults to never.
+func (n *Node) Prunes() bool { return connectorPrunes(n.Connector) }
+
+func connectorPrunes(connector string) bool { return connector != ConnectorMemberlist }
 
 // MemberlistConfig returns the memberlist connector's configuration for
 // this node, with logger (nil: slog.Default()).
@@ -300,7 +313,7 @@ func (t *Topology) NewStrategy(self libcluster.Node, logger *slog.Logger) (libcl
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return t.Strategy.Build(strategy.Args{
+	return t.Strategy.Build(strategy.Args{ // Build decodes the keys into the strategy's Config and calls its New
 		Topology: t.Name,
 		Self:     self,
 		Params:   strategy.NewParams(cloneMap(t.Params)),

@@ -80,7 +80,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := f.Node
-	if n.Cookie != "FROMHOME" || !n.Hidden || n.Listen != DefaultListen || n.EPMD != DefaultEPMD || n.TickTime != DefaultTickTime {
+	if n.Cookie != "FROMHOME" || !n.Hidden || n.Listen != "" || n.EPMD != DefaultEPMD || n.TickTime != DefaultTickTime {
 		t.Errorf("defaults = %+v", n)
 	}
 	_, err = Parse([]byte("node: {name: a@h}\ntopologies: {t: {strategy: epmd}}\n"), "d.yaml", func(o *options) { o.home = t.TempDir() })
@@ -230,7 +230,9 @@ topologies:
 			t.Fatalf("%q: %v", y, err)
 		}
 		m = f.Node.Memberlist
-		if m.BindAddr != "0.0.0.0" || m.BindPort != 7946 || m.Profile != "lan" || m.PeerPort != 0 || m.SecretKey != nil {
+		// The connector's defaults, not restated: an empty BindAddr is
+		// memberlist's 0.0.0.0 (or :: for an IPv6 name).
+		if m.BindAddr != "" || m.BindPort != memberlist.DefaultPort || m.Profile != string(memberlist.ProfileLAN) || m.PeerPort != 0 || m.SecretKey != nil {
 			t.Errorf("%q: defaults = %+v", y, m)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/libcluster-go/libcluster/config"
+	_ "github.com/libcluster-go/libcluster/strategy/install" // every strategy a file may name
 )
 
 func ExampleParse() {

@@ -254,7 +254,7 @@ func (p *parser) file(f *File) {
 }
 
 func (p *parser) node(e entry, n *Node) {
-	n.Hidden, n.Listen, n.EPMD, n.TickTime = true, DefaultListen, DefaultEPMD, DefaultTickTime
+	n.Hidden, n.EPMD, n.TickTime = true, DefaultEPMD, DefaultTickTime // Listen: erldist's default
 	_, m := p.mapping(e.val, "node", nodeKeys)
 	name := p.opts.name
 	var nameNode *yaml.Node = e.key
@@ -356,7 +356,8 @@ func (p *parser) node(e entry, n *Node) {
 // memberlist parses the node.memberlist block (e.val nil when absent).
 func (p *parser) memberlist(e entry, ml *Memberlist) {
 	const path = "node.memberlist"
-	ml.BindAddr, ml.BindPort, ml.Profile = "0.0.0.0", 7946, "lan"
+	d := memberlist.DefaultConfig("")
+	ml.BindAddr, ml.BindPort, ml.Profile = d.BindAddr, d.BindPort, string(d.Profile)
 	var m map[string]entry
 	if e.val != nil {
 		_, m = p.mapping(e.val, path, mlKeys)
@@ -558,7 +559,7 @@ func (p *parser) topology(e entry, self libcluster.Node) (Topology, bool) {
 	_, m := p.mapping(e.val, path, topologyKeys)
 	se, ok := m["strategy"]
 	if !ok {
-		p.fail(e.key, join(path, "strategy"), "missing; choose one of %s", strings.Join(strategy.Names(), ", "))
+		p.fail(e.key, join(path, "strategy"), "missing; choose one of %s", strategyNames())
 		return t, false
 	}
 	sname := p.str(se, join(path, "strategy"))
@@ -568,7 +569,7 @@ func (p *parser) topology(e entry, self libcluster.Node) (Topology, bool) {
 		if s := strategy.Nearest(sname, strategy.Names()); s != "" {
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
-		p.fail(se.val, join(path, "strategy"), "%s (allowed: %s)", msg, strings.Join(strategy.Names(), ", "))
+		p.fail(se.val, join(path, "strategy"), "%s (allowed: %s)", msg, strategyNames())
 		return t, false
 	}
 	t.Strategy = info
@@ -591,8 +592,7 @@ func (p *parser) topology(e entry, self libcluster.Node) (Topology, bool) {
 		}
 	}
 	cfgOK := len(p.errs.Problems) == nerr
-	if p.connector == ConnectorMemberlist {
-		// memberlist cannot drop a live member: pruning would only fail.
+	if !connectorPrunes(p.connector) {
 		t.Policy.Prune = libcluster.PruneNever
 	}
 	if pe, ok := m["policy"]; ok {
@@ -679,4 +679,13 @@ func (p *parser) policy(e entry, path string, pol libcluster.Policy) libcluster.
 		}
 	}
 	return pol
+}
+
+// strategyNames lists the registered strategies for messages, or says how
+// to register them when the program registered none.
+func strategyNames() string {
+	if names := strategy.Names(); len(names) > 0 {
+		return strings.Join(names, ", ")
+	}
+	return "none: this program registers no strategy; import github.com/libcluster-go/libcluster/strategy/install or the strategy packages it needs"
 }

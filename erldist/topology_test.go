@@ -34,7 +34,7 @@ func TestTopologyOverFlappingPeerEndsTruthful(t *testing.T) {
 	topo := &libcluster.Topology{
 		Name: "flap", Connector: a, Logger: testLogger(),
 		Strategy: libcluster.StrategyFunc(func(ctx context.Context, r libcluster.Reporter) error {
-			r.Report(libcluster.Update{Nodes: []libcluster.Node{b.Self()}, Complete: true})
+			r.Report(libcluster.Complete([]libcluster.Node{b.Self()}))
 			<-ctx.Done()
 			return nil
 		}),

@@ -116,37 +116,40 @@ func (r *recordingReporter) Report(u libcluster.Update) {
 }
 
 func (l *DiscoveryLog) record(st *discoveryState, self libcluster.Node, u libcluster.Update) {
+	if u.Kind() == 0 {
+		return // the topology ignores it too
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	d := &st.d
 	d.Time = time.Now()
 	d.Reports++
-	if u.Source != "" {
-		d.Source = u.Source
+	if src := u.Explain().Source; src != "" {
+		d.Source = src
 	}
-	if u.Err != nil {
-		d.Error, d.ErrorAt = u.Err.Error(), d.Time
+	if u.Kind() == libcluster.KindFailed {
+		d.Error, d.ErrorAt = u.Err().Error(), d.Time
 		return
 	}
 	d.Error, d.ErrorAt = "", time.Time{}
 	var dropped []Drop
-	for _, n := range u.Nodes {
+	for _, n := range u.Nodes() {
 		if n == self {
 			dropped = append(dropped, Drop{Candidate: string(n), Reason: "this node itself"})
 		}
 	}
-	for _, x := range u.Dropped {
+	for _, x := range u.Explain().Dropped {
 		dropped = append(dropped, Drop{Candidate: x.Candidate, Reason: x.Reason})
 	}
 	if len(dropped) > maxDropped {
 		dropped, d.Truncate = dropped[:maxDropped], true
 	}
-	if u.Complete {
+	if u.Kind() == libcluster.KindComplete {
 		st.seen = nil
 		d.Complete = true
 		d.Kept = d.Kept[:0]
 		d.Truncate = false
-		for _, n := range u.Nodes {
+		for _, n := range u.Nodes() {
 			if n == self {
 				continue
 			}
@@ -165,7 +168,7 @@ func (l *DiscoveryLog) record(st *discoveryState, self libcluster.Node, u libclu
 	if st.seen == nil || d.Complete {
 		st.seen, d.Kept, d.Complete = map[string]bool{}, nil, false
 	}
-	for _, n := range u.Nodes {
+	for _, n := range u.Nodes() {
 		if n == self || st.seen[string(n)] {
 			continue
 		}

@@ -22,7 +22,7 @@ func ExampleWeb() {
 		Name:      "static",
 		Connector: conn,
 		Strategy: libcluster.StrategyFunc(func(ctx context.Context, r libcluster.Reporter) error {
-			r.Report(libcluster.Update{Nodes: []libcluster.Node{"app@10.0.0.6"}, Source: "static hosts list"})
+			r.Report(libcluster.Seen([]libcluster.Node{"app@10.0.0.6"}).WithSource("static hosts list"))
 			return nil
 		}),
 		Observers: []libcluster.Observer{events.Observe},

@@ -82,9 +82,8 @@ func TestDiscoveryLog(t *testing.T) {
 		Name:      "dns",
 		Connector: &libcluster.ConnectorFuncs{SelfNode: "app@10.0.0.1"},
 		Strategy: libcluster.StrategyFunc(func(ctx context.Context, r libcluster.Reporter) error {
-			r.Report(libcluster.Update{Complete: true, Source: "DNS A app.test", Nodes: clustertest.Nodes("app@10.0.0.2", "app@10.0.0.1"),
-				Dropped: []libcluster.Dropped{{Candidate: "::1%eth0", Reason: "zone"}}})
-			r.Report(libcluster.Update{Err: errors.New("NXDOMAIN")})
+			r.Report(libcluster.Complete(clustertest.Nodes("app@10.0.0.2", "app@10.0.0.1")).WithDropped([]libcluster.Dropped{{Candidate: "::1%eth0", Reason: "zone"}}).WithSource("DNS A app.test"))
+			r.Report(libcluster.Failed(errors.New("NXDOMAIN")))
 			return nil
 		}),
 	}

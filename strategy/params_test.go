@@ -107,7 +107,7 @@ func TestPollerFirstPollAtOnceErrorsReported(t *testing.T) {
 		Source:   "test source",
 		Discover: func(context.Context) (libcluster.Update, error) {
 			calls++
-			return libcluster.Update{Nodes: []libcluster.Node{"a@b"}}, nil
+			return libcluster.Seen([]libcluster.Node{"a@b"}), nil
 		},
 	}
 	r := &recorder{}
@@ -122,7 +122,7 @@ func TestPollerFirstPollAtOnceErrorsReported(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if calls != 1 || !r.us[0].Complete || r.us[0].Source != "test source" {
+	if calls != 1 || r.us[0].Kind() != libcluster.KindComplete || r.us[0].Explain().Source != "test source" {
 		t.Fatalf("calls %d, updates %+v", calls, r.us)
 	}
 
@@ -139,7 +139,7 @@ func TestPollerFirstPollAtOnceErrorsReported(t *testing.T) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, u := range r.us {
-		if u.Err == nil || u.Complete || u.Source != "dns" {
+		if u.Err() == nil || u.Kind() == libcluster.KindComplete || u.Explain().Source != "dns" {
 			t.Fatalf("error poll reported %+v", u)
 		}
 	}

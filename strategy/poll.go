@@ -23,8 +23,9 @@ const DefaultPollingInterval = 5 * time.Second
 type Poller struct {
 	Interval time.Duration // default DefaultPollingInterval
 	Jitter   float64       // fraction of Interval, 0..1; default 0 (libcluster has none)
-	// Discover runs one round. Its Update's Nodes are the complete set;
-	// Source and Dropped are passed through.
+	// Discover runs one round. Its Update's nodes are the complete set
+	// whatever its kind ([libcluster.Seen] or [libcluster.Complete]); its
+	// explain source and dropped candidates are passed through.
 	Discover func(ctx context.Context) (libcluster.Update, error)
 	// Source names the query in error updates, e.g. "DNS A app.local".
 	Source string
@@ -49,13 +50,13 @@ func (p *Poller) Run(ctx context.Context, r libcluster.Reporter) error {
 			return nil
 		}
 		if err != nil {
-			r.Report(libcluster.Update{Err: err, Source: p.Source})
+			r.Report(libcluster.Failed(err).WithSource(p.Source))
 		} else {
-			u.Complete = true
-			if u.Source == "" {
-				u.Source = p.Source
+			c := AsComplete(u)
+			if c.Explain().Source == "" {
+				c = c.WithSource(p.Source)
 			}
-			r.Report(u)
+			r.Report(c)
 		}
 		d := interval
 		if j := p.Jitter; j > 0 && j <= 1 {
@@ -64,6 +65,33 @@ func (p *Poller) Run(ctx context.Context, r libcluster.Reporter) error {
 		t.Reset(d)
 	}
 }
+
+// AsComplete returns u's nodes as a complete set, keeping its explain
+// data; a failed or zero u is returned unchanged.
+func AsComplete(u libcluster.Update) libcluster.Update {
+	if k := u.Kind(); k != libcluster.KindSeen && k != libcluster.KindComplete {
+		return u
+	}
+	return libcluster.Complete(u.Nodes()).WithDropped(u.Explain().Dropped).WithSource(u.Explain().Source)
+}
+
+// AsSeen returns u's nodes as seen alive (additive), keeping its explain
+// data; a failed or zero u is returned unchanged.
+func AsSeen(u libcluster.Update) libcluster.Update {
+	if u.Kind() != libcluster.KindComplete {
+		return u
+	}
+	return libcluster.Seen(u.Nodes()).WithDropped(u.Explain().Dropped).WithSource(u.Explain().Source)
+}
+
+// SeenOnly returns a Reporter that passes complete sets on to r as seen
+// updates, for strategies whose option says never to remove a node
+// (localepmd and erlanghosts without remove_unregistered).
+func SeenOnly(r libcluster.Reporter) libcluster.Reporter { return seenOnly{r} }
+
+type seenOnly struct{ r libcluster.Reporter }
+
+func (s seenOnly) Report(u libcluster.Update) { s.r.Report(AsSeen(u)) }
 
 // NodesFromNames parses candidate names, keeping the valid ones and
 // dropping the rest with the reason. Duplicates are reported once.

@@ -4,8 +4,13 @@
 // that turn discovered candidates into node names.
 //
 // Each strategy lives in its own subpackage (strategy/dnspoll,
-// strategy/gossip, ...) and registers itself from init, the way
-// Prometheus' discovery packages do. The config package imports them all.
+// strategy/gossip, ...) with the same shape, Prometheus' SDConfig and
+// NewDiscoverer: a plain, comparable Config with its defaults and
+// Validate, ConfigFromParams decoding libcluster's keys into it, and
+// New(cfg, [Options]) building the running strategy. Each registers itself
+// from init; strategy/install blank-imports them all, the way Prometheus'
+// discovery/install does, so only a program that wants every strategy
+// (the libcluster command) compiles every client library.
 package strategy
 
 import (
@@ -19,18 +24,63 @@ import (
 	"github.com/libcluster-go/libcluster"
 )
 
-// Args is what a strategy constructor gets.
+// Options is what the runtime gives a strategy's New, as opposed to its
+// Config, which says what to discover and comes from the user.
+type Options struct {
+	// Topology is the name of the topology the strategy runs in, for logs.
+	Topology string
+	// Self is this node's name, for leaving it out of what is discovered
+	// and for strategies that take their own host from it.
+	Self libcluster.Node
+	// Logger receives the strategy's logs; nil means slog.Default(). The
+	// config package passes one that already carries topology=<name>.
+	Logger *slog.Logger
+}
+
+// Log returns o.Logger, or slog.Default() when it is nil.
+func (o Options) Log() *slog.Logger {
+	if o.Logger == nil {
+		return slog.Default()
+	}
+	return o.Logger
+}
+
+// Args is what a registered [Factory] gets: what the runtime provides
+// (see [Args.Options]) and the strategy's config keys.
 type Args struct {
 	Topology string          // the topology's name
 	Self     libcluster.Node // this node's name (for self filtering, own host)
-	Params   *Params         // the strategy's config keys
-	Logger   *slog.Logger    // never nil; already carries topology=<name>
+	Params   *Params         // the strategy's config keys; never nil in a Factory
+	Logger   *slog.Logger    // never nil in a Factory; already carries topology=<name>
 }
 
-// Factory builds a strategy from its config. It reads every key through
-// a.Params and returns a.Params.Err() (or its own error) when the config is
-// invalid, before any socket is opened.
+// Options returns the runtime part of a, for a strategy's New.
+func (a Args) Options() Options {
+	return Options{Topology: a.Topology, Self: a.Self, Logger: a.Logger}
+}
+
+// Factory builds a strategy from its config keys. It reads every key
+// through a.Params and returns a.Params.Err() (or its own error) when the
+// config is invalid, before any socket is opened. [Use] builds one from a
+// package's ConfigFromParams and New.
 type Factory func(a Args) (libcluster.Strategy, error)
+
+// Use returns the [Factory] of a strategy package that has the common
+// shape: decode turns the config keys into the package's Config (its
+// ConfigFromParams, which also validates), and build is its New.
+func Use[C any, S libcluster.Strategy](decode func(*Params) (C, error), build func(C, Options) (S, error)) Factory {
+	return func(a Args) (libcluster.Strategy, error) {
+		cfg, err := decode(a.Params)
+		if err != nil {
+			return nil, err
+		}
+		s, err := build(cfg, a.Options())
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
 
 // Info describes a registered strategy.
 type Info struct {

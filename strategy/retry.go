@@ -24,7 +24,7 @@ func Sessions(ctx context.Context, r libcluster.Reporter, log *slog.Logger, sour
 		if ctx.Err() != nil {
 			return nil
 		}
-		r.Report(libcluster.Update{Err: err, Source: source})
+		r.Report(libcluster.Failed(err).WithSource(source))
 		log.Warn("discovery failed; retrying", "err", err, "in", backoff)
 		if time.Since(started) > time.Minute {
 			backoff = initial

@@ -54,17 +54,55 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+// discovered is what one discovery round found, merged from the updates a
+// strategy reported.
+type discovered struct {
+	nodes    []libcluster.Node
+	complete bool
+	err      error // the last failure reported
+	source   string
+	dropped  []libcluster.Dropped
+}
+
+// take merges u into d.
+func (d *discovered) take(u libcluster.Update) {
+	ex := u.Explain()
+	if ex.Source != "" {
+		d.source = ex.Source
+	}
+	d.dropped = append(d.dropped, ex.Dropped...)
+	switch u.Kind() {
+	case libcluster.KindFailed:
+		d.err = u.Err()
+	case libcluster.KindComplete:
+		d.nodes, d.complete = slices.Clone(u.Nodes()), true
+	case libcluster.KindSeen:
+		seen := make(map[libcluster.Node]bool, len(d.nodes))
+		for _, n := range d.nodes {
+			seen[n] = true
+		}
+		for _, n := range u.Nodes() {
+			if !seen[n] {
+				seen[n] = true
+				d.nodes = append(d.nodes, n)
+			}
+		}
+	}
+}
+
 // discover runs one discovery round of s: Discover when the strategy has
 // it, else Run for at most timeout, recording what it reports.
-func discover(s libcluster.Strategy, timeout time.Duration) (libcluster.Update, string, error) {
+func discover(s libcluster.Strategy, timeout time.Duration) (discovered, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if d, ok := s.(strategy.Discoverer); ok {
 		u, err := d.Discover(ctx)
-		if err == nil && u.Err != nil {
-			err = u.Err
+		var res discovered
+		res.take(u)
+		if err == nil && u.Err() != nil {
+			err = u.Err()
 		}
-		return u, "one discovery round", err
+		return res, "one discovery round", err
 	}
 	rec := &recorder{done: make(chan struct{})}
 	runDone := make(chan error, 1)
@@ -81,8 +119,8 @@ func discover(s libcluster.Strategy, timeout time.Duration) (libcluster.Update, 
 	if runErr != nil && ctx.Err() == nil {
 		return u, how, fmt.Errorf("strategy stopped: %w", runErr)
 	}
-	if u.Err != nil && len(u.Nodes) == 0 {
-		return u, how, u.Err
+	if u.err != nil && len(u.nodes) == 0 {
+		return u, how, u.err
 	}
 	return u, how, nil
 }
@@ -90,8 +128,7 @@ func discover(s libcluster.Strategy, timeout time.Duration) (libcluster.Update, 
 // recorder is a Reporter that merges what a strategy reports.
 type recorder struct {
 	mu   sync.Mutex
-	u    libcluster.Update
-	seen map[libcluster.Node]bool
+	d    discovered
 	done chan struct{}
 	once sync.Once
 }
@@ -99,36 +136,19 @@ type recorder struct {
 func (r *recorder) Report(u libcluster.Update) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if u.Source != "" {
-		r.u.Source = u.Source
-	}
-	r.u.Dropped = append(r.u.Dropped, u.Dropped...)
-	if u.Err != nil {
-		r.u.Err = u.Err
-		return
-	}
-	if u.Complete {
-		r.u.Nodes, r.u.Complete = slices.Clone(u.Nodes), true
+	r.d.take(u)
+	if u.Kind() == libcluster.KindComplete {
 		r.once.Do(func() { close(r.done) })
-		return
-	}
-	if r.seen == nil {
-		r.seen = map[libcluster.Node]bool{}
-	}
-	for _, n := range u.Nodes {
-		if !r.seen[n] {
-			r.seen[n] = true
-			r.u.Nodes = append(r.u.Nodes, n)
-		}
 	}
 }
 
-func (r *recorder) result() libcluster.Update {
+func (r *recorder) result() discovered {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	u := r.u
-	u.Nodes = slices.Clone(u.Nodes)
-	return u
+	d := r.d
+	d.nodes = slices.Clone(d.nodes)
+	d.dropped = slices.Clone(d.dropped)
+	return d
 }
 
 // explainTopology prints one topology's candidates and plan; it returns
@@ -141,7 +161,7 @@ func explainTopology(w io.Writer, t *config.Topology, self libcluster.Node, runn
 		return false
 	}
 	u, how, err := discover(s, timeout)
-	source := u.Source
+	source := u.source
 	if source == "" {
 		source = "(not named by the strategy)"
 	}
@@ -153,7 +173,7 @@ func explainTopology(w io.Writer, t *config.Topology, self libcluster.Node, runn
 	fmt.Fprintln(w, "  candidates:")
 	var kept []libcluster.Node
 	seen := map[libcluster.Node]bool{}
-	for _, n := range u.Nodes {
+	for _, n := range u.nodes {
 		switch {
 		case n == self:
 			fmt.Fprintf(w, "    dropped  %-40s this node itself\n", n)
@@ -165,10 +185,10 @@ func explainTopology(w io.Writer, t *config.Topology, self libcluster.Node, runn
 			fmt.Fprintf(w, "    kept     %s\n", n)
 		}
 	}
-	for _, d := range u.Dropped {
+	for _, d := range u.dropped {
 		fmt.Fprintf(w, "    dropped  %-40s %s\n", d.Candidate, d.Reason)
 	}
-	if len(u.Nodes) == 0 && len(u.Dropped) == 0 {
+	if len(u.nodes) == 0 && len(u.dropped) == 0 {
 		fmt.Fprintln(w, "    (none)")
 	}
 	fmt.Fprintln(w, "  plan:")
@@ -193,7 +213,7 @@ func explainTopology(w io.Writer, t *config.Topology, self libcluster.Node, runn
 			continue
 		}
 		switch {
-		case !u.Complete:
+		case !u.complete:
 			fmt.Fprintf(w, "    keep               %s (this strategy only adds nodes; it never prunes)\n", d)
 		case t.Policy.Prune.Misses() == 0:
 			fmt.Fprintf(w, "    keep               %s (prune: never)\n", d)

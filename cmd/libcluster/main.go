@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/libcluster-go/libcluster/strategy"
+	_ "github.com/libcluster-go/libcluster/strategy/install" // every strategy a config file may name
 )
 
 // command is one subcommand.

@@ -92,7 +92,7 @@ func runNode(ctx context.Context, f *config.File, log *slog.Logger, addrFile str
 		return err
 	}
 	defer node.Close()
-	if f.Node.Connector == config.ConnectorMemberlist {
+	if !f.Node.Prunes() {
 		for _, t := range f.Topologies {
 			if t.Policy.Prune != libcluster.PruneNever {
 				log.Warn("prune has no effect with the memberlist connector: it cannot drop a live member, so every prune fails; set policy.prune: never",
@@ -222,7 +222,11 @@ func startConnector(ctx context.Context, f *config.File, log *slog.Logger) (runC
 	}
 	node, err := erldist.Start(ctx, cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("starting the distribution node (node.listen %s, node.epmd %s): %w", f.Node.Listen, f.Node.EPMD, err)
+		listen := f.Node.Listen
+		if listen == "" {
+			listen = "default"
+		}
+		return nil, nil, fmt.Errorf("starting the distribution node (node.listen %s, node.epmd %s): %w", listen, f.Node.EPMD, err)
 	}
 	return node, []any{"port", node.Port(), "epmd", f.Node.EPMD, "tls", cfg.TLS != nil}, nil
 }

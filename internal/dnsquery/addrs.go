@@ -11,7 +11,6 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/libcluster-go/libcluster"
-	"github.com/libcluster-go/libcluster/strategy"
 )
 
 // The values of the ip_family key of the address-record strategies.
@@ -69,7 +68,8 @@ type AddrPoll struct {
 
 // Discover runs one round of an address-record strategy: it looks up
 // name's records of each of types through r (nil: OrDefault) and returns
-// the complete set of basename@ip nodes.
+// every address found and the source that names the lookup and its
+// servers, for the caller to turn into the complete set of nodes.
 //
 // Families are independent, as in libcluster, which ignores a family that
 // fails: a type whose lookup fails contributes its own last good addresses
@@ -77,10 +77,9 @@ type AddrPoll struct {
 // other types' answers are used. The round fails (err) only when every type
 // fails. warn is non-nil when a type's failure is new or has changed since
 // the last round, so a caller reports it once per change, not every poll.
-func (p *AddrPoll) Discover(ctx context.Context, r *Resolver, name, basename string, types []uint16) (u libcluster.Update, warn, err error) {
+func (p *AddrPoll) Discover(ctx context.Context, r *Resolver, name string, types []uint16) (addrs []netip.Addr, source string, warn, err error) {
 	r = OrDefault(r)
 	src := AddrsSource(name, types)
-	var addrs []netip.Addr
 	var fails, news []string
 	var errs []any
 	ok := 0
@@ -93,7 +92,7 @@ func (p *AddrPoll) Discover(ctx context.Context, r *Resolver, name, basename str
 		ans, lerr := r.Lookup(ctx, name, t)
 		if lerr != nil {
 			if ctx.Err() != nil {
-				return libcluster.Update{}, nil, fmt.Errorf("%s: %w", src, lerr)
+				return nil, "", nil, fmt.Errorf("%s: %w", src, lerr)
 			}
 			msg := lerr.Error()
 			if p.failing[t] != msg {
@@ -112,52 +111,77 @@ func (p *AddrPoll) Discover(ctx context.Context, r *Resolver, name, basename str
 	}
 	if ok == 0 {
 		// Every type failed: the round fails, wrapping each lookup error.
-		return libcluster.Update{}, nil, fmt.Errorf("%s: "+strings.Repeat("; %w", len(errs))[2:], append([]any{src}, errs...)...)
+		return nil, "", nil, fmt.Errorf("%s: "+strings.Repeat("; %w", len(errs))[2:], append([]any{src}, errs...)...)
 	}
 	if len(news) > 0 {
 		warn = fmt.Errorf("%s: %s; the other record type's answer is used", src, strings.Join(news, "; "))
 	}
-	nodes, dropped := strategy.NodesFromAddrs(basename, addrs)
-	source := src + " via " + r.Describe()
+	source = src + " via " + r.Describe()
 	if len(fails) > 0 {
 		source += " (failing, last good set kept: " + strings.Join(fails, "; ") + ")"
 	}
-	return libcluster.Update{Nodes: nodes, Dropped: dropped, Complete: true, Source: source}, warn, nil
+	return addrs, source, warn, nil
 }
 
-// PollAddrs runs an address-record strategy until ctx ends: Discover
-// every interval, with each new or changed per-type failure reported once
-// as an error update before the round's complete set.
-func PollAddrs(ctx context.Context, rep libcluster.Reporter, p *AddrPoll, interval time.Duration, r *Resolver, name, basename string, types []uint16) error {
-	src := AddrsSource(name, types)
-	poller := &strategy.Poller{Interval: interval, Source: src, Discover: func(ctx context.Context) (libcluster.Update, error) {
-		u, warn, err := p.Discover(ctx, r, name, basename, types)
-		if warn != nil {
-			rep.Report(libcluster.Update{Err: warn, Source: src})
-		}
-		return u, err
-	}}
-	return poller.Run(ctx, rep)
-}
-
-// CheckNameParam records in p that key is invalid when its value is set
-// but is no DNS name that can be asked for.
-func CheckNameParam(p *strategy.Params, key, name string) {
-	if name == "" {
-		return
-	}
-	if err := CheckName(name); err != nil {
-		p.Fail(key, "%v", err)
-	}
-}
-
-// CheckBasenameParam records in p that key is invalid when its value is
-// set but makes no valid node name basename@ip.
-func CheckBasenameParam(p *strategy.Params, key, basename string) {
-	if basename == "" {
-		return
-	}
+// CheckBasename checks that basename makes valid node names basename@ip.
+func CheckBasename(basename string) error {
 	if _, err := libcluster.ParseNode(basename + "@127.0.0.1"); err != nil {
-		p.Fail(key, "%q makes no valid node name; use letters, digits, '_', '-' or '.'", basename)
+		return fmt.Errorf("%q makes no valid node name; use letters, digits, '_', '-' or '.'", basename)
 	}
+	return nil
+}
+
+// Problem is an invalid config field, named by its config key, as the
+// checks below report them; a strategy adds them to its validation errors.
+type Problem struct{ Key, Msg string }
+
+// AddrFields are the config fields of an address-record strategy, with
+// the keys of the two that differ between strategies.
+type AddrFields struct {
+	NameKey, BasenameKey string
+	Name, Basename       string
+	Interval             time.Duration
+	Family               string
+	Resolver             []string
+	Timeout              time.Duration
+}
+
+// Check reports every invalid field of f.
+func (f AddrFields) Check() []Problem {
+	var ps []Problem
+	add := func(key, format string, args ...any) { ps = append(ps, Problem{key, fmt.Sprintf(format, args...)}) }
+	switch {
+	case strings.TrimSpace(f.Name) == "":
+		add(f.NameKey, "required; set it, e.g. %s: app.internal", f.NameKey)
+	case CheckName(f.Name) != nil:
+		add(f.NameKey, "%v", CheckName(f.Name))
+	}
+	switch {
+	case strings.TrimSpace(f.Basename) == "":
+		add(f.BasenameKey, "required; set it, e.g. %s: app", f.BasenameKey)
+	case CheckBasename(f.Basename) != nil:
+		add(f.BasenameKey, "%v", CheckBasename(f.Basename))
+	}
+	if f.Interval <= 0 {
+		add("polling_interval", "want a positive duration such as 5s or 5000 (milliseconds)")
+	}
+	if f.Family != FamilyBoth && f.Family != FamilyIPv4 && f.Family != FamilyIPv6 {
+		add("ip_family", "%q unknown; want one of %s, %s, %s", f.Family, FamilyBoth, FamilyIPv4, FamilyIPv6)
+	}
+	return append(ps, CheckResolver(f.Resolver, f.Timeout)...)
+}
+
+// CheckResolver reports invalid "resolver" servers and a "timeout" that is
+// not positive, the keys every DNS strategy shares.
+func CheckResolver(servers []string, timeout time.Duration) []Problem {
+	var ps []Problem
+	for i, s := range servers {
+		if _, err := ParseServer(s); err != nil {
+			ps = append(ps, Problem{"resolver", fmt.Sprintf("item %d: %v", i+1, err)})
+		}
+	}
+	if timeout <= 0 {
+		ps = append(ps, Problem{"timeout", "want a positive duration such as 5s or 5000 (milliseconds)"})
+	}
+	return ps
 }

@@ -2,16 +2,16 @@ package dnsquery_test
 
 import (
 	"context"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
-	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/internal/dnsquery"
 	"github.com/libcluster-go/libcluster/internal/testkit/dnstest"
-	"github.com/libcluster-go/libcluster/strategy"
 )
 
 func TestFamilyTypes(t *testing.T) {
@@ -41,30 +41,35 @@ func TestDiscoverAddrs(t *testing.T) {
 	srv.SetAAAA("app.test", "::1")
 	r := &dnsquery.Resolver{Servers: []string{srv.Addr()}}
 	var p dnsquery.AddrPoll
-	u, warn, err := p.Discover(context.Background(), r, "app.test", "app", []uint16{dns.TypeA, dns.TypeAAAA})
+	addrs, source, warn, err := p.Discover(context.Background(), r, "app.test", []uint16{dns.TypeA, dns.TypeAAAA})
 	if err != nil || warn != nil {
 		t.Fatal(err, warn)
 	}
-	want := []libcluster.Node{"app@127.0.0.1", "app@127.0.0.2", "app@::1"}
-	if got := slices.Sorted(slices.Values(u.Nodes)); !slices.Equal(got, want) || !u.Complete || u.Source != "DNS A+AAAA app.test via "+srv.Addr() {
-		t.Fatalf("update %+v; want nodes %v, complete, source naming the server", u, want)
+	want := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("::1")}
+	if got := slices.SortedFunc(slices.Values(addrs), netip.Addr.Compare); !slices.Equal(got, want) || source != "DNS A+AAAA app.test via "+srv.Addr() {
+		t.Fatalf("addrs %v source %q; want %v and a source naming the server", addrs, source, want)
 	}
-	if _, _, err := new(dnsquery.AddrPoll).Discover(context.Background(), r, "missing.test", "app", []uint16{dns.TypeA}); err == nil || !strings.HasPrefix(err.Error(), "DNS A missing.test: ") {
+	if _, _, _, err := new(dnsquery.AddrPoll).Discover(context.Background(), r, "missing.test", []uint16{dns.TypeA}); err == nil || !strings.HasPrefix(err.Error(), "DNS A missing.test: ") {
 		t.Fatalf("lookup of a missing name: %v; want an error naming the lookup", err)
 	}
 }
 
-func TestCheckParams(t *testing.T) {
-	p := strategy.NewParams(map[string]any{})
-	dnsquery.CheckNameParam(p, "query", "")
-	dnsquery.CheckBasenameParam(p, "node_basename", "")
-	if err := p.Err(); err != nil {
-		t.Fatalf("empty values (left to RequiredString) reported: %v", err)
+func TestCheckFields(t *testing.T) {
+	f := dnsquery.AddrFields{NameKey: "query", Name: "app.test", BasenameKey: "node_basename", Basename: "app",
+		Interval: time.Second, Family: dnsquery.FamilyBoth, Resolver: []string{"127.0.0.1"}, Timeout: time.Second}
+	if ps := f.Check(); len(ps) != 0 {
+		t.Fatalf("valid fields reported: %v", ps)
 	}
-	dnsquery.CheckNameParam(p, "query", "bad name")
-	dnsquery.CheckBasenameParam(p, "node_basename", "a@b")
-	err := p.Err()
-	if err == nil || !strings.Contains(err.Error(), "query") || !strings.Contains(err.Error(), "node_basename") {
-		t.Fatalf("error %v; want both keys named", err)
+	f.Name, f.Basename, f.Interval, f.Family, f.Resolver, f.Timeout = "bad name", "a@b", 0, "ipv5", []string{"dns.example"}, 0
+	var keys []string
+	for _, p := range f.Check() {
+		keys = append(keys, p.Key)
+	}
+	if want := []string{"query", "node_basename", "polling_interval", "ip_family", "resolver", "timeout"}; !slices.Equal(keys, want) {
+		t.Fatalf("keys %v; want %v", keys, want)
+	}
+	f.Name, f.Basename = "", " "
+	if ps := f.Check(); ps[0].Key != "query" || !strings.Contains(ps[0].Msg, "required") || !strings.Contains(ps[1].Msg, "required") {
+		t.Fatalf("empty values: %v; want both required", ps)
 	}
 }

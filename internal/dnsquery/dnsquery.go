@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/libcluster-go/libcluster/strategy"
 )
 
 // DefaultTimeout bounds one lookup (every server, candidate name and CNAME
@@ -338,21 +336,19 @@ func Addrs(rrs []dns.RR) []netip.Addr {
 	return out
 }
 
-// FromParams reads the keys every DNS strategy shares: "resolver" (a DNS
-// server "ip:port" or a list of them; default the servers of resolv.conf)
-// and "timeout" (one lookup's bound; default DefaultTimeout). Errors are
-// recorded in p.
-func FromParams(p *strategy.Params) *Resolver {
-	r := &Resolver{Timeout: p.PositiveDuration("timeout", DefaultTimeout)}
-	for i, s := range p.StringList("resolver") {
+// NewResolver returns a Resolver asking servers (each checked by
+// [ParseServer]; none: the system's) with timeout (0: DefaultTimeout). The
+// error names the first bad server by its position, counted from 1.
+func NewResolver(servers []string, timeout time.Duration) (*Resolver, error) {
+	r := &Resolver{Timeout: timeout}
+	for i, s := range servers {
 		srv, err := ParseServer(s)
 		if err != nil {
-			p.Fail("resolver", "item %d: %v", i+1, err)
-			continue
+			return nil, fmt.Errorf("resolver item %d: %v", i+1, err)
 		}
 		r.Servers = append(r.Servers, srv)
 	}
-	return r
+	return r, nil
 }
 
 // Describe names where lookups go, for sources and messages: the servers,

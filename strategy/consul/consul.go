@@ -10,7 +10,8 @@
 // ACL rule to add, the address, the datacenter); it is retried with
 // back-off.
 //
-// Config keys:
+// Build it from a [Config] with [New], or from libcluster's config keys
+// with [ConfigFromParams]. Config keys:
 //
 //	service         required; the Consul service name
 //	node_basename   required; the part before '@' of every node name
@@ -65,13 +66,7 @@ func init() {
 		Name:    "consul",
 		Aliases: []string{"Cluster.Strategy.Consul"},
 		Summary: "healthy instances of a Consul service (blocking queries)",
-		New: func(a strategy.Args) (libcluster.Strategy, error) {
-			cfg, err := FromParams(a.Params)
-			if err != nil {
-				return nil, err
-			}
-			return New(cfg, Options{Logger: a.Logger})
-		},
+		New:     strategy.Use(ConfigFromParams, New),
 	})
 }
 
@@ -105,14 +100,13 @@ type Config struct {
 	CACert string
 }
 
-// Options carries what the runtime provides.
-type Options struct {
-	// Logger receives retry logs; default slog.Default().
-	Logger *slog.Logger
-	// Client sends the requests; default a client without proxies.
-	Client *http.Client
-}
+// DefaultConfig returns the defaults that do not depend on the
+// environment: passing instances only, blocking queries of DefaultWait.
+// An empty Address and Token are taken from CONSUL_HTTP_ADDR and
+// CONSUL_HTTP_TOKEN when the strategy is built.
+func DefaultConfig() Config { return Config{Wait: DefaultWait} }
 
+// withDefaults fills the zero fields that have a default.
 func (c Config) withDefaults() Config {
 	c.Address = cmp.Or(c.Address, os.Getenv("CONSUL_HTTP_ADDR"), DefaultAddress)
 	if !strings.Contains(c.Address, "://") {
@@ -120,7 +114,7 @@ func (c Config) withDefaults() Config {
 	}
 	c.Address = strings.TrimRight(c.Address, "/")
 	c.Token = cmp.Or(c.Token, os.Getenv("CONSUL_HTTP_TOKEN"))
-	c.Wait = cmp.Or(c.Wait, DefaultWait)
+	c.Wait = cmp.Or(c.Wait, DefaultConfig().Wait)
 	return c
 }
 
@@ -147,8 +141,9 @@ func (c Config) Validate() error {
 	return ps.Err()
 }
 
-// FromParams decodes libcluster-style config keys into a Config.
-func FromParams(p *strategy.Params) (Config, error) {
+// ConfigFromParams decodes libcluster-style config keys into a Config and
+// validates it.
+func ConfigFromParams(p *strategy.Params) (Config, error) {
 	c := Config{
 		Service:          p.RequiredString("service", "web"),
 		NodeBasename:     p.RequiredString("node_basename", "app"),
@@ -170,29 +165,27 @@ type Strategy struct {
 	log    *slog.Logger
 }
 
-// New checks cfg and returns the strategy.
-func New(cfg Config, opts Options) (*Strategy, error) {
+// New checks cfg and returns the strategy. opts.Logger receives retry
+// logs. Requests go without proxies from the environment, trusting
+// cfg.CACert for an https address.
+func New(cfg Config, opts strategy.Options) (*Strategy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	client := opts.Client
-	if client == nil {
-		tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Minute}
-		if cfg.CACert != "" {
-			pem, err := os.ReadFile(cfg.CACert)
-			if err != nil {
-				return nil, &strategy.ParamError{Key: "cacert", Msg: err.Error()}
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, &strategy.ParamError{Key: "cacert", Msg: fmt.Sprintf("%s holds no PEM certificate", cfg.CACert)}
-			}
-			tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Minute}
+	if cfg.CACert != "" {
+		pem, err := os.ReadFile(cfg.CACert)
+		if err != nil {
+			return nil, &strategy.ParamError{Key: "cacert", Msg: err.Error()}
 		}
-		client = &http.Client{Transport: tr}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, &strategy.ParamError{Key: "cacert", Msg: fmt.Sprintf("%s holds no PEM certificate", cfg.CACert)}
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
 	}
-	return &Strategy{cfg: cfg, client: client, log: cmp.Or(opts.Logger, slog.Default())}, nil
+	return &Strategy{cfg: cfg, client: &http.Client{Transport: tr}, log: opts.Log()}, nil
 }
 
 // Config returns the configuration in use, defaults filled in.
@@ -235,7 +228,7 @@ func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
 			return nil
 		}
 		if err != nil {
-			r.Report(libcluster.Update{Err: err, Source: s.source()})
+			r.Report(libcluster.Failed(err).WithSource(s.source()))
 			s.log.Warn("consul discovery failed; retrying", "err", err, "in", backoff)
 			if !sleep(ctx, backoff) {
 				return nil
@@ -246,8 +239,7 @@ func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
 		}
 		backoff = time.Second
 		if next != index || index == 0 {
-			u.Complete = true
-			r.Report(u)
+			r.Report(libcluster.Complete(u.Nodes()).WithDropped(u.Explain().Dropped).WithSource(u.Explain().Source))
 		}
 		// Consul's rules: an index that goes backwards resets the wait.
 		if next < index {
@@ -362,7 +354,8 @@ func (s *Strategy) parse(body []byte) (libcluster.Update, error) {
 	if err := dec.Decode(&entries); err != nil {
 		return libcluster.Update{}, fmt.Errorf("consul: the answer for service %s is not the health list Consul sends: %v", s.cfg.Service, err)
 	}
-	u := libcluster.Update{Source: s.source()}
+	var nodes []libcluster.Node
+	var dropped []libcluster.Dropped
 	seen := map[libcluster.Node]bool{}
 	for i, e := range entries {
 		label := fmt.Sprintf("instance #%d", i+1)
@@ -377,7 +370,7 @@ func (s *Strategy) parse(body []byte) (libcluster.Update, error) {
 			addr = e.Node.Address
 		}
 		if addr == "" {
-			u.Dropped = append(u.Dropped, libcluster.Dropped{Candidate: label, Reason: "neither the service nor its node has an address"})
+			dropped = append(dropped, libcluster.Dropped{Candidate: label, Reason: "neither the service nor its node has an address"})
 			continue
 		}
 		host := addr
@@ -386,13 +379,13 @@ func (s *Strategy) parse(body []byte) (libcluster.Update, error) {
 		}
 		n, err := libcluster.ParseNode(s.cfg.NodeBasename + "@" + host)
 		if err != nil {
-			u.Dropped = append(u.Dropped, libcluster.Dropped{Candidate: label + " " + addr, Reason: err.Error()})
+			dropped = append(dropped, libcluster.Dropped{Candidate: label + " " + addr, Reason: err.Error()})
 			continue
 		}
 		if !seen[n] {
 			seen[n] = true
-			u.Nodes = append(u.Nodes, n)
+			nodes = append(nodes, n)
 		}
 	}
-	return u, nil
+	return libcluster.Seen(nodes).WithDropped(dropped).WithSource(s.source()), nil
 }

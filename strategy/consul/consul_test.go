@@ -36,7 +36,7 @@ func recorded(t *testing.T) []byte {
 func newStrategy(t *testing.T, cfg Config) *Strategy {
 	t.Helper()
 	cfg.Service, cfg.NodeBasename = "app", "app"
-	s, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := New(cfg, strategy.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +57,11 @@ func TestDiscoverRecordedAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(u.Nodes) != "[app@10.1.20.1 app@10.1.10.12]" {
-		t.Errorf("nodes %v (want the service address, else the node's)", u.Nodes)
+	if fmt.Sprint(u.Nodes()) != "[app@10.1.20.1 app@10.1.10.12]" {
+		t.Errorf("nodes %v (want the service address, else the node's)", u.Nodes())
 	}
-	if len(u.Dropped) != 1 || u.Dropped[0].Candidate != "instance app-3" {
-		t.Errorf("dropped %+v", u.Dropped)
+	if len(u.Explain().Dropped) != 1 || u.Explain().Dropped[0].Candidate != "instance app-3" {
+		t.Errorf("dropped %+v", u.Explain().Dropped)
 	}
 	if got.URL.Path != "/v1/health/service/app" || got.URL.Query().Get("passing") != "1" ||
 		got.URL.Query().Get("dc") != "dc1" || got.URL.Query().Get("tag") != "beam" || got.URL.Query().Has("index") {
@@ -111,7 +111,7 @@ func TestBlockingQueries(t *testing.T) {
 	change <- "10" // wait ended, nothing changed: no report
 	change <- "11" // one node left
 	clustertest.Eventually(t, "the second set", func() bool { return rec.Len() == 2 })
-	if u, _ := rec.Last(); !u.Complete || fmt.Sprint(u.Nodes) != "[app@10.0.0.1]" {
+	if u, _ := rec.Last(); u.Kind() != libcluster.KindComplete || fmt.Sprint(u.Nodes()) != "[app@10.0.0.1]" {
 		t.Fatalf("second report %+v", u)
 	}
 	change <- "5" // backwards: reported, then the index resets
@@ -181,14 +181,14 @@ func TestErrorsNamedAndNobodyDisconnected(t *testing.T) {
 func TestFromParamsAndValidate(t *testing.T) {
 	t.Setenv("CONSUL_HTTP_ADDR", "consul.local:8500")
 	t.Setenv("CONSUL_HTTP_TOKEN", "envtoken")
-	c, err := FromParams(strategy.NewParams(map[string]any{"service": "app", "node_basename": "app", "passing_only": false, "wait": "1m"}))
+	c, err := ConfigFromParams(strategy.NewParams(map[string]any{"service": "app", "node_basename": "app", "passing_only": false, "wait": "1m"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c != (Config{Service: "app", NodeBasename: "app", IncludeUnhealthy: true, Wait: time.Minute}) {
 		t.Fatalf("config %+v", c)
 	}
-	s, err := New(c, Options{})
+	s, err := New(c, strategy.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestFromParamsAndValidate(t *testing.T) {
 		{map[string]any{"service": "app", "node_basename": "app", "wait": "11m"}, `"wait": want a duration from 1s to 10m0s`},
 		{map[string]any{"service": "app", "node_basename": "app", "tags": "x"}, `"tags"`},
 	} {
-		_, err := FromParams(strategy.NewParams(tc.params))
+		_, err := ConfigFromParams(strategy.NewParams(tc.params))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want it to contain %s", tc.params, err, tc.want)
 		}
@@ -217,7 +217,7 @@ func TestParseRejectsGarbage(t *testing.T) {
 	s := newStrategy(t, Config{Address: "http://127.0.0.1:1"})
 	for _, body := range []string{`{"not":"a list"}`, `[{"Node":{"Address":"bad host!"},"Service":{"ID":"x"}}]`, ``} {
 		u, err := s.parse([]byte(body))
-		if err == nil && len(u.Dropped) == 0 {
+		if err == nil && len(u.Explain().Dropped) == 0 {
 			t.Errorf("%q: accepted: %+v", body, u)
 		}
 	}

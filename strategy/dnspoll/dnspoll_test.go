@@ -23,13 +23,13 @@ import (
 
 const interval = 200 * time.Millisecond
 
-func build(t *testing.T, cfg map[string]any) *dnspoll.Strategy {
+func build(t testing.TB, cfg map[string]any) *dnspoll.Strategy {
 	t.Helper()
-	s, err := dnspoll.FromParams(strategy.NewParams(cfg))
+	s, err := strategy.Use(dnspoll.ConfigFromParams, dnspoll.New)(strategy.Args{Params: strategy.NewParams(cfg)})
 	if err != nil {
 		t.Fatalf("config %v: %v", cfg, err)
 	}
-	return s
+	return s.(*dnspoll.Strategy)
 }
 
 // runTopology runs a topology over the strategy until the test ends.
@@ -119,11 +119,11 @@ func TestAAAARecordsMakeIPv6Names(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := clustertest.Nodes("app@::1", "app@2001:db8::a"); !slices.Equal(u.Nodes, want) {
-		t.Fatalf("nodes %v, want %v", u.Nodes, want)
+	if want := clustertest.Nodes("app@::1", "app@2001:db8::a"); !slices.Equal(u.Nodes(), want) {
+		t.Fatalf("nodes %v, want %v", u.Nodes(), want)
 	}
-	if !strings.HasPrefix(u.Source, "DNS A+AAAA app6.test.") || !u.Complete {
-		t.Fatalf("source %q complete %v", u.Source, u.Complete)
+	if !strings.HasPrefix(u.Explain().Source, "DNS A+AAAA app6.test.") || u.Kind() != libcluster.KindComplete {
+		t.Fatalf("source %q complete %v", u.Explain().Source, u.Kind() == libcluster.KindComplete)
 	}
 	conn, _, _ := runTopology(t, s, libcluster.PruneImmediate)
 	clustertest.Eventually(t, "IPv6 nodes connected", func() bool { return len(conn.Nodes()) == 2 })
@@ -132,8 +132,8 @@ func TestAAAARecordsMakeIPv6Names(t *testing.T) {
 	s4 := build(t, map[string]any{"query": "app6.test", "node_basename": "app", "ip_family": "ipv4", "resolver": srv.Addr()})
 	aaaa := srv.Queries("app6.test", dns.TypeAAAA)
 	u, err = s4.Discover(context.Background())
-	if err != nil || len(u.Nodes) != 0 {
-		t.Fatalf("ipv4 only: %v %v", u.Nodes, err)
+	if err != nil || len(u.Nodes()) != 0 {
+		t.Fatalf("ipv4 only: %v %v", u.Nodes(), err)
 	}
 	if srv.Queries("app6.test", dns.TypeAAAA) != aaaa {
 		t.Fatal("ip_family ipv4 asked for AAAA records")
@@ -214,8 +214,8 @@ func TestTruncatedAnswerRetriesOverTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(u.Nodes) != 3 {
-		t.Fatalf("nodes %v; want 3 via TCP", u.Nodes)
+	if len(u.Nodes()) != 3 {
+		t.Fatalf("nodes %v; want 3 via TCP", u.Nodes())
 	}
 	var tcp int
 	for _, q := range srv.QueryLog("big.test", dns.TypeA) {
@@ -237,8 +237,8 @@ func TestCNAMEAliasIsFollowed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := clustertest.Nodes("app@127.0.0.5"); !slices.Equal(u.Nodes, want) {
-		t.Fatalf("nodes %v, want %v", u.Nodes, want)
+	if want := clustertest.Nodes("app@127.0.0.5"); !slices.Equal(u.Nodes(), want) {
+		t.Fatalf("nodes %v, want %v", u.Nodes(), want)
 	}
 }
 
@@ -301,7 +301,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{map[string]any{"query": "app.test", "node_basename": "app", "poll_interval": 100, "polling_interval": 200}, []string{`"poll_interval"`}},
 	}
 	for _, c := range cases {
-		_, err := dnspoll.FromParams(strategy.NewParams(c.cfg))
+		_, err := dnspoll.ConfigFromParams(strategy.NewParams(c.cfg))
 		if err == nil {
 			t.Errorf("%v: no error", c.cfg)
 			continue
@@ -328,7 +328,7 @@ func TestDeprecatedPollIntervalAndRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if iv := st.(*dnspoll.Strategy).Interval; iv != 1500*time.Millisecond {
+	if iv := st.(*dnspoll.Strategy).Config().Interval; iv != 1500*time.Millisecond {
 		t.Fatalf("poll_interval 1500 gave interval %v", iv)
 	}
 	if !strings.Contains(buf.String(), "poll_interval") || !strings.Contains(buf.String(), "deprecated") {
@@ -340,8 +340,8 @@ func TestDeprecatedPollIntervalAndRegistry(t *testing.T) {
 	// Defaults.
 	d := st.(*dnspoll.Strategy)
 	d2 := build(t, map[string]any{"query": "app.test", "node_basename": "app"})
-	if d2.Interval != strategy.DefaultPollingInterval || d2.Family != dnspoll.FamilyBoth || d2.Resolver.Timeout != dnsquery.DefaultTimeout || len(d.Resolver.Servers) != 0 {
-		t.Fatalf("defaults: %+v %+v", d2, d2.Resolver)
+	if c := d2.Config(); c.Interval != strategy.DefaultPollingInterval || c.Family != dnspoll.FamilyBoth || c.Timeout != dnsquery.DefaultTimeout || len(d.Config().Resolver) != 0 {
+		t.Fatalf("defaults: %+v", c)
 	}
 }
 
@@ -368,12 +368,12 @@ func Example() {
 	srv.SetA("app.internal", "10.0.0.5", "10.0.0.6")
 	srv.SetAAAA("app.internal", "fd00::7")
 
-	s, err := dnspoll.FromParams(strategy.NewParams(map[string]any{
-		"query":            "app.internal",
-		"node_basename":    "app",
-		"polling_interval": "5s",
-		"resolver":         srv.Addr(),
-	}))
+	s, err := dnspoll.New(dnspoll.Config{
+		Query:    "app.internal",
+		Basename: "app",
+		Interval: 5 * time.Second,
+		Resolver: []string{srv.Addr()}, // default: the servers of /etc/resolv.conf
+	}, strategy.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -383,7 +383,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(u.Nodes)
+	fmt.Println(u.Nodes())
 	// Output: [app@10.0.0.5 app@10.0.0.6 app@fd00::7]
 }
 
@@ -397,16 +397,13 @@ func BenchmarkDiscover(b *testing.B) {
 	}
 	srv.SetA("app.test", ips...)
 	srv.SetAAAA("app.test", "fd00::1")
-	s, err := dnspoll.FromParams(strategy.NewParams(map[string]any{"query": "app.test", "node_basename": "app", "resolver": srv.Addr()}))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := build(b, map[string]any{"query": "app.test", "node_basename": "app", "resolver": srv.Addr()})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
 		u, err := s.Discover(ctx)
-		if err != nil || len(u.Nodes) != 101 {
-			b.Fatalf("%d nodes, %v", len(u.Nodes), err)
+		if err != nil || len(u.Nodes()) != 101 {
+			b.Fatalf("%d nodes, %v", len(u.Nodes()), err)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/libcluster-go/libcluster/internal/testkit/epmdtest"
+	"github.com/libcluster-go/libcluster/strategy"
 )
 
 // BenchmarkParseHostsFile parses a 100-host file with comments.
@@ -36,12 +37,15 @@ func BenchmarkDiscover(b *testing.B) {
 		epmdtest.Register(b, "127.0.0.2", port, fmt.Sprintf("b%d", i))
 	}
 	path := writeFile(b, filepath.Join(b.TempDir(), "hosts"), "'127.0.0.1'.\n'127.0.0.2'.\n")
-	s := &Strategy{Path: path, EPMDPort: port}
+	s, err := New(Config{Path: path, EPMDPort: port}, strategy.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		u, err := s.Discover(context.Background())
-		if err != nil || len(u.Nodes) != 20 {
-			b.Fatalf("%d nodes, %v", len(u.Nodes), err)
+		if err != nil || len(u.Nodes()) != 20 {
+			b.Fatalf("%d nodes, %v", len(u.Nodes()), err)
 		}
 	}
 }

@@ -3,7 +3,8 @@
 // them which nodes run there, and reports <name>@<host> for every one,
 // with the host exactly as written in the file.
 //
-// Config keys:
+// Build it from a [Config] with [New], or from libcluster's config keys
+// with [ConfigFromParams]. Config keys:
 //
 //	path                 default: search ./.hosts.erlang, then $HOME/.hosts.erlang
 //	polling_interval     default 5s; the file is re-read and the hosts re-asked each round
@@ -43,71 +44,109 @@ func init() {
 		Name:    "erlanghosts",
 		Aliases: []string{"Cluster.Strategy.ErlangHosts", "erlang_hosts"},
 		Summary: "nodes on the hosts of a .hosts.erlang file, from each host's EPMD",
-		New: func(a strategy.Args) (libcluster.Strategy, error) {
-			return FromParams(a.Params, a.Self)
-		},
+		New:     strategy.Use(ConfigFromParams, New),
 	})
+}
+
+// Config says which hosts file to read, how to ask each host's EPMD and
+// how often. Start from [DefaultConfig]; in a struct literal a zero field
+// means what its comment says.
+type Config struct {
+	// Path is the hosts file. Key "path". Default "": search
+	// ./.hosts.erlang, then $HOME/.hosts.erlang, as erl does.
+	Path string
+	// EPMDPort is the EPMD port on every host. Key "epmd_port". Default
+	// epmd.Port() (ERL_EPMD_PORT, else 4369); 0 means the same.
+	EPMDPort int
+	// ConnectTimeout bounds each host's query. Hosts are asked in
+	// parallel, so one that does not answer delays a round by at most
+	// this much. Key "connect_timeout". Default DefaultConnectTimeout
+	// (2s); 0 means the same.
+	ConnectTimeout time.Duration
+	// PollingInterval is the time between rounds; each round re-reads the
+	// file. Key "polling_interval" (libcluster's "timeout" in integer ms
+	// sets it too). Default strategy.DefaultPollingInterval (5s). 0 means
+	// a single successful round, like libcluster's timeout: infinity.
+	PollingInterval time.Duration
+	// RemoveUnregistered makes each round a complete set: a node that a
+	// host no longer lists leaves the desired set. Nodes of a host that
+	// does not answer are kept from its last answer. When false, the
+	// default, nodes are only added, as libcluster never disconnects. Key
+	// "remove_unregistered".
+	RemoveUnregistered bool
+}
+
+// DefaultConfig returns the defaults with every field spelled out.
+func DefaultConfig() Config {
+	return Config{
+		EPMDPort:        epmd.Port(),
+		ConnectTimeout:  DefaultConnectTimeout,
+		PollingInterval: strategy.DefaultPollingInterval,
+	}
+}
+
+// Validate reports every invalid field.
+func (c Config) Validate() error {
+	var ps strategy.Problems
+	ps.Port("epmd_port", c.EPMDPort)
+	ps.NotNegative("connect_timeout", c.ConnectTimeout, "2s")
+	ps.NotNegative("polling_interval", c.PollingInterval, "5s")
+	return ps.Err()
+}
+
+// ConfigFromParams decodes libcluster's config keys into a Config.
+func ConfigFromParams(p *strategy.Params) (Config, error) {
+	d := DefaultConfig()
+	c := Config{
+		Path:               p.String("path", d.Path),
+		EPMDPort:           p.IntRange("epmd_port", d.EPMDPort, 1, 65535),
+		ConnectTimeout:     p.PositiveDuration("connect_timeout", d.ConnectTimeout),
+		RemoveUnregistered: p.Bool("remove_unregistered", d.RemoveUnregistered),
+	}
+	hasTimeout := p.Has("timeout")
+	timeout := p.Duration("timeout", 0)
+	if p.Has("polling_interval") {
+		c.PollingInterval = p.PositiveDuration("polling_interval", d.PollingInterval)
+		if hasTimeout {
+			p.Fail("timeout", "set together with polling_interval, which it stands for; keep only polling_interval")
+		}
+	} else if hasTimeout {
+		c.PollingInterval = timeout // 0 ("infinity"): one round
+	} else {
+		c.PollingInterval = d.PollingInterval
+	}
+	return strategy.Checked(p, c)
 }
 
 // Strategy reads a .hosts.erlang file and asks each host's EPMD for its
 // nodes.
 type Strategy struct {
-	// Self is this node; it is left out of the answers.
-	Self libcluster.Node
-	// Path is the hosts file; "" searches ./.hosts.erlang, then
-	// $HOME/.hosts.erlang, as erl does.
-	Path string
-	// EPMDPort is the EPMD port on every host; 0 means epmd.Port().
-	EPMDPort int
-	// ConnectTimeout bounds each host's query; 0 means
-	// DefaultConnectTimeout. Hosts are asked in parallel, so one that does
-	// not answer delays a round by at most this much.
-	ConnectTimeout time.Duration
-	// PollingInterval is the time between rounds; each round re-reads the
-	// file. 0 means a single successful round, like libcluster's
-	// timeout: infinity.
-	PollingInterval time.Duration
-	// RemoveUnregistered makes each round a complete set: a node that a
-	// host no longer lists leaves the desired set. Nodes of a host that
-	// does not answer are kept from its last answer. When false, the
-	// default, nodes are only added, as libcluster never disconnects.
-	RemoveUnregistered bool
+	cfg  Config
+	self libcluster.Node
 
 	mu     sync.Mutex
 	byHost map[string][]libcluster.Node // last answer per host, for RemoveUnregistered
 }
 
-// FromParams builds the strategy from its config keys.
-func FromParams(p *strategy.Params, self libcluster.Node) (*Strategy, error) {
-	s := &Strategy{
-		Self:               self,
-		Path:               p.String("path", ""),
-		EPMDPort:           p.IntRange("epmd_port", epmd.Port(), 1, 65535),
-		ConnectTimeout:     p.PositiveDuration("connect_timeout", DefaultConnectTimeout),
-		RemoveUnregistered: p.Bool("remove_unregistered", false),
-	}
-	hasTimeout := p.Has("timeout")
-	timeout := p.Duration("timeout", 0)
-	if p.Has("polling_interval") {
-		s.PollingInterval = p.PositiveDuration("polling_interval", strategy.DefaultPollingInterval)
-		if hasTimeout {
-			p.Fail("timeout", "set together with polling_interval, which it stands for; keep only polling_interval")
-		}
-	} else if hasTimeout {
-		s.PollingInterval = timeout // 0 ("infinity"): one round
-	} else {
-		s.PollingInterval = strategy.DefaultPollingInterval
-	}
-	if err := p.Err(); err != nil {
+// New builds the strategy from cfg; opts.Self, this node, is left out of
+// the answers. It fails when cfg is invalid.
+func New(cfg Config, opts strategy.Options) (*Strategy, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return s, nil
+	if cfg.EPMDPort == 0 {
+		cfg.EPMDPort = epmd.Port()
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	return &Strategy{cfg: cfg, self: opts.Self}, nil
 }
 
 // searchPaths returns where the hosts file is looked for.
 func (s *Strategy) searchPaths() []string {
-	if s.Path != "" {
-		return []string{s.Path}
+	if s.cfg.Path != "" {
+		return []string{s.cfg.Path}
 	}
 	paths := []string{FileName}
 	if home, err := os.UserHomeDir(); err == nil && home != "" {
@@ -174,10 +213,7 @@ func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
 			hosts = append(hosts, strings.Clone(h.Name)) // not a view of the whole file
 		}
 	}
-	port := s.EPMDPort
-	if port == 0 {
-		port = epmd.Port()
-	}
+	port := s.cfg.EPMDPort
 	src := fmt.Sprintf("%s (%d hosts), EPMD port %d", path, len(hosts), port)
 	if len(hosts) == 0 {
 		return libcluster.Update{}, fmt.Errorf("erlanghosts: %s lists no usable host; add lines such as 'host1.example.com'. (each entry ends with a dot)", path)
@@ -211,7 +247,7 @@ func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
 		cands := make([]string, 0, len(res.names))
 		for _, n := range res.names {
 			c := n.Name + "@" + h
-			if libcluster.Node(c) == s.Self {
+			if libcluster.Node(c) == s.self {
 				dropped = append(dropped, libcluster.Dropped{Candidate: c, Reason: "this node"})
 				continue
 			}
@@ -226,7 +262,7 @@ func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
 		return libcluster.Update{}, fmt.Errorf("erlanghosts: no host in %s answered on EPMD port %d (check that the hosts run epmd and that the port is open): %s", path, port, strings.Join(failures, "; "))
 	}
 	nodes, _ = strategy.NodesFromNames(nodeStrings(nodes)) // dedupe
-	return libcluster.Update{Nodes: nodes, Dropped: dropped, Source: src}, nil
+	return libcluster.Seen(nodes).WithDropped(dropped).WithSource(src), nil
 }
 
 func nodeStrings(ns []libcluster.Node) []string {
@@ -240,10 +276,7 @@ func nodeStrings(ns []libcluster.Node) []string {
 // queryAll asks every host's EPMD at once; each query is bounded by the
 // connect timeout.
 func (s *Strategy) queryAll(ctx context.Context, hosts []string, port int) []hostResult {
-	timeout := s.ConnectTimeout
-	if timeout <= 0 {
-		timeout = DefaultConnectTimeout
-	}
+	timeout := s.cfg.ConnectTimeout
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	results := make([]hostResult, len(hosts))
@@ -259,17 +292,17 @@ func (s *Strategy) queryAll(ctx context.Context, hosts []string, port int) []hos
 	return results
 }
 
-// Run queries at once and then every PollingInterval until ctx ends;
-// failed rounds are reported as error updates. With PollingInterval 0 it
+// Run queries at once and then every polling interval until ctx ends;
+// failed rounds are reported as error updates. With polling interval 0 it
 // stops querying after the first successful round (retrying a failed one
 // every strategy.DefaultPollingInterval) and waits for ctx.
 func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
-	if !s.RemoveUnregistered {
-		r = seenOnly{r}
+	if !s.cfg.RemoveUnregistered {
+		r = strategy.SeenOnly(r)
 	}
-	src := "EPMD NAMES on the hosts of " + FileName + " (port " + strconv.Itoa(s.EPMDPort) + ")"
-	if s.PollingInterval > 0 {
-		p := strategy.Poller{Interval: s.PollingInterval, Discover: s.Discover, Source: src}
+	src := "EPMD NAMES on the hosts of " + FileName + " (port " + strconv.Itoa(s.cfg.EPMDPort) + ")"
+	if s.cfg.PollingInterval > 0 {
+		p := strategy.Poller{Interval: s.cfg.PollingInterval, Discover: s.Discover, Source: src}
 		return p.Run(ctx, r)
 	}
 	t := time.NewTimer(0)
@@ -285,21 +318,12 @@ func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
 			return nil
 		}
 		if err != nil {
-			r.Report(libcluster.Update{Err: err, Source: src})
+			r.Report(libcluster.Failed(err).WithSource(src))
 			t.Reset(strategy.DefaultPollingInterval)
 			continue
 		}
-		u.Complete = true
-		r.Report(u)
+		r.Report(strategy.AsComplete(u))
 		<-ctx.Done()
 		return nil
 	}
-}
-
-// seenOnly turns complete sets into additive updates.
-type seenOnly struct{ r libcluster.Reporter }
-
-func (s seenOnly) Report(u libcluster.Update) {
-	u.Complete = false
-	s.r.Report(u)
 }

@@ -43,15 +43,24 @@ func writeFile(t testing.TB, path, content string) string {
 
 func newStrategy(t *testing.T, cfg map[string]any, self libcluster.Node) *Strategy {
 	t.Helper()
-	s, err := FromParams(strategy.NewParams(cfg), self)
+	s, err := fromParams(strategy.NewParams(cfg), self)
 	if err != nil {
-		t.Fatalf("FromParams: %v", err)
+		t.Fatalf("fromParams: %v", err)
 	}
 	return s
 }
 
+// fromParams is what the registry does: decode the keys, then New.
+func fromParams(p *strategy.Params, self libcluster.Node) (*Strategy, error) {
+	c, err := ConfigFromParams(p)
+	if err != nil {
+		return nil, err
+	}
+	return New(c, strategy.Options{Self: self})
+}
+
 func droppedReason(u libcluster.Update, cand string) string {
-	for _, d := range u.Dropped {
+	for _, d := range u.Explain().Dropped {
 		if d.Candidate == cand {
 			return d.Reason
 		}
@@ -104,7 +113,7 @@ localhost.
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := sortedNodes(u.Nodes); !slices.Equal(got, want) {
+	if got := sortedNodes(u.Nodes()); !slices.Equal(got, want) {
 		t.Errorf("nodes %v\nwant %v", got, want)
 	}
 	if took < connectTimeout/2 || took > connectTimeout+3*time.Second {
@@ -119,8 +128,8 @@ localhost.
 	if r := droppedReason(u, string(self)); r != "this node" {
 		t.Errorf("self dropped with %q, want \"this node\"", r)
 	}
-	if !strings.Contains(u.Source, path) || !strings.Contains(u.Source, "4 hosts") {
-		t.Errorf("source %q, want the path and 4 hosts", u.Source)
+	if !strings.Contains(u.Explain().Source, path) || !strings.Contains(u.Explain().Source, "4 hosts") {
+		t.Errorf("source %q, want the path and 4 hosts", u.Explain().Source)
 	}
 
 	conn := clustertest.NewConnector(self)
@@ -158,20 +167,20 @@ func TestSearchOrderAndReread(t *testing.T) {
 
 	writeFile(t, filepath.Join(home, FileName), "'127.0.0.2'.\n")
 	u, err := s.Discover(ctx)
-	if err != nil || !slices.Equal(u.Nodes, sorted("two@127.0.0.2")) || !strings.Contains(u.Source, home) {
-		t.Fatalf("home file: %v %q %v", u.Nodes, u.Source, err)
+	if err != nil || !slices.Equal(u.Nodes(), sorted("two@127.0.0.2")) || !strings.Contains(u.Explain().Source, home) {
+		t.Fatalf("home file: %v %q %v", u.Nodes(), u.Explain().Source, err)
 	}
 
 	writeFile(t, filepath.Join(cwd, FileName), "'127.0.0.1'.\n")
 	u, err = s.Discover(ctx)
-	if err != nil || !slices.Equal(u.Nodes, sorted("one@127.0.0.1")) {
-		t.Fatalf("current directory first: %v %v", u.Nodes, err)
+	if err != nil || !slices.Equal(u.Nodes(), sorted("one@127.0.0.1")) {
+		t.Fatalf("current directory first: %v %v", u.Nodes(), err)
 	}
 
 	writeFile(t, filepath.Join(cwd, FileName), "'127.0.0.1'.\n'127.0.0.2'.\n")
 	u, err = s.Discover(ctx)
-	if err != nil || !slices.Equal(sortedNodes(u.Nodes), sorted("one@127.0.0.1", "two@127.0.0.2")) {
-		t.Fatalf("edited file not re-read: %v %v", u.Nodes, err)
+	if err != nil || !slices.Equal(sortedNodes(u.Nodes()), sorted("one@127.0.0.1", "two@127.0.0.2")) {
+		t.Fatalf("edited file not re-read: %v %v", u.Nodes(), err)
 	}
 
 	writeFile(t, filepath.Join(cwd, FileName), "'127.0.0.1'.\n'127.0.0.2' x.\n")
@@ -182,8 +191,8 @@ func TestSearchOrderAndReread(t *testing.T) {
 
 	writeFile(t, filepath.Join(cwd, FileName), "'bad host'.\n'127.0.0.1'.\n")
 	u, err = s.Discover(ctx)
-	if err != nil || !slices.Equal(u.Nodes, sorted("one@127.0.0.1")) || !strings.Contains(droppedReason(u, "bad host"), "line 1") {
-		t.Errorf("invalid host: %v %+v %v; want it dropped with its line", u.Nodes, u.Dropped, err)
+	if err != nil || !slices.Equal(u.Nodes(), sorted("one@127.0.0.1")) || !strings.Contains(droppedReason(u, "bad host"), "line 1") {
+		t.Errorf("invalid host: %v %+v %v; want it dropped with its line", u.Nodes(), u.Explain().Dropped, err)
 	}
 
 	writeFile(t, filepath.Join(cwd, FileName), "% nothing\n")
@@ -225,8 +234,8 @@ func TestRemovalRules(t *testing.T) {
 		for {
 			select {
 			case u := <-updates:
-				if u.Err == nil && slices.Equal(sortedNodes(u.Nodes), sorted(want...)) {
-					if !u.Complete {
+				if u.Err() == nil && slices.Equal(sortedNodes(u.Nodes()), sorted(want...)) {
+					if u.Kind() != libcluster.KindComplete {
 						t.Errorf("%s: additive update with remove_unregistered", what)
 					}
 					return u
@@ -242,20 +251,20 @@ func TestRemovalRules(t *testing.T) {
 	a.Close()
 	u := waitFor("a removed after it unregistered", "b@127.0.0.1", "c@127.0.0.2")
 	if !strings.Contains(droppedReason(u, "127.0.0.2"), "EPMD did not answer") {
-		t.Errorf("silent host not listed as dropped: %+v", u.Dropped)
+		t.Errorf("silent host not listed as dropped: %+v", u.Explain().Dropped)
 	}
 	stop1()
 	deadline := time.After(30 * time.Second)
 	for {
 		select {
 		case u := <-updates:
-			if u.Err != nil {
-				if !strings.Contains(u.Err.Error(), "no host in "+path+" answered") {
-					t.Errorf("all hosts down: %v", u.Err)
+			if u.Err() != nil {
+				if !strings.Contains(u.Err().Error(), "no host in "+path+" answered") {
+					t.Errorf("all hosts down: %v", u.Err())
 				}
 				// The default mode never removes: same strategy, additive.
 				s2 := newStrategy(t, map[string]any{"path": path, "epmd_port": port}, "self@127.0.0.1")
-				if s2.RemoveUnregistered {
+				if s2.cfg.RemoveUnregistered {
 					t.Error("remove_unregistered defaults to true")
 				}
 				return
@@ -292,12 +301,12 @@ func TestAdditiveByDefault(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for _, u := range reports {
-		if u.Complete || u.Err != nil {
+		if u.Kind() == libcluster.KindComplete || u.Err() != nil {
 			t.Fatalf("default mode report %+v; want additive updates", u)
 		}
 	}
-	if last := reports[len(reports)-1]; !slices.Equal(last.Nodes, sorted("b@127.0.0.1")) {
-		t.Errorf("last report %v, want only b (a is simply not seen again; nothing removes it)", last.Nodes)
+	if last := reports[len(reports)-1]; !slices.Equal(last.Nodes(), sorted("b@127.0.0.1")) {
+		t.Errorf("last report %v, want only b (a is simply not seen again; nothing removes it)", last.Nodes())
 	}
 }
 
@@ -315,7 +324,7 @@ func TestConfig(t *testing.T) {
 		{map[string]any{"remove_unregistered": 3}, `config key "remove_unregistered"`},
 		{map[string]any{"pth": "x"}, `did you mean "path"`},
 	} {
-		_, err := FromParams(strategy.NewParams(c.cfg), "")
+		_, err := fromParams(strategy.NewParams(c.cfg), "")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("config %v: error %v, want one containing %s", c.cfg, err, c.want)
 		}
@@ -331,7 +340,7 @@ func TestConfig(t *testing.T) {
 		{map[string]any{"polling_interval": "1m"}, time.Minute},
 	} {
 		s := newStrategy(t, c.cfg, "")
-		if s.PollingInterval != c.poll || s.EPMDPort != 4370 || s.ConnectTimeout != DefaultConnectTimeout {
+		if s.cfg.PollingInterval != c.poll || s.cfg.EPMDPort != 4370 || s.cfg.ConnectTimeout != DefaultConnectTimeout {
 			t.Errorf("config %v: %+v, want polling interval %v", c.cfg, s, c.poll)
 		}
 	}
@@ -347,6 +356,12 @@ func TestConfig(t *testing.T) {
 	}
 	if _, ok := st.(strategy.Discoverer); !ok {
 		t.Error("does not implement strategy.Discoverer")
+	}
+	if s, err := New(Config{Path: "h"}, strategy.Options{}); err != nil || s.cfg.EPMDPort != 4370 || s.cfg.ConnectTimeout != DefaultConnectTimeout || s.cfg.PollingInterval != 0 {
+		t.Errorf("struct literal: %+v, %v; want EPMD port and connect timeout defaulted, one round", s, err)
+	}
+	if _, err := New(Config{ConnectTimeout: -time.Second}, strategy.Options{}); err == nil || !strings.Contains(err.Error(), `config key "connect_timeout"`) {
+		t.Errorf("negative connect timeout: err = %v", err)
 	}
 }
 
@@ -366,7 +381,7 @@ func TestOneRound(t *testing.T) {
 	done := make(chan error, 2)
 	go func() { done <- once.Run(ctx, clustertest.ReporterFunc(func(u libcluster.Update) { got <- u })) }()
 	u := <-got
-	if u.Err != nil || !slices.Equal(u.Nodes, sorted("a@127.0.0.1")) {
+	if u.Err() != nil || !slices.Equal(u.Nodes(), sorted("a@127.0.0.1")) {
 		t.Fatalf("first round: %+v", u)
 	}
 	go func() {

@@ -487,8 +487,8 @@ func (s *Strategy) session(ctx context.Context, r libcluster.Reporter) error {
 		case <-check.C:
 			if l != nil && !warned && time.Since(lastAlive) > s.cfg.TTL {
 				warned = true
-				r.Report(libcluster.Update{Source: s.source(), Err: s.explain("keep the lease alive",
-					fmt.Errorf("no keep-alive answer for %v: %w", time.Since(lastAlive).Round(time.Second), context.DeadlineExceeded))})
+				r.Report(libcluster.Failed(s.explain("keep the lease alive",
+					fmt.Errorf("no keep-alive answer for %v: %w", time.Since(lastAlive).Round(time.Second), context.DeadlineExceeded))).WithSource(s.source()))
 			}
 		}
 	}
@@ -536,20 +536,21 @@ func (s *nodeSet) delete(k []byte) {
 
 // update is the complete set, sorted, with the dropped keys.
 func (s *nodeSet) update(source string) libcluster.Update {
-	u := libcluster.Update{Complete: true, Source: source}
+	var nodes []libcluster.Node
 	seen := map[libcluster.Node]bool{}
 	for _, n := range s.nodes {
 		if !seen[n] {
 			seen[n] = true
-			u.Nodes = append(u.Nodes, n)
+			nodes = append(nodes, n)
 		}
 	}
-	slices.Sort(u.Nodes)
+	slices.Sort(nodes)
+	var dropped []libcluster.Dropped
 	for k, why := range s.dropped {
-		u.Dropped = append(u.Dropped, libcluster.Dropped{Candidate: k, Reason: why})
+		dropped = append(dropped, libcluster.Dropped{Candidate: k, Reason: why})
 	}
-	slices.SortFunc(u.Dropped, func(a, b libcluster.Dropped) int { return strings.Compare(a.Candidate, b.Candidate) })
-	return u
+	slices.SortFunc(dropped, func(a, b libcluster.Dropped) int { return strings.Compare(a.Candidate, b.Candidate) })
+	return libcluster.Complete(nodes).WithDropped(dropped).WithSource(source)
 }
 
 // isNetError reports an error of the connection (refused, unreachable,

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/strategy"
 )
 
@@ -65,15 +66,15 @@ func TestNodeSetChecksValues(t *testing.T) {
 	s.put([]byte("/p/c"), []byte(strings.Repeat("x", 300)))
 	s.put([]byte("/p/d"), []byte("app@10.0.0.1")) // same node twice: once
 	u := s.update("src")
-	if len(u.Nodes) != 1 || u.Nodes[0] != "app@10.0.0.1" || !u.Complete {
-		t.Fatalf("nodes %v complete %v", u.Nodes, u.Complete)
+	if len(u.Nodes()) != 1 || u.Nodes()[0] != "app@10.0.0.1" || u.Kind() != libcluster.KindComplete {
+		t.Fatalf("nodes %v complete %v", u.Nodes(), u.Kind() == libcluster.KindComplete)
 	}
-	if len(u.Dropped) != 2 || u.Dropped[0].Candidate != "/p/b" || !strings.Contains(u.Dropped[1].Reason, "300 bytes") {
-		t.Fatalf("dropped %+v", u.Dropped)
+	if len(u.Explain().Dropped) != 2 || u.Explain().Dropped[0].Candidate != "/p/b" || !strings.Contains(u.Explain().Dropped[1].Reason, "300 bytes") {
+		t.Fatalf("dropped %+v", u.Explain().Dropped)
 	}
 	s.delete([]byte("/p/a"))
 	s.delete([]byte("/p/d"))
-	if u := s.update("src"); len(u.Nodes) != 0 {
-		t.Fatalf("after delete: %v", u.Nodes)
+	if u := s.update("src"); len(u.Nodes()) != 0 {
+		t.Fatalf("after delete: %v", u.Nodes())
 	}
 }

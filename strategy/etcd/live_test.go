@@ -53,7 +53,7 @@ func TestRealNodesFormHealAndPrune(t *testing.T) {
 	// explain's one read: the three keys, nothing registered.
 	watcher := newStrategy(t, etcd.Config{Endpoints: e.Endpoint()}, "")
 	u, err := watcher.Discover(context.Background())
-	if err != nil || !u.Complete || len(u.Nodes) != 3 || u.Nodes[0] != "app@127.0.0.1" {
+	if err != nil || u.Kind() != libcluster.KindComplete || len(u.Nodes()) != 3 || u.Nodes()[0] != "app@127.0.0.1" {
 		t.Fatalf("Discover: %+v, %v", u, err)
 	}
 
@@ -120,9 +120,9 @@ func firstError(t *testing.T, s *etcd.Strategy) error {
 	errc := make(chan error, 1)
 	go func() {
 		_ = s.Run(ctx, clustertest.ReporterFunc(func(u libcluster.Update) {
-			if u.Err != nil {
+			if u.Err() != nil {
 				select {
-				case errc <- u.Err:
+				case errc <- u.Err():
 				default:
 				}
 			}

@@ -37,8 +37,8 @@ func TestLoopbackDistMesh(t *testing.T) {
 				if mode == "broadcast" {
 					s = loopbackBroadcast(i, port)
 				}
-				s.Self, s.Logger = n.Self(), quietLogger()
-				topo := &libcluster.Topology{Name: "gossip", Strategy: s, Connector: n, Logger: quietLogger()}
+				s.Self = n.Self()
+				topo := &libcluster.Topology{Name: "gossip", Strategy: s.build(t), Connector: n, Logger: quietLogger()}
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan struct{})
 				go func() { defer close(done); _ = topo.Run(ctx) }()

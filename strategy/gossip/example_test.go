@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/strategy"
 	"github.com/libcluster-go/libcluster/strategy/gossip"
 )
 
@@ -19,19 +20,22 @@ func Example() {
 	heard := make(chan libcluster.Node, 16)
 	port := freePort() // every node of a cluster uses the same port; 45892 by default
 	newNode := func(name string) *gossip.Strategy {
-		return &gossip.Strategy{
-			Self:        libcluster.MustParseNode(name),
-			Port:        port,
-			MulticastIf: "127.0.0.1", // keep multicast on this host
-			Secret:      []byte("shared secret"),
-			Security:    gossip.SecurityAEAD,
-			Cluster:     "example",
+		cfg := gossip.DefaultConfig()
+		cfg.Port = port
+		cfg.MulticastIf = "127.0.0.1" // keep multicast on this host
+		cfg.Secret = "shared secret"
+		cfg.Security = gossip.SecurityAEAD
+		cfg.Cluster = "example"
+		s, err := gossip.New(cfg, strategy.Options{Self: libcluster.MustParseNode(name)})
+		if err != nil {
+			log.Fatal(err)
 		}
+		return s
 	}
 	a, b := newNode("a@127.0.0.1"), newNode("b@127.0.0.1")
 	go func() {
 		_ = a.Run(ctx, reporter(func(u libcluster.Update) {
-			for _, n := range u.Nodes {
+			for _, n := range u.Nodes() {
 				heard <- n
 			}
 		}))

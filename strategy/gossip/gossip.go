@@ -80,25 +80,14 @@ func init() {
 		Name:    "gossip",
 		Aliases: []string{"Cluster.Strategy.Gossip"},
 		Summary: "UDP multicast or broadcast heartbeats (libcluster compatible)",
-		New: func(a strategy.Args) (libcluster.Strategy, error) {
-			s, err := FromParams(a.Params)
-			if err != nil {
-				return nil, err
-			}
-			s.Self = a.Self
-			s.Logger = a.Logger
-			return s, nil
-		},
+		New:     strategy.Use(ConfigFromParams, New),
 	})
 }
 
-// Strategy sends heartbeats and reports the nodes it hears as seen. Set
-// Self (and any field to change from its default), then Run it. Zero fields
-// take the defaults named on them. Fields must not change while Run runs.
-type Strategy struct {
-	// Self is this node's name, sent in every heartbeat. Heartbeats that
-	// carry it (our own, looped back) are ignored. Required.
-	Self libcluster.Node
+// Config says how heartbeats are sent and received. Zero fields take the
+// defaults named on them (see [DefaultConfig]); each field's config key is
+// in the package documentation.
+type Config struct {
 	// Port is the UDP port bound and sent to. Default DefaultPort.
 	Port int
 	// IfAddr is the local address bound. Default 0.0.0.0 (:: for an IPv6
@@ -119,7 +108,7 @@ type Strategy struct {
 	// multicast option.
 	BroadcastOnly bool
 	// Secret, when non-empty, encrypts heartbeats (see Security).
-	Secret []byte
+	Secret string
 	// Security is the format used with a secret. Default SecurityCBC
 	// with a secret, SecurityPlain without.
 	Security Security
@@ -134,18 +123,51 @@ type Strategy struct {
 	// sent at once, each next one after a uniformly random 1ms..Interval,
 	// like libcluster's 1..5000 ms. Default DefaultInterval.
 	Interval time.Duration
-	// Logger receives debug and rate-limited warning records. Default
-	// slog.Default().
-	Logger *slog.Logger
+}
 
+// DefaultConfig returns the defaults, libcluster's: port 45892, group
+// 233.252.1.32, hop limit 1, plain heartbeats at most 5s
+// apart (with a secret: cbc, and a 30s replay window for aead).
+func DefaultConfig() Config {
+	return Config{
+		Port: DefaultPort, MulticastAddr: DefaultMulticastAddr,
+		MulticastTTL: DefaultMulticastTTL, ReplayWindow: DefaultReplayWindow, Interval: DefaultInterval,
+	}
+}
+
+// Validate reports the first invalid field, naming its config key; zero
+// fields that have a default are valid.
+func (c Config) Validate() error {
+	_, err := c.settings(libcluster.Node(""), nil)
+	return err
+}
+
+// Strategy sends heartbeats and reports the nodes it hears as seen. Build
+// it with [New].
+type Strategy struct {
+	c   settings // the config with defaults applied, self and logger
 	ctr counters
 }
 
-// FromParams builds the strategy from libcluster's config keys plus
-// security, cluster, replay_window and interval. Self and Logger are left
-// for the caller to set.
-func FromParams(p *strategy.Params) (*Strategy, error) {
-	s := &Strategy{
+// New builds the strategy from cfg; it fails when cfg is invalid or
+// opts.Self is no node name. opts.Self is sent in every heartbeat, and
+// heartbeats that carry it (our own, looped back) are ignored;
+// opts.Logger receives debug and rate-limited warning records.
+func New(cfg Config, opts strategy.Options) (*Strategy, error) {
+	c, err := cfg.settings(opts.Self, opts.Log())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := libcluster.ParseNode(string(c.self)); err != nil {
+		return nil, fmt.Errorf("gossip: Self is not set to this node's name: %w", err)
+	}
+	return &Strategy{c: c}, nil
+}
+
+// ConfigFromParams decodes libcluster's config keys plus security,
+// cluster, replay_window and interval into a Config and validates it.
+func ConfigFromParams(p *strategy.Params) (Config, error) {
+	s := Config{
 		Port:          p.IntRange("port", DefaultPort, 1, 65535),
 		MulticastIf:   strings.TrimSpace(p.String("multicast_if", "")),
 		MulticastTTL:  p.IntRange("multicast_ttl", DefaultMulticastTTL, 0, 255),
@@ -172,7 +194,7 @@ func FromParams(p *strategy.Params) (*Strategy, error) {
 		if sec == "" {
 			p.Fail("secret", "empty; remove the key for plain heartbeats or set the shared secret")
 		}
-		s.Secret = []byte(sec)
+		s.Secret = sec
 	}
 	if p.Has("security") {
 		s.Security = Security(p.Enum("security", string(SecurityCBC), string(SecurityCBC), string(SecurityAEAD)))
@@ -180,16 +202,10 @@ func FromParams(p *strategy.Params) (*Strategy, error) {
 	if s.MulticastTTL == 0 && p.Has("multicast_ttl") {
 		p.Fail("multicast_ttl", "0 keeps heartbeats on this host; use 1 for the local link")
 	}
-	if err := p.Err(); err != nil {
-		return nil, err
-	}
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return strategy.Checked(p, s)
 }
 
-// settings is a Strategy with defaults applied.
+// settings is a Config with defaults applied, and what the runtime gave.
 type settings struct {
 	self         libcluster.Node
 	port         int
@@ -207,18 +223,21 @@ type settings struct {
 	destination  netip.AddrPort
 }
 
-func (s *Strategy) settings() (settings, error) {
+// settings applies the defaults to s and checks it: the one place both
+// are written.
+func (s Config) settings(self libcluster.Node, log *slog.Logger) (settings, error) {
+	d := DefaultConfig()
 	c := settings{
-		self: s.Self, port: s.Port, ifAddr: s.IfAddr, group: s.MulticastAddr,
+		self: self, port: s.Port, ifAddr: s.IfAddr, group: s.MulticastAddr,
 		mcIf: s.MulticastIf, ttl: s.MulticastTTL, broadcast: s.BroadcastOnly,
-		secret: s.Secret, security: s.Security, cluster: s.Cluster,
-		replayWindow: s.ReplayWindow, interval: s.Interval, log: s.Logger,
+		secret: []byte(s.Secret), security: s.Security, cluster: s.Cluster,
+		replayWindow: s.ReplayWindow, interval: s.Interval, log: log,
 	}
 	if c.port == 0 {
-		c.port = DefaultPort
+		c.port = d.Port
 	}
 	if !c.group.IsValid() {
-		c.group = DefaultMulticastAddr
+		c.group = d.MulticastAddr
 	}
 	c.group = c.group.Unmap()
 	if !c.ifAddr.IsValid() {
@@ -229,7 +248,7 @@ func (s *Strategy) settings() (settings, error) {
 	}
 	c.ifAddr = c.ifAddr.Unmap()
 	if c.ttl == 0 {
-		c.ttl = DefaultMulticastTTL
+		c.ttl = d.MulticastTTL
 	}
 	if c.security == "" {
 		c.security = SecurityPlain
@@ -238,10 +257,10 @@ func (s *Strategy) settings() (settings, error) {
 		}
 	}
 	if c.replayWindow <= 0 {
-		c.replayWindow = DefaultReplayWindow
+		c.replayWindow = d.ReplayWindow
 	}
 	if c.interval <= 0 {
-		c.interval = DefaultInterval
+		c.interval = d.Interval
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -291,25 +310,13 @@ func validIfName(s string) bool {
 	return true
 }
 
-func (s *Strategy) check() error {
-	_, err := s.settings()
-	return err
-}
-
 // Stats returns a snapshot of the strategy's counters.
 func (s *Strategy) Stats() Stats { return s.ctr.snapshot() }
 
 // Run opens the socket, sends heartbeats and reports the nodes heard until
-// ctx ends. It returns an error at once when the config is invalid or the
-// socket cannot be opened; bad datagrams are dropped and counted.
+// ctx ends. It returns an error at once when the socket cannot be opened; bad datagrams are dropped and counted.
 func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
-	c, err := s.settings()
-	if err != nil {
-		return err
-	}
-	if _, err := libcluster.ParseNode(string(c.self)); err != nil {
-		return fmt.Errorf("gossip: Self is not set to this node's name: %w", err)
-	}
+	c := s.c
 	plain, err := EncodeHeartbeat(c.self)
 	if err != nil {
 		return err
@@ -520,8 +527,8 @@ func (x *runner) handle(ctx context.Context, pkt []byte, from netip.AddrPort) {
 	if ctx.Err() == nil {
 		// A peer that stopped heartbeating and is not connected is
 		// forgotten after a few periods instead of being retried forever.
-		x.r.Report(libcluster.Update{Nodes: []libcluster.Node{node}, Expire: expireAfter(x.c.interval),
-			Source: "gossip heartbeat from " + from.Addr().String()})
+		x.r.Report(libcluster.SeenExpiring([]libcluster.Node{node}, expireAfter(x.c.interval)).
+			WithSource("gossip heartbeat from " + from.Addr().String()))
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
+	"github.com/libcluster-go/libcluster/strategy"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -22,14 +23,28 @@ type member struct {
 	stop func()
 }
 
-// startMember runs a strategy in a topology with a recording connector.
-func startMember(t testing.TB, s *Strategy) *member {
+// spec is a member to start: its node name and config.
+type spec struct {
+	Self libcluster.Node
+	Config
+}
+
+// build makes the member's strategy.
+func (sp *spec) build(t testing.TB) *Strategy {
 	t.Helper()
-	if s.Logger == nil {
-		s.Logger = quietLogger()
+	s, err := New(sp.Config, strategy.Options{Self: sp.Self, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
 	}
-	rec := clustertest.NewConnector(s.Self)
-	topo := &libcluster.Topology{Name: "gossip-test", Strategy: s, Connector: rec, Logger: s.Logger}
+	return s
+}
+
+// startMember runs a strategy in a topology with a recording connector.
+func startMember(t testing.TB, sp *spec) *member {
+	t.Helper()
+	s := sp.build(t)
+	rec := clustertest.NewConnector(s.c.self)
+	topo := &libcluster.Topology{Name: "gossip-test", Strategy: s, Connector: rec, Logger: quietLogger()}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = topo.Run(ctx) }()
@@ -50,7 +65,7 @@ func waitMesh(t testing.TB, ms []*member, timeout time.Duration) time.Time {
 			var want []libcluster.Node
 			for _, o := range ms {
 				if o != m {
-					want = append(want, o.s.Self)
+					want = append(want, o.s.c.self)
 				}
 			}
 			at, ok := m.rec.AllConnected(want)
@@ -67,7 +82,7 @@ func waitMesh(t testing.TB, ms []*member, timeout time.Duration) time.Time {
 		}
 		if time.Now().After(deadline) {
 			for _, m := range ms {
-				t.Logf("%s connected %v, stats %+v", m.s.Self, m.rec.Nodes(), m.s.Stats())
+				t.Logf("%s connected %v, stats %+v", m.s.c.self, m.rec.Nodes(), m.s.Stats())
 			}
 			t.Fatalf("no full mesh within %v", timeout)
 		}
@@ -75,23 +90,21 @@ func waitMesh(t testing.TB, ms []*member, timeout time.Duration) time.Time {
 	}
 }
 
-func loopbackMulticast(i, port int) *Strategy {
-	return &Strategy{
-		Self:        libcluster.Node(fmt.Sprintf("n%d@127.0.0.1", i)),
+func loopbackMulticast(i, port int) *spec {
+	return &spec{Self: libcluster.Node(fmt.Sprintf("n%d@127.0.0.1", i)), Config: Config{
 		Port:        port,
 		MulticastIf: "127.0.0.1", // never the default route
 		Interval:    time.Second,
-	}
+	}}
 }
 
-func loopbackBroadcast(i, port int) *Strategy {
-	return &Strategy{
-		Self:          libcluster.Node(fmt.Sprintf("n%d@127.0.0.1", i)),
+func loopbackBroadcast(i, port int) *spec {
+	return &spec{Self: libcluster.Node(fmt.Sprintf("n%d@127.0.0.1", i)), Config: Config{
 		Port:          port,
 		BroadcastOnly: true,
 		MulticastAddr: netip.MustParseAddr("127.255.255.255"),
 		Interval:      time.Second,
-	}
+	}}
 }
 
 func TestLoopbackMulticast(t *testing.T) {
@@ -103,7 +116,7 @@ func TestLoopbackMulticast(t *testing.T) {
 	waitMesh(t, ms, 20*time.Second)
 	for _, m := range ms {
 		if st := m.s.Stats(); st.Own == 0 || st.Accepted < 2 {
-			t.Errorf("%s: stats %+v: want own heartbeats looped back and >= 2 accepted", m.s.Self, st)
+			t.Errorf("%s: stats %+v: want own heartbeats looped back and >= 2 accepted", m.s.c.self, st)
 		}
 	}
 }
@@ -124,13 +137,13 @@ func TestLoopbackSecrets(t *testing.T) {
 			var ms []*member
 			for i := range 3 {
 				s := loopbackMulticast(i, port)
-				s.Secret, s.Security, s.Cluster = []byte("pw"), sec, "blue"
+				s.Secret, s.Security, s.Cluster = "pw", sec, "blue"
 				ms = append(ms, startMember(t, s))
 			}
 			// An outsider with another secret is never connected, and its
 			// packets are counted as dropped.
 			out := loopbackMulticast(9, port)
-			out.Secret, out.Security, out.Cluster = []byte("other"), sec, "blue"
+			out.Secret, out.Security, out.Cluster = "other", sec, "blue"
 			outsider := startMember(t, out)
 			waitMesh(t, ms, 20*time.Second)
 			deadline := time.Now().Add(20 * time.Second)
@@ -142,7 +155,7 @@ func TestLoopbackSecrets(t *testing.T) {
 			}
 			for _, m := range ms {
 				if slices.Contains(m.rec.Nodes(), out.Self) {
-					t.Errorf("%s connected the outsider", m.s.Self)
+					t.Errorf("%s connected the outsider", m.s.c.self)
 				}
 			}
 			if n := outsider.rec.Nodes(); len(n) != 0 {

@@ -33,8 +33,8 @@ type sourceReporter struct {
 
 func (r *sourceReporter) Report(u libcluster.Update) {
 	r.mu.Lock()
-	for _, n := range u.Nodes {
-		if k := string(n) + " " + u.Source; !r.seen[k] {
+	for _, n := range u.Nodes() {
+		if k := string(n) + " " + u.Explain().Source; !r.seen[k] {
 			r.seen[k] = true
 			fmt.Println("heard " + k)
 		}
@@ -59,10 +59,10 @@ func node6Main(args []string) int {
 	}
 	port, _ := strconv.Atoi(args[2])
 	return runLabNode(args[0], args[3], "lab6", func(self libcluster.Node) libcluster.Strategy {
-		s := &Strategy{
-			Self: self, Port: port, Interval: time.Second, Logger: quietLogger(),
+		s := labStrategy(Config{
+			Port: port, Interval: time.Second,
 			MulticastAddr: group, MulticastIf: "eth0", IfAddr: netip.IPv6Unspecified(),
-		}
+		}, self)
 		return libcluster.StrategyFunc(func(ctx context.Context, r libcluster.Reporter) error {
 			return s.Run(ctx, &sourceReporter{next: r, seen: map[string]bool{}})
 		})
@@ -78,14 +78,14 @@ func check6Main(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: address")
 		return 2
 	}
-	_, perr := FromParams(strategy.NewParams(map[string]any{"broadcast_only": true, "multicast_addr": args[0], "multicast_if": "eth0"}))
+	_, perr := ConfigFromParams(strategy.NewParams(map[string]any{"broadcast_only": true, "multicast_addr": args[0], "multicast_if": "eth0"}))
 	fmt.Printf("params: %v\n", perr)
 	addr, err := netip.ParseAddr(args[0])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	s := &Strategy{Self: "check@fd0d:213::1", BroadcastOnly: true, MulticastAddr: addr, MulticastIf: "eth0", Logger: quietLogger()}
+	s := labStrategy(Config{BroadcastOnly: true, MulticastAddr: addr, MulticastIf: "eth0"}, "check@fd0d:213::1")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	rerr := s.Run(ctx, clustertest.ReporterFunc(func(libcluster.Update) {}))
@@ -239,7 +239,7 @@ func TestNamespaceBroadcastIPv6Rejected(t *testing.T) {
 // from validation alone.
 func TestBroadcastIPv6Config(t *testing.T) {
 	for _, addr := range []string{"ff02::1", "ff05::1:32", "fd00::ffff", "::1"} {
-		_, err := FromParams(strategy.NewParams(map[string]any{"broadcast_only": true, "multicast_addr": addr, "multicast_if": "eth0"}))
+		_, err := ConfigFromParams(strategy.NewParams(map[string]any{"broadcast_only": true, "multicast_addr": addr, "multicast_if": "eth0"}))
 		if err == nil || !strings.Contains(err.Error(), "IPv6 has no broadcast") || !strings.Contains(err.Error(), addr) {
 			t.Errorf("broadcast_only %s: got %v, want an error naming the address and saying IPv6 has no broadcast", addr, err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/libcluster-go/libcluster/erldist"
 	"github.com/libcluster-go/libcluster/internal/testkit/netns"
 	"github.com/libcluster-go/libcluster/internal/testkit/testenv"
+	"github.com/libcluster-go/libcluster/strategy"
 )
 
 func TestMain(m *testing.M) {
@@ -33,14 +34,24 @@ func nodeMain(args []string) int {
 	}
 	port, _ := strconv.Atoi(args[2])
 	return runLabNode(args[0], args[3], "lab", func(self libcluster.Node) libcluster.Strategy {
-		s := &Strategy{Self: self, Port: port, Interval: time.Second, Logger: quietLogger()}
+		c := Config{Port: port, Interval: time.Second}
 		if args[1] == "broadcast" {
-			s.BroadcastOnly, s.MulticastAddr = true, netip.MustParseAddr("10.213.0.255")
+			c.BroadcastOnly, c.MulticastAddr = true, netip.MustParseAddr("10.213.0.255")
 		} else {
-			s.MulticastIf = "eth0" // the lab's bridge; there is no uplink
+			c.MulticastIf = "eth0" // the lab's bridge; there is no uplink
 		}
-		return s
+		return labStrategy(c, self)
 	})
+}
+
+// labStrategy builds a lab host's strategy; an invalid config makes a
+// strategy that fails with the error.
+func labStrategy(c Config, self libcluster.Node) libcluster.Strategy {
+	s, err := New(c, strategy.Options{Self: self, Logger: quietLogger()})
+	if err != nil {
+		return libcluster.StrategyFunc(func(context.Context, libcluster.Reporter) error { return err })
+	}
+	return s
 }
 
 // runLabNode runs inside a lab host: a dist node named name with the given

@@ -17,11 +17,11 @@ func TestRegistered(t *testing.T) {
 }
 
 func TestFromParamsDefaults(t *testing.T) {
-	s, err := FromParams(strategy.NewParams(nil))
+	s, err := ConfigFromParams(strategy.NewParams(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := s.settings()
+	c, err := s.settings("", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,11 +29,11 @@ func TestFromParamsDefaults(t *testing.T) {
 		c.broadcast || c.security != SecurityPlain || c.interval != 5*time.Second || c.replayWindow != 30*time.Second || c.mcIf != "" {
 		t.Fatalf("defaults: %+v", c)
 	}
-	s, err = FromParams(strategy.NewParams(map[string]any{"secret": "pw"}))
+	s, err = ConfigFromParams(strategy.NewParams(map[string]any{"secret": "pw"}))
 	if err != nil || s.Security != "" {
 		t.Fatal(err)
 	}
-	if c, _ := s.settings(); c.security != SecurityCBC {
+	if c, _ := s.settings("", nil); c.security != SecurityCBC {
 		t.Fatalf("secret alone: security %s, want cbc", c.security)
 	}
 }
@@ -56,12 +56,12 @@ func TestFromParamsErrors(t *testing.T) {
 		{map[string]any{"multicast_if": "not an interface"}, "neither an IP address nor an interface name"},
 		{map[string]any{"interval": "soon"}, "invalid duration"},
 	} {
-		_, err := FromParams(strategy.NewParams(tc.cfg))
+		_, err := ConfigFromParams(strategy.NewParams(tc.cfg))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: got %v, want error containing %q", tc.cfg, err, tc.want)
 		}
 	}
-	if _, err := FromParams(strategy.NewParams(map[string]any{"multicast_addr": "ff02::1:32", "multicast_if": "eth0", "secret": "x", "security": "aead", "cluster": "prod"})); err != nil {
+	if _, err := ConfigFromParams(strategy.NewParams(map[string]any{"multicast_addr": "ff02::1:32", "multicast_if": "eth0", "secret": "x", "security": "aead", "cluster": "prod"})); err != nil {
 		t.Errorf("valid IPv6 aead config: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/strategy"
 )
 
 func unhex(t testing.TB, s string) []byte {
@@ -110,11 +111,11 @@ func TestCapturedMixedRunKeys(t *testing.T) {
 
 func testRunner(t testing.TB, sec Security, secret string) *runner {
 	t.Helper()
-	s := &Strategy{Self: "me@127.0.0.1", Security: sec, Secret: []byte(secret), Cluster: "blue", ReplayWindow: time.Second}
-	c, err := s.settings()
+	s, err := New(Config{Security: sec, Secret: secret, Cluster: "blue", ReplayWindow: time.Second}, strategy.Options{Self: "me@127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := s.c
 	x := &runner{s: s, c: c, replay: map[string]time.Time{}, seen: map[libcluster.Node]time.Time{}, logged: map[netip.Addr]time.Time{}}
 	if sec == SecurityAEAD {
 		if x.aead, err = newAEAD(c.secret, c.cluster); err != nil {

@@ -110,14 +110,14 @@ func TestLookupModesAndNames(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s/%s: %v", lookup, mode, err)
 			}
-			if got := sortedJoin(u.Nodes); got != want[mode] {
+			if got := sortedJoin(u.Nodes()); got != want[mode] {
 				t.Errorf("%s/%s: %s, want %s", lookup, mode, got, want[mode])
 			}
-			if len(u.Dropped) != 1 || !strings.Contains(u.Dropped[0].Candidate, "10.1.0.3") || !strings.Contains(u.Dropped[0].Reason, "not ready") {
-				t.Errorf("%s/%s: dropped %+v, want only 10.1.0.3 as not ready", lookup, mode, u.Dropped)
+			if len(u.Explain().Dropped) != 1 || !strings.Contains(u.Explain().Dropped[0].Candidate, "10.1.0.3") || !strings.Contains(u.Explain().Dropped[0].Reason, "not ready") {
+				t.Errorf("%s/%s: dropped %+v, want only 10.1.0.3 as not ready", lookup, mode, u.Explain().Dropped)
 			}
-			if !strings.Contains(u.Source, "namespace names") {
-				t.Errorf("source %q does not name the namespace", u.Source)
+			if !strings.Contains(u.Explain().Source, "namespace names") {
+				t.Errorf("source %q does not name the namespace", u.Explain().Source)
 			}
 		}
 	}
@@ -137,7 +137,7 @@ func TestLookupModesAndNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := sortedJoin(u.Nodes); got != "app@10.1.0.1 app@10.1.0.2 app@10.1.0.3" {
+	if got := sortedJoin(u.Nodes()); got != "app@10.1.0.1 app@10.1.0.2 app@10.1.0.3" {
 		t.Errorf("kubeconfig, readiness all: %s", got)
 	}
 }
@@ -220,8 +220,8 @@ func TestWatchFollowsChanges(t *testing.T) {
 		ReadinessAll:     "app@10.2.0.2 app@10.2.0.3 app@10.2.0.4 app@10.2.0.5",
 	} {
 		u, err := newS(map[string]any{"readiness": pol}).Discover(ctxT(t))
-		if err != nil || sortedJoin(u.Nodes) != want {
-			t.Errorf("readiness %s: %v, %v; want %s", pol, u.Nodes, err, want)
+		if err != nil || sortedJoin(u.Nodes()) != want {
+			t.Errorf("readiness %s: %v, %v; want %s", pol, u.Nodes(), err, want)
 		}
 	}
 	// With publishNotReadyAddresses a Service's endpoints are all ready;
@@ -229,8 +229,8 @@ func TestWatchFollowsChanges(t *testing.T) {
 	c.putSlice(t, ns, "demo-a",
 		ready(ns, "10.2.0.2", "app-1"), endpoint(ns, "10.2.0.7", "app-6", true, false, false))
 	r.waitDesired(t, "app@10.2.0.2 app@10.2.0.7")
-	if u, err := newS(map[string]any{"readiness": "serving"}).Discover(ctxT(t)); err != nil || sortedJoin(u.Nodes) != "app@10.2.0.2" {
-		t.Errorf("readiness serving with ready-but-not-serving endpoint: %v %v", u.Nodes, err)
+	if u, err := newS(map[string]any{"readiness": "serving"}).Discover(ctxT(t)); err != nil || sortedJoin(u.Nodes()) != "app@10.2.0.2" {
+		t.Errorf("readiness serving with ready-but-not-serving endpoint: %v %v", u.Nodes(), err)
 	}
 
 	t.Run("pods", func(t *testing.T) {
@@ -260,8 +260,8 @@ func TestWatchFollowsChanges(t *testing.T) {
 			t.Fatalf("p-0 should still exist, terminating: %v", err)
 		}
 		u, err := newS(map[string]any{"kubernetes_ip_lookup_mode": "pods", "readiness": "all"}).Discover(ctxT(t))
-		if err != nil || sortedJoin(u.Nodes) != "app@10.2.1.1 app@10.2.1.2" {
-			t.Errorf("pods, readiness all keeps the terminating pod: %v %v", u.Nodes, err)
+		if err != nil || sortedJoin(u.Nodes()) != "app@10.2.1.1 app@10.2.1.2" {
+			t.Errorf("pods, readiness all keeps the terminating pod: %v %v", u.Nodes(), err)
 		}
 		_, err = c.Client().CoreV1().Pods(ns).Patch(ctxT(t), "p-0", types.JSONPatchType, []byte(`[{"op":"remove","path":"/metadata/finalizers"}]`), metav1.PatchOptions{})
 		if err != nil {

@@ -87,8 +87,8 @@ func TestDeployManifests(t *testing.T) {
 				continue
 			}
 			u, err := s.Discover(ctxT(t))
-			if err != nil || join(u.Nodes) != "app@10.7.0.1" {
-				t.Errorf("%s with rbac-%s.yaml: %v, %v", mode, mode, u.Nodes, err)
+			if err != nil || join(u.Nodes()) != "app@10.7.0.1" {
+				t.Errorf("%s with rbac-%s.yaml: %v, %v", mode, mode, u.Nodes(), err)
 			}
 		}
 	}

@@ -96,7 +96,7 @@ func (s *Strategy) discover(ctx context.Context, c *conn) (libcluster.Update, er
 		cands = append(cands, o.cands...)
 	}
 	nodes, dropped := s.build(cands)
-	return libcluster.Update{Nodes: nodes, Dropped: dropped, Source: s.source(c, "LIST")}, nil
+	return libcluster.Seen(nodes).WithDropped(dropped).WithSource(s.source(c, "LIST")), nil
 }
 
 // listPage is the part of a List the strategy reads.
@@ -439,7 +439,7 @@ func (s *Strategy) watch(ctx context.Context, r libcluster.Reporter, c *conn) er
 			}
 		case err := <-refl.errs:
 			failing = true
-			r.Report(libcluster.Update{Err: err, Source: src})
+			r.Report(libcluster.Failed(err).WithSource(src))
 		case <-timer.C:
 			armed = false
 			cands, synced := st.snapshot()
@@ -452,7 +452,7 @@ func (s *Strategy) watch(ctx context.Context, r libcluster.Reporter, c *conn) er
 				continue
 			}
 			last, reported, failing = nodes, true, false
-			r.Report(libcluster.Update{Nodes: nodes, Complete: true, Dropped: dropped, Source: src})
+			r.Report(libcluster.Complete(nodes).WithDropped(dropped).WithSource(src))
 		}
 	}
 }

@@ -26,16 +26,16 @@ func checkFamilyFailureOnce(t *testing.T, addr, name string, polls func() int) {
 	clustertest.Eventually(t, "3 more polls", func() bool { return polls() >= p+3 && rep.Count(false) >= 4 })
 	want := []libcluster.Node{"app@127.0.0.11", "app@127.0.0.12"}
 	for _, u := range rep.Updates() {
-		if u.Err == nil && !slices.Equal(slices.Sorted(slices.Values(u.Nodes)), want) {
-			t.Errorf("update %v; want the A nodes %v", u.Nodes, want)
+		if u.Err() == nil && !slices.Equal(slices.Sorted(slices.Values(u.Nodes())), want) {
+			t.Errorf("update %v; want the A nodes %v", u.Nodes(), want)
 		}
 	}
 	if n := rep.Count(true); n != 1 {
 		t.Fatalf("%d error updates; want the AAAA failure once", n)
 	}
 	for _, u := range rep.Updates() {
-		if u.Err != nil && !strings.Contains(u.Err.Error(), "AAAA") {
-			t.Errorf("error %q does not name the AAAA lookup", u.Err)
+		if u.Err() != nil && !strings.Contains(u.Err().Error(), "AAAA") {
+			t.Errorf("error %q does not name the AAAA lookup", u.Err())
 		}
 	}
 }

@@ -2,7 +2,11 @@
 // polls the A records of a headless Kubernetes service (one per ready pod)
 // and reports application_name@ip for each as the complete current set.
 //
-// Config keys (see the README for details):
+// It is [dnspoll] under Kubernetes' key names with IPv4 as the default
+// family, and runs dnspoll's strategy; importing it registers both.
+//
+// Build it from a [Config] with [New], or from libcluster's config keys
+// with [ConfigFromParams]. Config keys (see the README for details):
 //
 //	service           DNS name of the headless service (required), e.g.
 //	                  myapp-headless.my-namespace.svc.cluster.local
@@ -20,12 +24,11 @@
 package kubernetesdns
 
 import (
-	"context"
 	"time"
 
-	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/internal/dnsquery"
 	"github.com/libcluster-go/libcluster/strategy"
+	"github.com/libcluster-go/libcluster/strategy/dnspoll"
 )
 
 func init() {
@@ -33,9 +36,7 @@ func init() {
 		Name:    "kubernetes_dns",
 		Aliases: []string{"Cluster.Strategy.Kubernetes.DNS", "kubernetes.dns"},
 		Summary: "poll a headless service's A records: application_name@ip",
-		New: func(a strategy.Args) (libcluster.Strategy, error) {
-			return FromParams(a.Params)
-		},
+		New:     strategy.Use(ConfigFromParams, New),
 	})
 }
 
@@ -46,55 +47,97 @@ const (
 	FamilyBoth = dnsquery.FamilyBoth // A and AAAA
 )
 
-// Strategy polls the A (and/or AAAA) records of Service and reports
-// AppName@ip for each address.
-type Strategy struct {
-	Service  string        // e.g. "myapp-headless.default.svc.cluster.local"
-	AppName  string        // node basename, e.g. "myapp"
-	Interval time.Duration // default strategy.DefaultPollingInterval
-	Family   string        // FamilyIPv4 (default), FamilyIPv6 or FamilyBoth
-	// Resolver does the lookups; nil: the system's servers, default timeout.
-	Resolver *dnsquery.Resolver
-
-	state dnsquery.AddrPoll // last good answer per family
+// Config says which service to poll. Start from [DefaultConfig]; a zero
+// Interval, Family or Timeout takes its default.
+type Config struct {
+	// Service is the DNS name of the headless service, e.g.
+	// "myapp-headless.default.svc.cluster.local". Key "service". Required.
+	Service string
+	// AppName is the part of every node name before '@', e.g. "myapp".
+	// Key "application_name". Required.
+	AppName string
+	// Interval is the time between the end of one poll and the start of
+	// the next. Key "polling_interval". Default
+	// strategy.DefaultPollingInterval (5s).
+	Interval time.Duration
+	// Family says which records are asked: FamilyIPv4 (A), FamilyIPv6
+	// (AAAA) or FamilyBoth. Key "ip_family". Default FamilyIPv4, as
+	// libcluster.
+	Family string
+	// Resolver lists the DNS servers asked, in order, as "ip:port" or an
+	// IP (port 53). Key "resolver". Default none: the servers and search
+	// list of /etc/resolv.conf.
+	Resolver []string
+	// Timeout bounds one lookup. Key "timeout". Default
+	// dnspoll.DefaultTimeout (5s).
+	Timeout time.Duration
 }
 
-// FromParams builds the strategy from libcluster's config keys, reporting
-// every invalid or missing key by name.
-func FromParams(p *strategy.Params) (*Strategy, error) {
-	s := &Strategy{
+// DefaultConfig returns the defaults; Service and AppName are left to set.
+func DefaultConfig() Config {
+	d := dnspoll.DefaultConfig()
+	return Config{Interval: d.Interval, Family: FamilyIPv4, Timeout: d.Timeout}
+}
+
+// withDefaults fills the zero fields that have a default.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Interval == 0 {
+		c.Interval = d.Interval
+	}
+	if c.Family == "" {
+		c.Family = d.Family
+	}
+	if c.Timeout == 0 {
+		c.Timeout = d.Timeout
+	}
+	return c
+}
+
+// poll is c as dnspoll's Config, with c's defaults filled in.
+func (c Config) poll() dnspoll.Config {
+	c = c.withDefaults()
+	return dnspoll.Config{Query: c.Service, Basename: c.AppName, Interval: c.Interval, Family: c.Family, Resolver: c.Resolver, Timeout: c.Timeout}
+}
+
+// Validate reports every invalid field, by its config key.
+func (c Config) Validate() error {
+	var ps strategy.Problems
+	c = c.withDefaults()
+	f := dnsquery.AddrFields{
+		NameKey: "service", Name: c.Service, BasenameKey: "application_name", Basename: c.AppName,
+		Interval: c.Interval, Family: c.Family, Resolver: c.Resolver, Timeout: c.Timeout,
+	}
+	for _, p := range f.Check() {
+		ps.Add(p.Key, "%s", p.Msg)
+	}
+	return ps.Err()
+}
+
+// ConfigFromParams decodes libcluster's config keys into a Config and
+// validates it, naming every invalid or missing key.
+func ConfigFromParams(p *strategy.Params) (Config, error) {
+	d := DefaultConfig()
+	c := Config{
 		Service:  p.RequiredString("service", "myapp-headless.default.svc.cluster.local"),
 		AppName:  p.RequiredString("application_name", "myapp"),
-		Interval: p.PositiveDuration("polling_interval", strategy.DefaultPollingInterval),
-		Family:   p.Enum("ip_family", FamilyIPv4, FamilyIPv4, FamilyIPv6, FamilyBoth),
-		Resolver: dnsquery.FromParams(p),
+		Interval: p.PositiveDuration("polling_interval", d.Interval),
+		Family:   p.Enum("ip_family", d.Family, FamilyIPv4, FamilyIPv6, FamilyBoth),
+		Resolver: p.StringList("resolver"),
+		Timeout:  p.PositiveDuration("timeout", d.Timeout),
 	}
-	dnsquery.CheckNameParam(p, "service", s.Service)
-	dnsquery.CheckBasenameParam(p, "application_name", s.AppName)
-	if err := p.Err(); err != nil {
+	return strategy.Checked(p, c)
+}
+
+// Strategy polls the service's records and reports AppName@ip for each
+// address: dnspoll's strategy, whose Source is e.g.
+// "DNS A myapp-headless.default.svc.cluster.local".
+type Strategy = dnspoll.Strategy
+
+// New builds the strategy from cfg; it fails when cfg is invalid.
+func New(cfg Config, opts strategy.Options) (*Strategy, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return s, nil
-}
-
-func (s *Strategy) types() []uint16 { return dnsquery.FamilyTypes(s.Family, FamilyIPv4) }
-
-// Source names the query, e.g. "DNS A myapp-headless.default.svc.cluster.local".
-func (s *Strategy) Source() string { return dnsquery.AddrsSource(s.Service, s.types()) }
-
-// Discover runs one round and returns the complete set. A record type
-// whose lookup fails keeps its last good addresses while the other's answer
-// is used (libcluster ignores a failing family); the round fails only when
-// every type fails.
-func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
-	u, _, err := s.state.Discover(ctx, s.Resolver, s.Service, s.AppName, s.types())
-	return u, err
-}
-
-// Run polls until ctx ends: the first poll at once, the next Interval after
-// each one ends (one timer chain, so once per interval). A record type that
-// starts failing, or fails differently, is reported once as an error
-// update; the topology keeps its nodes.
-func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
-	return dnsquery.PollAddrs(ctx, r, &s.state, s.Interval, s.Resolver, s.Service, s.AppName, s.types())
+	return dnspoll.New(cfg.poll(), opts)
 }

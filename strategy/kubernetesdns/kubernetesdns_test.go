@@ -24,13 +24,13 @@ const (
 	interval = 200 * time.Millisecond
 )
 
-func build(t *testing.T, cfg map[string]any) *kubernetesdns.Strategy {
+func build(t testing.TB, cfg map[string]any) *kubernetesdns.Strategy {
 	t.Helper()
-	s, err := kubernetesdns.FromParams(strategy.NewParams(cfg))
+	s, err := strategy.Use(kubernetesdns.ConfigFromParams, kubernetesdns.New)(strategy.Args{Params: strategy.NewParams(cfg)})
 	if err != nil {
 		t.Fatalf("config %v: %v", cfg, err)
 	}
-	return s
+	return s.(*kubernetesdns.Strategy)
 }
 
 func run(t *testing.T, s libcluster.Strategy) *clustertest.Recorder {
@@ -57,14 +57,14 @@ func TestARecordsMakeNodesAndAAAAIsOptIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []libcluster.Node{"node@10.0.0.1", "node@10.0.0.2"}; !slices.Equal(u.Nodes, want) || !u.Complete {
-		t.Fatalf("nodes %v complete %v; want %v", u.Nodes, u.Complete, want)
+	if want := []libcluster.Node{"node@10.0.0.1", "node@10.0.0.2"}; !slices.Equal(u.Nodes(), want) || u.Kind() != libcluster.KindComplete {
+		t.Fatalf("nodes %v complete %v; want %v", u.Nodes(), u.Kind() == libcluster.KindComplete, want)
 	}
 	if srv.Queries(svc, dns.TypeAAAA) != 0 {
 		t.Fatal("default ip_family asked for AAAA; libcluster asks A only")
 	}
-	if !strings.HasPrefix(u.Source, "DNS A "+svc) {
-		t.Fatalf("source %q", u.Source)
+	if !strings.HasPrefix(u.Explain().Source, "DNS A "+svc) {
+		t.Fatalf("source %q", u.Explain().Source)
 	}
 	for fam, want := range map[string][]libcluster.Node{
 		"ipv6": {"node@fd00::1"},
@@ -72,8 +72,8 @@ func TestARecordsMakeNodesAndAAAAIsOptIn(t *testing.T) {
 	} {
 		s := build(t, map[string]any{"service": svc, "application_name": "node", "resolver": srv.Addr(), "ip_family": fam})
 		u, err := s.Discover(context.Background())
-		if err != nil || !slices.Equal(u.Nodes, want) {
-			t.Errorf("ip_family %s: %v %v; want %v", fam, u.Nodes, err, want)
+		if err != nil || !slices.Equal(u.Nodes(), want) {
+			t.Errorf("ip_family %s: %v %v; want %v", fam, u.Nodes(), err, want)
 		}
 	}
 }
@@ -85,8 +85,8 @@ func TestCNAMEAliasDoesNotCrash(t *testing.T) {
 	srv.SetA(svc, "10.0.0.3")
 	s := build(t, map[string]any{"service": "myapp.example", "application_name": "node", "resolver": srv.Addr()})
 	u, err := s.Discover(context.Background())
-	if err != nil || !slices.Equal(u.Nodes, []libcluster.Node{"node@10.0.0.3"}) {
-		t.Fatalf("%v %v", u.Nodes, err)
+	if err != nil || !slices.Equal(u.Nodes(), []libcluster.Node{"node@10.0.0.3"}) {
+		t.Fatalf("%v %v", u.Nodes(), err)
 	}
 }
 
@@ -114,19 +114,19 @@ func TestFailuresAreErrorUpdatesNotEmptySets(t *testing.T) {
 
 	var sawNX, sawDown bool
 	for _, u := range rep.Updates() {
-		if u.Err == nil {
-			if !u.Complete || !slices.Equal(u.Nodes, []libcluster.Node{"node@10.0.0.1"}) {
+		if u.Err() == nil {
+			if u.Kind() != libcluster.KindComplete || !slices.Equal(u.Nodes(), []libcluster.Node{"node@10.0.0.1"}) {
 				t.Errorf("good update %+v", u)
 			}
 			continue
 		}
-		msg := u.Err.Error()
+		msg := u.Err().Error()
 		if !strings.Contains(msg, svc) {
 			t.Errorf("error %q does not name the service", msg)
 		}
 		sawNX = sawNX || strings.Contains(msg, "NXDOMAIN")
 		sawDown = sawDown || strings.Contains(msg, "no answer")
-		if len(u.Nodes) != 0 || u.Complete {
+		if len(u.Nodes()) != 0 || u.Kind() == libcluster.KindComplete {
 			t.Errorf("error update carries a set: %+v", u)
 		}
 	}
@@ -173,7 +173,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{map[string]any{"service": svc, "application_name": "node", "ip_family": "v6"}, []string{`"ip_family"`}},
 	}
 	for _, c := range cases {
-		_, err := kubernetesdns.FromParams(strategy.NewParams(c.cfg))
+		_, err := kubernetesdns.ConfigFromParams(strategy.NewParams(c.cfg))
 		if err == nil {
 			t.Errorf("%v: no error", c.cfg)
 			continue
@@ -200,7 +200,7 @@ func TestRegistered(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := st.(*kubernetesdns.Strategy)
-	if s.Interval != strategy.DefaultPollingInterval || s.Family != kubernetesdns.FamilyIPv4 {
+	if c := s.Config(); c.Interval != strategy.DefaultPollingInterval || c.Family != kubernetesdns.FamilyIPv4 {
 		t.Fatalf("defaults %+v", s)
 	}
 	if _, ok := st.(strategy.Discoverer); !ok {
@@ -218,11 +218,11 @@ func Example() {
 	defer srv.Stop()
 	srv.SetA("myapp-headless.default.svc.cluster.local", "10.1.0.4", "10.1.0.5")
 
-	s, err := kubernetesdns.FromParams(strategy.NewParams(map[string]any{
-		"service":          "myapp-headless.default.svc.cluster.local",
-		"application_name": "myapp",
-		"resolver":         srv.Addr(),
-	}))
+	s, err := kubernetesdns.New(kubernetesdns.Config{
+		Service:  "myapp-headless.default.svc.cluster.local",
+		AppName:  "myapp",
+		Resolver: []string{srv.Addr()},
+	}, strategy.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -232,6 +232,6 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(u.Nodes)
+	fmt.Println(u.Nodes())
 	// Output: [myapp@10.1.0.4 myapp@10.1.0.5]
 }

@@ -24,13 +24,13 @@ const (
 	interval = 200 * time.Millisecond
 )
 
-func build(t *testing.T, cfg map[string]any) *kubernetesdnssrv.Strategy {
+func build(t testing.TB, cfg map[string]any) *kubernetesdnssrv.Strategy {
 	t.Helper()
-	s, err := kubernetesdnssrv.FromParams(strategy.NewParams(cfg))
+	s, err := strategy.Use(kubernetesdnssrv.ConfigFromParams, kubernetesdnssrv.New)(strategy.Args{Params: strategy.NewParams(cfg)})
 	if err != nil {
 		t.Fatalf("config %v: %v", cfg, err)
 	}
-	return s
+	return s.(*kubernetesdnssrv.Strategy)
 }
 
 func pods(n int) []dnstest.SRV {
@@ -54,7 +54,7 @@ func TestSRVTargetsMakeHostnameNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(u.Nodes, want) || !u.Complete || !strings.HasPrefix(u.Source, "DNS SRV "+qname) {
+	if !slices.Equal(u.Nodes(), want) || u.Kind() != libcluster.KindComplete || !strings.HasPrefix(u.Explain().Source, "DNS SRV "+qname) {
 		t.Fatalf("update %+v; want nodes %v", u, want)
 	}
 
@@ -78,11 +78,11 @@ func TestBadTargetsAreDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(u.Nodes, []libcluster.Node{"myapp@myapp-0.myapp.ns.svc.cluster.local"}) {
-		t.Fatalf("nodes %v", u.Nodes)
+	if !slices.Equal(u.Nodes(), []libcluster.Node{"myapp@myapp-0.myapp.ns.svc.cluster.local"}) {
+		t.Fatalf("nodes %v", u.Nodes())
 	}
-	if len(u.Dropped) != 2 || !strings.Contains(u.Dropped[0].Reason, "not available") || !strings.Contains(u.Dropped[1].Reason, "255") {
-		t.Fatalf("dropped %+v; want the '.' target and the too-long name, with reasons", u.Dropped)
+	if len(u.Explain().Dropped) != 2 || !strings.Contains(u.Explain().Dropped[0].Reason, "not available") || !strings.Contains(u.Explain().Dropped[1].Reason, "255") {
+		t.Fatalf("dropped %+v; want the '.' target and the too-long name, with reasons", u.Explain().Dropped)
 	}
 }
 
@@ -95,8 +95,8 @@ func TestClusterDomain(t *testing.T) {
 		t.Fatalf("query name %q", s.QueryName())
 	}
 	u, err := s.Discover(context.Background())
-	if err != nil || !slices.Equal(u.Nodes, []libcluster.Node{"myapp@myapp-0.myapp.ns.svc.k8s.example"}) {
-		t.Fatalf("%v %v", u.Nodes, err)
+	if err != nil || !slices.Equal(u.Nodes(), []libcluster.Node{"myapp@myapp-0.myapp.ns.svc.k8s.example"}) {
+		t.Fatalf("%v %v", u.Nodes(), err)
 	}
 	// From the environment.
 	t.Setenv("CLUSTER_DOMAIN", "env.example.")
@@ -116,7 +116,7 @@ func TestClusterDomain(t *testing.T) {
 		t.Fatalf("default query name %q", s.QueryName())
 	}
 	t.Setenv("CLUSTER_DOMAIN", "bad domain")
-	if _, err := kubernetesdnssrv.FromParams(strategy.NewParams(map[string]any{"service": "myapp", "namespace": "ns", "application_name": "myapp"})); err == nil || !strings.Contains(err.Error(), "CLUSTER_DOMAIN") {
+	if _, err := kubernetesdnssrv.ConfigFromParams(strategy.NewParams(map[string]any{"service": "myapp", "namespace": "ns", "application_name": "myapp"})); err == nil || !strings.Contains(err.Error(), "CLUSTER_DOMAIN") {
 		t.Fatalf("bad CLUSTER_DOMAIN: %v", err)
 	}
 }
@@ -156,11 +156,11 @@ func TestOutageAndPollRate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, u := range rep.Updates() {
-		if u.Err != nil && (!strings.Contains(u.Err.Error(), "DNS SRV "+qname) || u.Complete || len(u.Nodes) > 0) {
+		if u.Err() != nil && (!strings.Contains(u.Err().Error(), "DNS SRV "+qname) || u.Kind() == libcluster.KindComplete || len(u.Nodes()) > 0) {
 			t.Errorf("error update %+v", u)
 		}
-		if u.Err == nil && len(u.Nodes) != 3 {
-			t.Errorf("good update with %d nodes", len(u.Nodes))
+		if u.Err() == nil && len(u.Nodes()) != 3 {
+			t.Errorf("good update with %d nodes", len(u.Nodes()))
 		}
 	}
 }
@@ -194,7 +194,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{with("resolver", "[::1]:0"), `"resolver"`},
 	}
 	for _, c := range cases {
-		_, err := kubernetesdnssrv.FromParams(strategy.NewParams(c.cfg))
+		_, err := kubernetesdnssrv.ConfigFromParams(strategy.NewParams(c.cfg))
 		if err == nil || !strings.Contains(err.Error(), c.key) {
 			t.Errorf("%v: error %v; want one naming %s", c.cfg, err, c.key)
 		}
@@ -232,13 +232,13 @@ func Example() {
 		dnstest.SRV{Target: "myapp-0.myapp.default.svc.cluster.local", Port: 4369},
 		dnstest.SRV{Target: "myapp-1.myapp.default.svc.cluster.local", Port: 4369})
 
-	s, err := kubernetesdnssrv.FromParams(strategy.NewParams(map[string]any{
-		"service":          "myapp",
-		"namespace":        "default",
-		"application_name": "myapp",
-		"cluster_domain":   "cluster.local.",
-		"resolver":         srv.Addr(),
-	}))
+	s, err := kubernetesdnssrv.New(kubernetesdnssrv.Config{
+		Service:       "myapp",
+		Namespace:     "default",
+		AppName:       "myapp",
+		ClusterDomain: "cluster.local.",
+		Resolver:      []string{srv.Addr()},
+	}, strategy.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -248,7 +248,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	for _, n := range u.Nodes {
+	for _, n := range u.Nodes() {
 		fmt.Println(n)
 	}
 	// Output:
@@ -261,16 +261,13 @@ func Example() {
 func BenchmarkDiscover(b *testing.B) {
 	srv := dnstest.New(b)
 	srv.SetSRV(qname, pods(50)...)
-	s, err := kubernetesdnssrv.FromParams(strategy.NewParams(map[string]any{"service": "myapp", "namespace": "ns", "application_name": "myapp", "resolver": srv.Addr()}))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := build(b, map[string]any{"service": "myapp", "namespace": "ns", "application_name": "myapp", "resolver": srv.Addr()})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
 		u, err := s.Discover(ctx)
-		if err != nil || len(u.Nodes) != 50 {
-			b.Fatalf("%d nodes, %v", len(u.Nodes), err)
+		if err != nil || len(u.Nodes()) != 50 {
+			b.Fatalf("%d nodes, %v", len(u.Nodes()), err)
 		}
 	}
 }

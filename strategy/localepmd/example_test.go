@@ -33,7 +33,7 @@ func Example() {
 
 	// This node is app@127.0.0.1: its own name is left out, and the host
 	// part of the peers' names comes from it.
-	s, err := localepmd.FromParams(strategy.NewParams(map[string]any{"epmd_port": port}), "app@127.0.0.1")
+	s, err := localepmd.New(localepmd.Config{EPMDPort: port}, strategy.Options{Self: "app@127.0.0.1"})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -43,6 +43,6 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(u.Nodes)
+	fmt.Println(u.Nodes())
 	// Output: [worker@127.0.0.1]
 }

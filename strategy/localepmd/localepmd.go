@@ -5,7 +5,8 @@
 // Unlike libcluster, which asks EPMD once at start-up, it keeps asking
 // every polling_interval, so nodes started later on this host join too.
 //
-// Config keys:
+// Build it from a [Config] with [New], or from libcluster's config keys
+// with [ConfigFromParams]. Config keys:
 //
 //	polling_interval     default 5s
 //	epmd_port            default ERL_EPMD_PORT, else 4369
@@ -31,76 +32,113 @@ func init() {
 		Name:    "localepmd",
 		Aliases: []string{"Cluster.Strategy.LocalEpmd", "local_epmd"},
 		Summary: "every node registered with this host's EPMD",
-		New: func(a strategy.Args) (libcluster.Strategy, error) {
-			return FromParams(a.Params, a.Self)
-		},
+		New:     strategy.Use(ConfigFromParams, New),
 	})
 }
 
 // DefaultQueryTimeout bounds one NAMES request to the local EPMD.
 const DefaultQueryTimeout = 2 * time.Second
 
-// Strategy asks the local EPMD for its registered names every
-// PollingInterval.
-type Strategy struct {
-	// Self is this node; its host part is appended to every registered
-	// name, and its own name is left out.
-	Self libcluster.Node
-	// Host, when set, is used instead of Self's host part.
+// Config says which EPMD to ask and how often. A zero field takes its
+// default, so a struct literal names only what it changes.
+type Config struct {
+	// Host, when set, is the host part of the peers' names instead of the
+	// host part of this node's own name (strategy.Options.Self). Key
+	// "host". Default "".
 	Host string
-	// EPMDPort is the local EPMD's port; 0 means epmd.Port().
+	// EPMDPort is the local EPMD's port. Key "epmd_port". Default 0:
+	// epmd.Port() (ERL_EPMD_PORT, else 4369).
 	EPMDPort int
-	// PollingInterval is the time between queries; default
-	// strategy.DefaultPollingInterval.
+	// PollingInterval is the time between queries. Key
+	// "polling_interval". Default 0: strategy.DefaultPollingInterval (5s).
 	PollingInterval time.Duration
 	// RemoveUnregistered makes every answer a complete set, so a node that
 	// is no longer registered leaves the desired set (and is disconnected
 	// per the topology's prune policy). When false, the default, nodes are
-	// only added, as libcluster never disconnects anything.
+	// only added, as libcluster never disconnects anything. Key
+	// "remove_unregistered".
 	RemoveUnregistered bool
 }
 
-// FromParams builds the strategy from its config keys. self is this
-// node's name, which gives the host part of the peers' names.
-func FromParams(p *strategy.Params, self libcluster.Node) (*Strategy, error) {
-	s := &Strategy{
-		Self:               self,
-		Host:               p.String("host", ""),
-		EPMDPort:           p.IntRange("epmd_port", epmd.Port(), 1, 65535),
-		PollingInterval:    p.PositiveDuration("polling_interval", strategy.DefaultPollingInterval),
-		RemoveUnregistered: p.Bool("remove_unregistered", false),
+// DefaultConfig returns the defaults with every field spelled out:
+// EPMDPort epmd.Port(), PollingInterval strategy.DefaultPollingInterval.
+func DefaultConfig() Config {
+	return Config{EPMDPort: epmd.Port(), PollingInterval: strategy.DefaultPollingInterval}
+}
+
+// withDefaults fills the zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.EPMDPort == 0 {
+		c.EPMDPort = d.EPMDPort
 	}
-	switch {
-	case s.Host != "":
-		if _, err := libcluster.ParseNode("x@" + s.Host); err != nil {
-			p.Fail("host", "%q is not a host name or address; use the host part of your node names, e.g. 127.0.0.1", s.Host)
+	if c.PollingInterval == 0 {
+		c.PollingInterval = d.PollingInterval
+	}
+	return c
+}
+
+// Validate reports every invalid field.
+func (c Config) Validate() error {
+	var ps strategy.Problems
+	if c.Host != "" {
+		if _, err := libcluster.ParseNode("x@" + c.Host); err != nil {
+			ps.Add("host", "%q is not a host name or address; use the host part of your node names, e.g. 127.0.0.1", c.Host)
 		}
-	case self == "":
-		p.Fail("host", "this node has no name to take the host from; give the node a name (e.g. app@127.0.0.1) or set host")
 	}
-	if err := p.Err(); err != nil {
+	ps.Port("epmd_port", c.EPMDPort)
+	ps.NotNegative("polling_interval", c.PollingInterval, "5s")
+	return ps.Err()
+}
+
+// ConfigFromParams decodes libcluster's config keys into a Config.
+func ConfigFromParams(p *strategy.Params) (Config, error) {
+	d := DefaultConfig()
+	c := Config{
+		Host:               p.String("host", d.Host),
+		EPMDPort:           p.IntRange("epmd_port", d.EPMDPort, 1, 65535),
+		PollingInterval:    p.PositiveDuration("polling_interval", d.PollingInterval),
+		RemoveUnregistered: p.Bool("remove_unregistered", d.RemoveUnregistered),
+	}
+	return strategy.Checked(p, c)
+}
+
+// Strategy asks the local EPMD for its registered names every polling
+// interval.
+type Strategy struct {
+	cfg  Config
+	self libcluster.Node
+}
+
+// New builds the strategy. opts.Self is this node: its host part is
+// appended to every registered name (unless cfg.Host is set), and its own
+// name is left out. It fails when cfg is invalid or there is no host to
+// name peers with.
+func New(cfg Config, opts strategy.Options) (*Strategy, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return s, nil
+	if cfg.Host == "" && opts.Self == "" {
+		var ps strategy.Problems
+		ps.Add("host", "this node has no name to take the host from; give the node a name (e.g. app@127.0.0.1) or set host")
+		return nil, ps.Err()
+	}
+	return &Strategy{cfg: cfg.withDefaults(), self: opts.Self}, nil
 }
 
 func (s *Strategy) host() string {
-	if s.Host != "" {
-		return s.Host
+	if s.cfg.Host != "" {
+		return s.cfg.Host
 	}
-	return s.Self.Host()
+	return s.self.Host()
 }
 
 func (s *Strategy) client() *epmd.Client {
-	return &epmd.Client{Host: "127.0.0.1", Port: s.EPMDPort, Timeout: DefaultQueryTimeout}
+	return &epmd.Client{Host: "127.0.0.1", Port: s.cfg.EPMDPort, Timeout: DefaultQueryTimeout}
 }
 
 func (s *Strategy) addr() string {
-	port := s.EPMDPort
-	if port == 0 {
-		port = epmd.Port()
-	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.cfg.EPMDPort))
 }
 
 // Discover asks the local EPMD once and returns the registered nodes.
@@ -122,31 +160,23 @@ func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
 	var dropped []libcluster.Dropped
 	for _, n := range names {
 		c := n.Name + "@" + host
-		if libcluster.Node(c) == s.Self {
+		if libcluster.Node(c) == s.self {
 			dropped = append(dropped, libcluster.Dropped{Candidate: c, Reason: "this node"})
 			continue
 		}
 		cands = append(cands, c)
 	}
 	nodes, bad := strategy.NodesFromNames(cands)
-	return libcluster.Update{Nodes: nodes, Dropped: append(dropped, bad...), Source: src}, nil
+	return libcluster.Seen(nodes).WithDropped(append(dropped, bad...)).WithSource(src), nil
 }
 
-// Run asks EPMD at once and then every PollingInterval until ctx ends. A
+// Run asks EPMD at once and then every polling interval until ctx ends. A
 // failed query is reported as an error update and retried at the next
 // interval.
 func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
-	p := strategy.Poller{Interval: s.PollingInterval, Discover: s.Discover, Source: "EPMD NAMES at " + s.addr()}
-	if s.RemoveUnregistered {
+	p := strategy.Poller{Interval: s.cfg.PollingInterval, Discover: s.Discover, Source: "EPMD NAMES at " + s.addr()}
+	if s.cfg.RemoveUnregistered {
 		return p.Run(ctx, r)
 	}
-	return p.Run(ctx, seenOnly{r})
-}
-
-// seenOnly turns the poller's complete sets into additive updates.
-type seenOnly struct{ r libcluster.Reporter }
-
-func (s seenOnly) Report(u libcluster.Update) {
-	u.Complete = false
-	s.r.Report(u)
+	return p.Run(ctx, strategy.SeenOnly(r))
 }

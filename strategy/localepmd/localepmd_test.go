@@ -72,9 +72,9 @@ func runTopology(t *testing.T, s libcluster.Strategy, self libcluster.Node) (*li
 
 func newStrategy(t *testing.T, cfg map[string]any, self libcluster.Node) *Strategy {
 	t.Helper()
-	s, err := FromParams(strategy.NewParams(cfg), self)
+	s, err := fromParams(strategy.NewParams(cfg), self)
 	if err != nil {
-		t.Fatalf("FromParams: %v", err)
+		t.Fatalf("fromParams: %v", err)
 	}
 	return s
 }
@@ -102,14 +102,14 @@ func TestFindsErlAndGoNodes(t *testing.T) {
 			return slices.Equal(topo.Status().Connected, want)
 		})
 		u := cs.lastUpdate()
-		if u.Complete {
+		if u.Kind() == libcluster.KindComplete {
 			t.Error("default mode reported a complete set; want additive updates")
 		}
-		if !slices.ContainsFunc(u.Dropped, func(d libcluster.Dropped) bool { return d.Candidate == string(self) && d.Reason == "this node" }) {
-			t.Errorf("dropped %v; want this node listed", u.Dropped)
+		if !slices.ContainsFunc(u.Explain().Dropped, func(d libcluster.Dropped) bool { return d.Candidate == string(self) && d.Reason == "this node" }) {
+			t.Errorf("dropped %v; want this node listed", u.Explain().Dropped)
 		}
-		if !strings.Contains(u.Source, strconv.Itoa(port)) {
-			t.Errorf("source %q does not name the EPMD port", u.Source)
+		if !strings.Contains(u.Explain().Source, strconv.Itoa(port)) {
+			t.Errorf("source %q does not name the EPMD port", u.Explain().Source)
 		}
 
 		registerGo(t, port, "go_late")
@@ -148,7 +148,7 @@ func TestRemovalRules(t *testing.T) {
 	if got := connC.Disconnects(); !slices.Equal(got, nodes("gone")) {
 		t.Errorf("remove_unregistered disconnects %v, want [gone@127.0.0.1]", got)
 	}
-	if !csC.lastUpdate().Complete {
+	if csC.lastUpdate().Kind() != libcluster.KindComplete {
 		t.Error("remove_unregistered reported additive updates; want complete sets")
 	}
 	// The additive topology has seen the new answer several times by now.
@@ -188,7 +188,7 @@ func TestNoEPMD(t *testing.T) {
 	want := "no EPMD at 127.0.0.1:" + strconv.Itoa(port) + ": start one (epmd -daemon) or run a node with epmd: auto"
 	for i := 0; i < 2; i++ { // reported, and retried
 		u := <-updates
-		if u.Err == nil || !strings.Contains(u.Err.Error(), want) {
+		if u.Err() == nil || !strings.Contains(u.Err().Error(), want) {
 			t.Fatalf("update %d: %+v, want an error containing %q", i+1, u, want)
 		}
 	}
@@ -205,7 +205,7 @@ func TestNoEPMD(t *testing.T) {
 	for {
 		select {
 		case u := <-updates:
-			if u.Err == nil && slices.Equal(u.Nodes, nodes("late")) {
+			if u.Err() == nil && slices.Equal(u.Nodes(), nodes("late")) {
 				return
 			}
 		case <-deadline:
@@ -228,14 +228,14 @@ func TestConfig(t *testing.T) {
 		{map[string]any{"remove_unregistered": "maybe"}, "a@b", `config key "remove_unregistered"`},
 		{map[string]any{"epmd_prot": 1}, "a@b", `did you mean "epmd_port"`},
 	} {
-		_, err := FromParams(strategy.NewParams(c.cfg), c.self)
+		_, err := fromParams(strategy.NewParams(c.cfg), c.self)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("config %v: error %v, want one containing %s", c.cfg, err, c.want)
 		}
 	}
 	t.Setenv("ERL_EPMD_PORT", "4370")
 	s := newStrategy(t, nil, "app@host1")
-	if s.EPMDPort != 4370 || s.PollingInterval != 5*time.Second || s.host() != "host1" || s.RemoveUnregistered {
+	if s.cfg.EPMDPort != 4370 || s.cfg.PollingInterval != 5*time.Second || s.host() != "host1" || s.cfg.RemoveUnregistered {
 		t.Errorf("defaults: %+v", s)
 	}
 	if s := newStrategy(t, map[string]any{"host": "10.0.0.1"}, ""); s.host() != "10.0.0.1" {
@@ -253,5 +253,28 @@ func TestConfig(t *testing.T) {
 	}
 	if _, ok := st.(strategy.Discoverer); !ok {
 		t.Error("does not implement strategy.Discoverer")
+	}
+}
+
+// fromParams is what the registry does: decode the keys, then New.
+func fromParams(p *strategy.Params, self libcluster.Node) (*Strategy, error) {
+	c, err := ConfigFromParams(p)
+	if err != nil {
+		return nil, err
+	}
+	return New(c, strategy.Options{Self: self})
+}
+
+func TestStructLiteralTakesDefaults(t *testing.T) {
+	t.Setenv("ERL_EPMD_PORT", "4371")
+	s, err := New(Config{Host: "127.0.0.1"}, strategy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.cfg.EPMDPort != 4371 || s.cfg.PollingInterval != strategy.DefaultPollingInterval {
+		t.Fatalf("defaults not applied: %+v", s.cfg)
+	}
+	if _, err := New(Config{EPMDPort: 70000, Host: "h"}, strategy.Options{}); err == nil || !strings.Contains(err.Error(), `config key "epmd_port"`) {
+		t.Fatalf("New with port 70000: err = %v", err)
 	}
 }

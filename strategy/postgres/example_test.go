@@ -11,7 +11,7 @@ import (
 // it in a topology: it LISTENs on the channel, NOTIFYs this node's name
 // every heartbeat_interval and reports the peers it hears.
 func Example() {
-	cfg, err := postgres.FromParams(strategy.NewParams(map[string]any{
+	cfg, err := postgres.ConfigFromParams(strategy.NewParams(map[string]any{
 		"hostname":           "db.internal",
 		"username":           "app",
 		"password":           "secret",
@@ -23,7 +23,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	s, err := postgres.New(cfg, postgres.Options{Self: "app@10.0.0.5"})
+	s, err := postgres.New(cfg, strategy.Options{Self: "app@10.0.0.5"})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -12,6 +12,7 @@ import (
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
 	"github.com/libcluster-go/libcluster/internal/testkit/servertest"
+	"github.com/libcluster-go/libcluster/strategy"
 	"github.com/libcluster-go/libcluster/strategy/postgres"
 )
 
@@ -23,7 +24,7 @@ func newStrategy(t *testing.T, cfg postgres.Config, self string) *postgres.Strat
 	cfg.HeartbeatInterval = cmpOr(cfg.HeartbeatInterval, 500*time.Millisecond)
 	cfg.Misses = 4
 	cfg.ConnectTimeout = 3 * time.Second
-	s, err := postgres.New(cfg, postgres.Options{Self: libcluster.Node(self), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := postgres.New(cfg, strategy.Options{Self: libcluster.Node(self), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestRealNodesFormHealAndPrune(t *testing.T) {
 	clustertest.Eventually(t, "a full mesh of 3 nodes", func() bool { return servertest.Meshed(ms...) })
 	// explain's round: listen for one heartbeat interval, announce nothing.
 	u, err := newStrategy(t, postgres.Config{URL: pg.URL(servertest.PostgresUser, servertest.PostgresPassword)}, "app@127.0.0.7").Discover(context.Background())
-	if err != nil || len(u.Nodes) != 3 || u.Complete {
+	if err != nil || len(u.Nodes()) != 3 || u.Kind() == libcluster.KindComplete {
 		t.Fatalf("Discover: %+v, %v", u, err)
 	}
 	if ms[0].Desires("app@127.0.0.2", "app@127.0.0.3", "app@127.0.0.7") {
@@ -85,7 +86,7 @@ func TestRealNodesFormHealAndPrune(t *testing.T) {
 	start := time.Now()
 	clustertest.EventuallyWithin(t, 20*time.Second, "app@127.0.0.9 hears everybody, app@127.0.0.8 included", func() bool {
 		u, ok := rec.Last()
-		return ok && len(u.Nodes) == 4
+		return ok && len(u.Nodes()) == 4
 	})
 	t.Logf("newcomer heard its 4 peers after %v (the quiet one's next heartbeat was a minute away)", time.Since(start).Round(time.Millisecond))
 	// Both stop: after 4 missed heartbeats they are forgotten.
@@ -130,8 +131,8 @@ func firstError(t *testing.T, rec *clustertest.Recorder) error {
 	var err error
 	clustertest.Eventually(t, "an error update", func() bool {
 		for _, u := range rec.Updates() {
-			if u.Err != nil {
-				err = u.Err
+			if u.Err() != nil {
+				err = u.Err()
 				return true
 			}
 		}

@@ -67,13 +67,7 @@ func init() {
 		Name:    "postgres",
 		Aliases: []string{"Cluster.Strategy.Postgres", "LibclusterPostgres.Strategy"},
 		Summary: "LISTEN/NOTIFY heartbeats through a PostgreSQL database (libcluster_postgres compatible)",
-		New: func(a strategy.Args) (libcluster.Strategy, error) {
-			cfg, err := FromParams(a.Params)
-			if err != nil {
-				return nil, err
-			}
-			return New(cfg, Options{Self: a.Self, Logger: a.Logger})
-		},
+		New:     strategy.Use(ConfigFromParams, New),
 	})
 }
 
@@ -108,23 +102,25 @@ type Config struct {
 	// ConnectTimeout bounds connecting and each statement. Default
 	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
-	// Name is the node name this node announces; default Options.Self.
+	// Name is the node name this node announces; default the Self of
+	// [strategy.Options].
 	Name libcluster.Node
 }
 
-// Options carries what the runtime provides.
-type Options struct {
-	// Self is this node's name: it is announced unless Config.Name is set.
-	Self libcluster.Node
-	// Logger receives connection-state logs; default slog.Default().
-	Logger *slog.Logger
+// DefaultConfig returns the defaults: channel DefaultChannel, a
+// heartbeat every DefaultHeartbeatInterval, DefaultMisses misses and
+// DefaultConnectTimeout; the connection from the PG* variables.
+func DefaultConfig() Config {
+	return Config{Channel: DefaultChannel, HeartbeatInterval: DefaultHeartbeatInterval, Misses: DefaultMisses, ConnectTimeout: DefaultConnectTimeout}
 }
 
+// withDefaults fills the zero fields that have a default.
 func (c Config) withDefaults() Config {
-	c.Channel = cmp.Or(c.Channel, DefaultChannel)
-	c.HeartbeatInterval = cmp.Or(c.HeartbeatInterval, DefaultHeartbeatInterval)
-	c.Misses = cmp.Or(c.Misses, DefaultMisses)
-	c.ConnectTimeout = cmp.Or(c.ConnectTimeout, DefaultConnectTimeout)
+	d := DefaultConfig()
+	c.Channel = cmp.Or(c.Channel, d.Channel)
+	c.HeartbeatInterval = cmp.Or(c.HeartbeatInterval, d.HeartbeatInterval)
+	c.Misses = cmp.Or(c.Misses, d.Misses)
+	c.ConnectTimeout = cmp.Or(c.ConnectTimeout, d.ConnectTimeout)
 	return c
 }
 
@@ -175,8 +171,9 @@ func redact(err error) string {
 	return "cannot parse it"
 }
 
-// FromParams decodes libcluster_postgres-style config keys into a Config.
-func FromParams(p *strategy.Params) (Config, error) {
+// ConfigFromParams decodes libcluster_postgres-style config keys into a
+// Config and validates it.
+func ConfigFromParams(p *strategy.Params) (Config, error) {
 	c := Config{
 		URL:               p.String("url", ""),
 		Hostname:          p.String("hostname", ""),
@@ -206,8 +203,8 @@ type Strategy struct {
 }
 
 // New checks cfg and returns the strategy. The name announced is cfg.Name,
-// else opts.Self.
-func New(cfg Config, opts Options) (*Strategy, error) {
+// else opts.Self; opts.Logger receives connection-state logs.
+func New(cfg Config, opts strategy.Options) (*Strategy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -235,7 +232,7 @@ func New(cfg Config, opts Options) (*Strategy, error) {
 	pg.ConnectTimeout = cfg.ConnectTimeout
 	pg.RuntimeParams["application_name"] = "libcluster"
 	return &Strategy{cfg: cfg, pg: pg, name: cmp.Or(cfg.Name, opts.Self),
-		log: cmp.Or(opts.Logger, slog.Default()), now: time.Now}, nil
+		log: opts.Log(), now: time.Now}, nil
 }
 
 // Config returns the configuration in use, defaults filled in.
@@ -341,7 +338,7 @@ func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
 		}
 		peers.heard(n.Payload, s.name, s.now())
 	}
-	return libcluster.Update{Nodes: peers.alive(s.now()), Dropped: peers.dropped(), Source: s.source()}, nil
+	return libcluster.Seen(peers.alive(s.now())).WithDropped(peers.dropped()).WithSource(s.source()), nil
 }
 
 // session runs one connection until it fails or ctx ends.
@@ -405,13 +402,11 @@ func (s *Strategy) session(ctx context.Context, r libcluster.Reporter, peers *pe
 // an additive one.
 func (s *Strategy) report(r libcluster.Reporter, peers *peers, connected time.Time) {
 	now := s.now()
-	u := libcluster.Update{Nodes: peers.alive(now), Dropped: peers.dropped(), Source: s.source()}
+	u := libcluster.SeenExpiring(peers.alive(now), s.window())
 	if now.Sub(connected) >= s.window() {
-		u.Complete = true
-	} else {
-		u.Expire = s.window()
+		u = libcluster.Complete(peers.alive(now))
 	}
-	r.Report(u)
+	r.Report(u.WithDropped(peers.dropped()).WithSource(s.source()))
 }
 
 // peers is the set of peers heard and when each was last heard.

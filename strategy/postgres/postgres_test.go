@@ -10,7 +10,7 @@ import (
 )
 
 func TestFromParamsLibclusterPostgresKeys(t *testing.T) {
-	c, err := FromParams(strategy.NewParams(map[string]any{
+	c, err := ConfigFromParams(strategy.NewParams(map[string]any{
 		"hostname": "db.internal", "port": 6432, "username": "app", "password": "pw",
 		"database": "appdb", "channel_name": "cluster", "heartbeat_interval": 2000,
 	}))
@@ -22,7 +22,7 @@ func TestFromParamsLibclusterPostgresKeys(t *testing.T) {
 	if c != want {
 		t.Fatalf("got %+v, want %+v", c, want)
 	}
-	s, err := New(c, Options{Self: "app@10.0.0.1"})
+	s, err := New(c, strategy.Options{Self: "app@10.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,14 +39,14 @@ func TestEnvironmentAndURL(t *testing.T) {
 	t.Setenv("PGPORT", "5499")
 	t.Setenv("PGUSER", "envuser")
 	t.Setenv("PGDATABASE", "envdb")
-	s, err := New(Config{}, Options{Self: "app@10.0.0.1"})
+	s, err := New(Config{}, strategy.Options{Self: "app@10.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.pg.Host != "envhost" || s.pg.Port != 5499 || s.pg.User != "envuser" || s.pg.Database != "envdb" {
 		t.Errorf("PG* variables not used: %s:%d %s %s", s.pg.Host, s.pg.Port, s.pg.User, s.pg.Database)
 	}
-	s, err = New(Config{URL: "postgres://u@urlhost:5433/urldb", Database: "override"}, Options{Self: "app@10.0.0.1"})
+	s, err = New(Config{URL: "postgres://u@urlhost:5433/urldb", Database: "override"}, strategy.Options{Self: "app@10.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestValidateNamesEachKey(t *testing.T) {
 		{map[string]any{"name": "nohost"}, `"name"`},
 		{map[string]any{"hostnme": "x"}, `"hostnme"`},
 	} {
-		_, err := FromParams(strategy.NewParams(tc.params))
+		_, err := ConfigFromParams(strategy.NewParams(tc.params))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want it to contain %s", tc.params, err, tc.want)
 		}

@@ -21,10 +21,10 @@ func Example() {
 	}))
 	defer srv.Close()
 
-	s, err := rancher.FromParams(strategy.NewParams(map[string]any{
-		"node_basename": "app",
-		"metadata_url":  srv.URL + "/latest/self/service",
-	}))
+	s, err := rancher.New(rancher.Config{
+		NodeBasename: "app",
+		MetadataURL:  srv.URL + "/latest/self/service",
+	}, strategy.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -34,8 +34,8 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(u.Nodes)
-	for _, d := range u.Dropped {
+	fmt.Println(u.Nodes())
+	for _, d := range u.Explain().Dropped {
 		fmt.Println("dropped", d.Candidate)
 	}
 	// Output:

@@ -3,7 +3,8 @@
 // containers of this container's own service and reports
 // node_basename@<container IP> for each of them as the complete set.
 //
-// Config keys:
+// Build it from a [Config] with [New], or from libcluster's config keys
+// with [ConfigFromParams]. Config keys:
 //
 //	node_basename     required; the part before '@' of every node name
 //	metadata_url      default http://rancher-metadata/latest/self/service
@@ -46,49 +47,80 @@ func init() {
 		Name:    "rancher",
 		Aliases: []string{"Cluster.Strategy.Rancher"},
 		Summary: "containers of this service from the Rancher 1.x metadata API",
-		New: func(a strategy.Args) (libcluster.Strategy, error) {
-			return FromParams(a.Params)
-		},
+		New:     strategy.Use(ConfigFromParams, New),
 	})
 }
 
-// Strategy polls the Rancher metadata service. Set NodeBasename (and
-// optionally the other fields) or build it with [FromParams].
-type Strategy struct {
-	// NodeBasename is the part before '@' of every node name. Required.
+// Config says what to poll. Start from [DefaultConfig]; a zero
+// MetadataURL, PollingInterval or Timeout takes its default.
+type Config struct {
+	// NodeBasename is the part before '@' of every node name. Key
+	// "node_basename". Required.
 	NodeBasename string
-	// MetadataURL is the service document to GET; default DefaultMetadataURL.
+	// MetadataURL is the service document to GET. Key "metadata_url".
+	// Default DefaultMetadataURL.
 	MetadataURL string
 	// PollingInterval is the time between the end of one poll and the
-	// start of the next; default strategy.DefaultPollingInterval.
+	// start of the next. Key "polling_interval". Default
+	// strategy.DefaultPollingInterval (5s).
 	PollingInterval time.Duration
-	// Timeout bounds one request, body included; default DefaultTimeout.
+	// Timeout bounds one request, body included. Key "timeout". Default
+	// DefaultTimeout (5s).
 	Timeout time.Duration
-	// Client sends the requests; default a client without proxies from
-	// the environment (the metadata service is always local to Rancher).
-	Client *http.Client
 }
 
-// FromParams builds the strategy from libcluster's config keys.
-func FromParams(p *strategy.Params) (*Strategy, error) {
-	s := &Strategy{
-		NodeBasename:    p.RequiredString("node_basename", "app"),
-		MetadataURL:     p.String("metadata_url", DefaultMetadataURL),
-		PollingInterval: p.PositiveDuration("polling_interval", strategy.DefaultPollingInterval),
-		Timeout:         p.PositiveDuration("timeout", DefaultTimeout),
+// DefaultConfig returns the defaults; NodeBasename is left to set.
+func DefaultConfig() Config {
+	return Config{MetadataURL: DefaultMetadataURL, PollingInterval: strategy.DefaultPollingInterval, Timeout: DefaultTimeout}
+}
+
+// withDefaults fills the zero fields that have a default.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.MetadataURL == "" {
+		c.MetadataURL = d.MetadataURL
 	}
-	if s.NodeBasename != "" {
-		if _, err := libcluster.ParseNode(s.NodeBasename + "@host"); err != nil {
-			p.Fail("node_basename", "%q cannot start a node name: use letters, digits, '_', '-' or '.', e.g. app", s.NodeBasename)
+	if c.PollingInterval == 0 {
+		c.PollingInterval = d.PollingInterval
+	}
+	if c.Timeout == 0 {
+		c.Timeout = d.Timeout
+	}
+	return c
+}
+
+// Validate reports every invalid field, by its config key; zero fields
+// that have a default are valid.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var ps strategy.Problems
+	switch {
+	case c.NodeBasename == "":
+		ps.Add("node_basename", "required; set it, e.g. node_basename: app")
+	default:
+		if _, err := libcluster.ParseNode(c.NodeBasename + "@host"); err != nil {
+			ps.Add("node_basename", "%q cannot start a node name: use letters, digits, '_', '-' or '.', e.g. app", c.NodeBasename)
 		}
 	}
-	if err := checkURL(s.MetadataURL); err != nil {
-		p.Fail("metadata_url", "%v", err)
+	if err := checkURL(c.MetadataURL); err != nil {
+		ps.Add("metadata_url", "%v", err)
 	}
-	if err := p.Err(); err != nil {
-		return nil, err
+	ps.NotNegative("polling_interval", c.PollingInterval, "5s")
+	ps.NotNegative("timeout", c.Timeout, "5s")
+	return ps.Err()
+}
+
+// ConfigFromParams decodes libcluster's config keys into a Config and
+// validates it, naming every invalid or missing key.
+func ConfigFromParams(p *strategy.Params) (Config, error) {
+	d := DefaultConfig()
+	c := Config{
+		NodeBasename:    p.RequiredString("node_basename", "app"),
+		MetadataURL:     p.String("metadata_url", d.MetadataURL),
+		PollingInterval: p.PositiveDuration("polling_interval", d.PollingInterval),
+		Timeout:         p.PositiveDuration("timeout", d.Timeout),
 	}
-	return s, nil
+	return strategy.Checked(p, c)
 }
 
 func checkURL(raw string) error {
@@ -99,18 +131,22 @@ func checkURL(raw string) error {
 	return nil
 }
 
-func (s *Strategy) url() string {
-	if s.MetadataURL == "" {
-		return DefaultMetadataURL
-	}
-	return s.MetadataURL
+// Strategy polls the Rancher metadata service. Build it with [New].
+type Strategy struct {
+	cfg    Config       // defaults filled in
+	client *http.Client // a client without proxies from the environment
 }
 
-func (s *Strategy) client() *http.Client {
-	if s.Client != nil {
-		return s.Client
+// New builds the strategy from cfg; it fails when cfg is invalid. It uses
+// nothing from opts: failures are reported as error updates. Requests go
+// without proxies from the environment: the metadata service is always
+// local to Rancher.
+func New(cfg Config, opts strategy.Options) (*Strategy, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	return defaultClient
+	return &Strategy{cfg: cfg, client: defaultClient}, nil
 }
 
 var defaultClient = &http.Client{Transport: &http.Transport{
@@ -122,13 +158,10 @@ var defaultClient = &http.Client{Transport: &http.Transport{
 // Run polls until ctx ends. Each good answer is reported as the complete
 // set; each failed poll as an error update, which keeps the last good set.
 func (s *Strategy) Run(ctx context.Context, r libcluster.Reporter) error {
-	if s.NodeBasename == "" {
-		return errors.New("rancher: NodeBasename is empty; set node_basename, e.g. node_basename: app")
-	}
 	p := strategy.Poller{
-		Interval: s.PollingInterval,
+		Interval: s.cfg.PollingInterval,
 		Discover: s.Discover,
-		Source:   "Rancher metadata GET " + s.url(),
+		Source:   "Rancher metadata GET " + s.cfg.MetadataURL,
 	}
 	return p.Run(ctx, r)
 }
@@ -148,31 +181,27 @@ type container struct {
 // Discover runs one poll: it fetches the service document and turns each
 // container's first IP address into a node name.
 func (s *Strategy) Discover(ctx context.Context) (libcluster.Update, error) {
-	u := s.url()
+	u := s.cfg.MetadataURL
 	body, err := s.fetch(ctx, u)
 	if err != nil {
 		return libcluster.Update{}, err
 	}
-	nodes, dropped, err := parseService(body, s.NodeBasename)
+	nodes, dropped, err := parseService(body, s.cfg.NodeBasename)
 	if err != nil {
 		return libcluster.Update{}, fmt.Errorf("rancher: metadata from %s: %w", u, err)
 	}
-	return libcluster.Update{Nodes: nodes, Dropped: dropped, Source: "Rancher metadata GET " + u}, nil
+	return libcluster.Seen(nodes).WithDropped(dropped).WithSource("Rancher metadata GET " + u), nil
 }
 
 func (s *Strategy) fetch(ctx context.Context, u string) ([]byte, error) {
-	timeout := s.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("rancher: bad metadata_url %q: %w", u, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := s.client().Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("rancher: request to the metadata service failed (is this container managed by Rancher 1.x, and is metadata_url right?): %w", err)
 	}

@@ -71,13 +71,13 @@ func ctr(name string, ips ...string) string {
 	return `{"name":"` + name + `","primary_ip":"` + primary + `","ips":[` + strings.Join(q, ",") + `],"state":"running","health_state":"healthy"}`
 }
 
-func newStrategy(t *testing.T, cfg map[string]any) *Strategy {
+func newStrategy(t testing.TB, cfg map[string]any) *Strategy {
 	t.Helper()
-	s, err := FromParams(strategy.NewParams(cfg))
+	s, err := strategy.Use(ConfigFromParams, New)(strategy.Args{Params: strategy.NewParams(cfg)})
 	if err != nil {
-		t.Fatalf("FromParams: %v", err)
+		t.Fatalf("config: %v", err)
 	}
-	return s
+	return s.(*Strategy)
 }
 
 // TestTopologyFollowsMetadata runs the strategy in a Topology against a
@@ -185,20 +185,20 @@ func TestDiscover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := clustertest.Nodes("app@10.0.0.1", "app@10.0.0.2", "app@fd00::1"); !slices.Equal(u.Nodes, want) {
-		t.Errorf("nodes %v, want %v", u.Nodes, want)
+	if want := clustertest.Nodes("app@10.0.0.1", "app@10.0.0.2", "app@fd00::1"); !slices.Equal(u.Nodes(), want) {
+		t.Errorf("nodes %v, want %v", u.Nodes(), want)
 	}
-	if len(u.Dropped) != 2 || u.Dropped[0].Candidate != "d" || !strings.Contains(u.Dropped[0].Reason, "no IP address") ||
-		u.Dropped[1].Candidate != "e" || !strings.Contains(u.Dropped[1].Reason, "not an IP address") {
-		t.Errorf("dropped %+v, want d (no IP) and e (not an IP)", u.Dropped)
+	if len(u.Explain().Dropped) != 2 || u.Explain().Dropped[0].Candidate != "d" || !strings.Contains(u.Explain().Dropped[0].Reason, "no IP address") ||
+		u.Explain().Dropped[1].Candidate != "e" || !strings.Contains(u.Explain().Dropped[1].Reason, "not an IP address") {
+		t.Errorf("dropped %+v, want d (no IP) and e (not an IP)", u.Explain().Dropped)
 	}
-	if !strings.Contains(u.Source, srv.URL) {
-		t.Errorf("source %q does not name the URL", u.Source)
+	if !strings.Contains(u.Explain().Source, srv.URL) {
+		t.Errorf("source %q does not name the URL", u.Explain().Source)
 	}
 
 	md.set(200, `{"containers": []}`)
-	if u, err := s.Discover(context.Background()); err != nil || len(u.Nodes) != 0 {
-		t.Errorf("empty containers: %v, %v; want an empty set", u.Nodes, err)
+	if u, err := s.Discover(context.Background()); err != nil || len(u.Nodes()) != 0 {
+		t.Errorf("empty containers: %v, %v; want an empty set", u.Nodes(), err)
 	}
 
 	for _, c := range []struct{ body, want string }{
@@ -253,13 +253,13 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{map[string]any{"node_basename": "app", "timeout": 0}, `"timeout"`},
 		{map[string]any{"node_basename": "app", "polling_intervall": 10}, `did you mean "polling_interval"`},
 	} {
-		_, err := FromParams(strategy.NewParams(c.cfg))
+		_, err := ConfigFromParams(strategy.NewParams(c.cfg))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("config %v: error %v, want one containing %s", c.cfg, err, c.want)
 		}
 	}
 	s := newStrategy(t, map[string]any{"node_basename": "app"})
-	if s.MetadataURL != DefaultMetadataURL || s.PollingInterval != 5*time.Second || s.Timeout != 5*time.Second {
+	if s.cfg.MetadataURL != DefaultMetadataURL || s.cfg.PollingInterval != 5*time.Second || s.cfg.Timeout != 5*time.Second {
 		t.Errorf("defaults: %+v", s)
 	}
 }

@@ -216,7 +216,7 @@ func (r *Recorder) Last() (libcluster.Update, bool) {
 func (r *Recorder) Count(errs bool) int {
 	n := 0
 	for _, u := range r.Updates() {
-		if (u.Err != nil) == errs {
+		if (u.Kind() == libcluster.KindFailed) == errs {
 			n++
 		}
 	}

@@ -55,12 +55,12 @@ func TestRecorderAndEventLog(t *testing.T) {
 	if _, ok := r.Last(); ok {
 		t.Fatal("Last of an empty Recorder reported an update")
 	}
-	r.Report(libcluster.Update{Nodes: Nodes("a@h")})
-	r.Report(libcluster.Update{Err: errors.New("boom")})
+	r.Report(libcluster.Seen(Nodes("a@h")))
+	r.Report(libcluster.Failed(errors.New("boom")))
 	if r.Len() != 2 || r.Count(true) != 1 || r.Count(false) != 1 {
 		t.Fatalf("Len %d, errors %d, good %d; want 2, 1, 1", r.Len(), r.Count(true), r.Count(false))
 	}
-	if u, _ := r.Last(); u.Err == nil {
+	if u, _ := r.Last(); u.Err() == nil {
 		t.Fatalf("Last = %+v, want the error update", u)
 	}
 	var e EventLog
