@@ -30,6 +30,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -110,7 +111,7 @@ func (c Config) withDefaults() Config {
 
 // A Kubernetes service name is a DNS-1035 label; a namespace a DNS-1123
 // label. Both are lower case; upper case is accepted as DNS ignores case.
-var label = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?$`)
+var label = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?$`) }) // compiled on first use, not at init
 
 // Validate reports every invalid field, by its config key; zero fields
 // that have a default are valid.
@@ -120,13 +121,13 @@ func (c Config) Validate() error {
 	switch {
 	case c.Service == "":
 		ps.Add("service", "required; set it, e.g. service: myapp")
-	case !label.MatchString(c.Service):
+	case !label().MatchString(c.Service):
 		ps.Add("service", "%q is not a Kubernetes service name (one DNS label: letters, digits and '-', at most 63); give the name only, e.g. myapp, and the namespace in namespace", c.Service)
 	}
 	switch {
 	case c.Namespace == "":
 		ps.Add("namespace", "required; set it, e.g. namespace: default")
-	case !label.MatchString(c.Namespace):
+	case !label().MatchString(c.Namespace):
 		ps.Add("namespace", "%q is not a Kubernetes namespace name (one DNS label: letters, digits and '-', at most 63), e.g. default", c.Namespace)
 	}
 	switch {

@@ -42,6 +42,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -124,7 +125,7 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-var channelRE = regexp.MustCompile(`^[a-z_][a-z0-9_$]{0,62}$`)
+var channelRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z_][a-z0-9_$]{0,62}$`) }) // compiled on first use, not at init
 
 // Validate reports every invalid field in one error, naming the config key.
 func (c Config) Validate() error {
@@ -138,7 +139,7 @@ func (c Config) Validate() error {
 	if c.Port < 0 || c.Port > 65535 {
 		fail("port", "want a TCP port from 1 to 65535, got %d", c.Port)
 	}
-	if !channelRE.MatchString(c.Channel) {
+	if !channelRE().MatchString(c.Channel) {
 		fail("channel_name", "want a lowercase SQL identifier of at most 63 bytes (letters, digits, '_'), such as %s, got %q", DefaultChannel, c.Channel)
 	}
 	if c.HeartbeatInterval < 10*time.Millisecond {
