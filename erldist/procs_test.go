@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -224,5 +225,42 @@ func TestSendNoConnect(t *testing.T) {
 	}
 	if m, _ := mb.Recv(ctx); m.Body != etf.Atom("self") {
 		t.Fatalf("local send got %v", m.Body)
+	}
+}
+
+// TestCloseWaitsForCalls: Close ends the ctx of a running erpc function
+// and returns only after the function has returned, so no call goroutine
+// outlives the node.
+func TestCloseWaitsForCalls(t *testing.T) {
+	t.Parallel()
+	ep := startEPMD(t)
+	n := startNode(t, Config{Name: "gclose@127.0.0.1", EPMDPort: ep})
+	started := make(chan struct{})
+	var returned atomic.Bool
+	if err := n.HandleFunc("m", "block", 0, func(ctx context.Context, _ []etf.Term) (etf.Term, error) {
+		close(started)
+		<-ctx.Done()
+		// Cleanup that takes a while after ctx ends: Close must wait.
+		<-time.After(100 * time.Millisecond)
+		returned.Store(true)
+		return etf.Atom("ok"), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeLink{peer: "e@127.0.0.1"}
+	from := etf.Pid{Node: "e@127.0.0.1", ID: 40, Creation: 2}
+	ref := etf.Ref{Node: "e@127.0.0.1", Creation: 2, ID: []uint32{1, 0, 0}}
+	ctrl := etf.Tuple{int64(opSpawnRequest), ref, from, from, etf.Tuple{etf.Atom("erpc"), etf.Atom("execute_call"), int64(4)}, etf.List{etf.Atom("monitor")}}
+	if err := n.spawnRequest(f, opSpawnRequest, ctrl, etf.List{etf.Atom("res"), etf.Atom("m"), etf.Atom("block"), etf.List{}}, true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the function did not start")
+	}
+	n.Close()
+	if !returned.Load() {
+		t.Fatal("Close returned while an erpc function was still running")
 	}
 }
