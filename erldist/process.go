@@ -338,7 +338,9 @@ func (m *Mailbox) SendAlias(ctx context.Context, alias etf.Ref, msg etf.Term) er
 }
 
 // Monitor monitors the process to. When it ends (or does not exist, or
-// its node is lost) a Message with a [Down] Body arrives in this mailbox.
+// its node is lost or cannot be reached) a Message with a [Down] Body
+// arrives in this mailbox. ctx bounds connecting to the node and queueing
+// the monitor; when it ends first, Monitor returns an error and no Down.
 func (m *Mailbox) Monitor(ctx context.Context, to etf.Pid) (etf.Ref, error) {
 	return m.monitor(ctx, libcluster.Node(to.Node), to)
 }
@@ -372,6 +374,11 @@ func (m *Mailbox) monitor(ctx context.Context, node libcluster.Node, target etf.
 		return ref, nil
 	}
 	c, err := m.n.route(ctx, node)
+	if err != nil && ctx.Err() != nil {
+		// Cut short by ctx, not refused by the node: nothing is known
+		// about the target, so no Down.
+		return etf.Ref{}, err
+	}
 	if err != nil {
 		// As erlang:monitor/2 does for an unreachable node.
 		p.mu.Lock()

@@ -264,3 +264,29 @@ func TestCloseWaitsForCalls(t *testing.T) {
 		t.Fatal("Close returned while an erpc function was still running")
 	}
 }
+
+// TestCallTimeoutWhileSettingUp: a Call whose ctx ends before its monitor
+// is queued is a timeout (ErrTimeout, matching ctx.Err()), not a node
+// down: the node is connected and fine.
+func TestCallTimeoutWhileSettingUp(t *testing.T) {
+	t.Parallel()
+	ep := startEPMD(t)
+	a := startNode(t, Config{Name: "gcta@127.0.0.1", EPMDPort: ep})
+	b := startNode(t, Config{Name: "gctb@127.0.0.1", EPMDPort: ep})
+	serveEcho(t, b, "svc", make(chan etf.Term, 1))
+	if err := a.Connect(testCtx(t), b.Self()); err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	// The monitor's send races the ended ctx; either way it is a timeout.
+	for range 20 {
+		_, err := a.Call(done, Name{b.Self(), "svc"}, etf.Atom("x"))
+		if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.Canceled) || errors.Is(err, ErrNodeDown) {
+			t.Fatalf("Call with an ended ctx: %v, want ErrTimeout matching context.Canceled", err)
+		}
+	}
+	if got, err := a.Call(testCtx(t), Name{b.Self(), "svc"}, etf.Atom("y")); err != nil || !etf.Equal(got, etf.Tuple{etf.Atom("echo"), etf.Atom("y")}) {
+		t.Fatalf("Call afterwards = %v, %v", got, err)
+	}
+}
