@@ -290,3 +290,41 @@ func TestCallTimeoutWhileSettingUp(t *testing.T) {
 		t.Fatalf("Call afterwards = %v, %v", got, err)
 	}
 }
+
+// TestLinkNotSentIsForgotten: a Link whose ctx ends before the link
+// signal is queued returns the error and keeps no link, so closing the
+// mailbox signals nobody.
+func TestLinkNotSentIsForgotten(t *testing.T) {
+	t.Parallel()
+	ep := startEPMD(t)
+	a := startNode(t, Config{Name: "glka@127.0.0.1", EPMDPort: ep})
+	b := startNode(t, Config{Name: "glkb@127.0.0.1", EPMDPort: ep})
+	target, err := b.NewMailbox("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	if err := a.Connect(testCtx(t), b.Self()); err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	failed := 0
+	for range 20 {
+		mb, err := a.NewMailbox("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mb.Link(done, target.Pid()); err != nil {
+			failed++
+			a.procs.mu.Lock()
+			n := len(mb.mb.olinks)
+			a.procs.mu.Unlock()
+			if n != 0 {
+				t.Fatalf("Link failed (%v) but left %d links", err, n)
+			}
+		}
+		mb.Close()
+	}
+	t.Logf("%d of 20 links cut short by the ended ctx", failed)
+}
