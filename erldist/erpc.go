@@ -23,7 +23,9 @@ import (
 
 // Func is a Go function callable by erpc:call, rpc:call and erpc:cast.
 // args has the arity it was registered with. ctx ends when the caller
-// abandons the call (a timeout) or the node closes.
+// abandons the call (a timeout) or the node closes; Node.Close waits for
+// running functions to return, so a function must return once ctx ends
+// (and must not call Close itself).
 //
 // A nil error returns the term. An *Exception error raises that exception
 // in the caller as an Erlang function would; any other error raises
@@ -242,7 +244,12 @@ func (n *Node) spawnRequest(c peerLink, op int64, ctrl etf.Tuple, args etf.Term,
 	}
 	p.mu.Unlock()
 	reply(mb.pid, flags)
+	// Close waits for the function to return (its ctx ends at Close), so
+	// no call outlives the node. This runs on a connection's reader, which
+	// is itself counted in n.wg, so the Add cannot race Close's Wait.
+	n.wg.Add(1)
 	go func() {
+		defer n.wg.Done()
 		defer n.callDone()
 		defer cancel()
 		reason := n.runSpawned(ctx, string(mod), string(fun), argv)

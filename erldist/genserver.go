@@ -82,7 +82,7 @@ func (n *Node) Call(ctx context.Context, to any, req etf.Term) (etf.Term, error)
 		return nil, fmt.Errorf("dist: Call: the destination must be an etf.Pid or an erldist.Name, not %T", to)
 	}
 	if err != nil {
-		return nil, &CallError{To: to, Kind: ErrNodeDown, Cause: err}
+		return nil, callSetupError(ctx, to, err)
 	}
 	msg := etf.Tuple{atomGenCall, etf.Tuple{mb.Pid(), ref}, req}
 	switch t := to.(type) {
@@ -122,6 +122,20 @@ func (n *Node) Call(ctx context.Context, to any, req etf.Term) (etf.Term, error)
 			}
 		}
 	}
+}
+
+// callSetupError is the error of a Call whose monitor could not be set
+// up: ErrTimeout when ctx ended meanwhile (the monitor's send or the dial
+// was cut short by the deadline, not by the node), else ErrNodeDown.
+func callSetupError(ctx context.Context, to any, err error) error {
+	ctxErr := ctx.Err()
+	if ctxErr == nil {
+		return &CallError{To: to, Kind: ErrNodeDown, Cause: err}
+	}
+	if !errors.Is(err, ctxErr) {
+		err = fmt.Errorf("%w (%w)", ctxErr, err)
+	}
+	return &CallError{To: to, Kind: ErrTimeout, Cause: err}
 }
 
 // Cast sends a gen_server cast ({'$gen_cast', Req}) to to, an etf.Pid or a

@@ -3,6 +3,7 @@ package erldist
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/erldist/etf"
 	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
 )
 
@@ -143,12 +145,39 @@ func FuzzHandshake(f *testing.F) {
 func FuzzPacket(f *testing.F) {
 	f.Add([]byte{112, 131, 104, 4, 97, 6, 88, 119, 1, 'a', 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 119, 0, 119, 2, 'n', 'k', 131, 106})
 	f.Add([]byte{112, 131, 104, 1, 97, 99})
+	// Process signals, so that mutations reach the process layer: a spawn
+	// request (erpc:call), a monitor, a link, an exit with a payload.
+	ref := etf.Ref{Node: "fp@127.0.0.1", Creation: 2, ID: []uint32{1, 0, 0}}
+	from := etf.Pid{Node: "fp@127.0.0.1", ID: 40, Creation: 2}
+	to := etf.Pid{Node: "fz@127.0.0.1", ID: 101, Creation: 5}
+	for _, s := range []struct {
+		ctrl etf.Tuple
+		msg  etf.Term
+	}{
+		{etf.Tuple{int64(opSpawnRequest), ref, from, from, etf.Tuple{etf.Atom("erpc"), etf.Atom("execute_call"), int64(4)}, etf.List{etf.Atom("monitor")}},
+			etf.List{ref, etf.Atom("m"), etf.Atom("f"), etf.List{int64(1)}}},
+		{etf.Tuple{int64(opMonitorP), from, to, ref}, nil},
+		{etf.Tuple{int64(opLink), from, to}, nil},
+		{etf.Tuple{int64(opPayloadExit), from, to}, etf.Atom("kill")},
+		{etf.Tuple{int64(opUnlinkID), int64(7), from, to}, nil},
+	} {
+		pkt, err := packet(s.ctrl, s.msg, s.msg != nil)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(pkt[4:])
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return
 		}
-		n := &Node{self: "fz@127.0.0.1", creation: 5, log: testLogger(), cfg: Config{TickTime: time.Second, MailboxSize: 8}}
+		n := &Node{self: "fz@127.0.0.1", creation: 5, log: testLogger(), cfg: Config{TickTime: time.Second, MailboxSize: 8, MaxCalls: 4}}
+		n.ctx, n.cancel = context.WithCancel(context.Background())
+		defer n.cancel()
 		n.procs = newProcs(n, 8)
+		if _, err := n.NewMailbox("fm"); err != nil { // pid 101
+			t.Fatal(err)
+		}
 		c := newConn(n, nil)
 		c.peer = "fp@127.0.0.1"
 		c.out = make(chan []byte, 1024)

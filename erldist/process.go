@@ -338,7 +338,9 @@ func (m *Mailbox) SendAlias(ctx context.Context, alias etf.Ref, msg etf.Term) er
 }
 
 // Monitor monitors the process to. When it ends (or does not exist, or
-// its node is lost) a Message with a [Down] Body arrives in this mailbox.
+// its node is lost or cannot be reached) a Message with a [Down] Body
+// arrives in this mailbox. ctx bounds connecting to the node and queueing
+// the monitor; when it ends first, Monitor returns an error and no Down.
 func (m *Mailbox) Monitor(ctx context.Context, to etf.Pid) (etf.Ref, error) {
 	return m.monitor(ctx, libcluster.Node(to.Node), to)
 }
@@ -372,6 +374,11 @@ func (m *Mailbox) monitor(ctx context.Context, node libcluster.Node, target etf.
 		return ref, nil
 	}
 	c, err := m.n.route(ctx, node)
+	if err != nil && ctx.Err() != nil {
+		// Cut short by ctx, not refused by the node: nothing is known
+		// about the target, so no Down.
+		return etf.Ref{}, err
+	}
 	if err != nil {
 		// As erlang:monitor/2 does for an unreachable node.
 		p.mu.Lock()
@@ -444,7 +451,8 @@ func (p *procs) dropOutMon(mb *mailbox, ref etf.Ref) (outMon, bool) {
 
 // Link links this mailbox with the process to. When to ends (or does not
 // exist, or its node is lost) a Message with an [Exit] Body arrives; when
-// this mailbox ends, to gets an exit signal with its reason.
+// this mailbox ends, to gets an exit signal with its reason. ctx bounds
+// connecting to the node; when it ends first, Link returns an error.
 func (m *Mailbox) Link(ctx context.Context, to etf.Pid) error {
 	p := m.n.procs
 	node := libcluster.Node(to.Node)
@@ -461,6 +469,9 @@ func (m *Mailbox) Link(ctx context.Context, to etf.Pid) error {
 		return nil
 	}
 	c, err := m.n.route(ctx, node)
+	if err != nil && ctx.Err() != nil {
+		return err // cut short by ctx: no link, no Exit
+	}
 	if err != nil {
 		p.mu.Lock()
 		p.deliverLocked(m.mb, Message{Body: Exit{From: to, Reason: atomNoconnection}})
@@ -481,10 +492,18 @@ func (m *Mailbox) Link(ctx context.Context, to etf.Pid) error {
 	m.mb.olinks = append(m.mb.olinks, to)
 	p.mu.Unlock()
 	pkt, err := packet(etf.Tuple{int64(opLink), m.mb.pid, to}, nil, false)
+	if err == nil {
+		err = c.send(ctx, pkt)
+	}
 	if err != nil {
+		// Not sent: forget the link, or this mailbox's exit would signal
+		// a process that never was linked.
+		p.mu.Lock()
+		p.dropOutLinkLocked(m.mb, to)
+		p.mu.Unlock()
 		return err
 	}
-	return c.send(ctx, pkt)
+	return nil
 }
 
 // Unlink removes a link set by Link.

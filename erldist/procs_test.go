@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -225,4 +226,107 @@ func TestSendNoConnect(t *testing.T) {
 	if m, _ := mb.Recv(ctx); m.Body != etf.Atom("self") {
 		t.Fatalf("local send got %v", m.Body)
 	}
+}
+
+// TestCloseWaitsForCalls: Close ends the ctx of a running erpc function
+// and returns only after the function has returned, so no call goroutine
+// outlives the node.
+func TestCloseWaitsForCalls(t *testing.T) {
+	t.Parallel()
+	ep := startEPMD(t)
+	n := startNode(t, Config{Name: "gclose@127.0.0.1", EPMDPort: ep})
+	started := make(chan struct{})
+	var returned atomic.Bool
+	if err := n.HandleFunc("m", "block", 0, func(ctx context.Context, _ []etf.Term) (etf.Term, error) {
+		close(started)
+		<-ctx.Done()
+		// Cleanup that takes a while after ctx ends: Close must wait.
+		<-time.After(100 * time.Millisecond)
+		returned.Store(true)
+		return etf.Atom("ok"), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeLink{peer: "e@127.0.0.1"}
+	from := etf.Pid{Node: "e@127.0.0.1", ID: 40, Creation: 2}
+	ref := etf.Ref{Node: "e@127.0.0.1", Creation: 2, ID: []uint32{1, 0, 0}}
+	ctrl := etf.Tuple{int64(opSpawnRequest), ref, from, from, etf.Tuple{etf.Atom("erpc"), etf.Atom("execute_call"), int64(4)}, etf.List{etf.Atom("monitor")}}
+	if err := n.spawnRequest(f, opSpawnRequest, ctrl, etf.List{etf.Atom("res"), etf.Atom("m"), etf.Atom("block"), etf.List{}}, true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the function did not start")
+	}
+	n.Close()
+	if !returned.Load() {
+		t.Fatal("Close returned while an erpc function was still running")
+	}
+}
+
+// TestCallTimeoutWhileSettingUp: a Call whose ctx ends before its monitor
+// is queued is a timeout (ErrTimeout, matching ctx.Err()), not a node
+// down: the node is connected and fine.
+func TestCallTimeoutWhileSettingUp(t *testing.T) {
+	t.Parallel()
+	ep := startEPMD(t)
+	a := startNode(t, Config{Name: "gcta@127.0.0.1", EPMDPort: ep})
+	b := startNode(t, Config{Name: "gctb@127.0.0.1", EPMDPort: ep})
+	serveEcho(t, b, "svc", make(chan etf.Term, 1))
+	if err := a.Connect(testCtx(t), b.Self()); err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	// The monitor's send races the ended ctx; when the ctx wins it is a
+	// timeout. (When the reply is already in by the time the Call reads,
+	// the Call may also succeed.)
+	for range 20 {
+		_, err := a.Call(done, Name{b.Self(), "svc"}, etf.Atom("x"))
+		if err != nil && (!errors.Is(err, ErrTimeout) || !errors.Is(err, context.Canceled) || errors.Is(err, ErrNodeDown)) {
+			t.Fatalf("Call with an ended ctx: %v, want ErrTimeout matching context.Canceled", err)
+		}
+	}
+	if got, err := a.Call(testCtx(t), Name{b.Self(), "svc"}, etf.Atom("y")); err != nil || !etf.Equal(got, etf.Tuple{etf.Atom("echo"), etf.Atom("y")}) {
+		t.Fatalf("Call afterwards = %v, %v", got, err)
+	}
+}
+
+// TestLinkNotSentIsForgotten: a Link whose ctx ends before the link
+// signal is queued returns the error and keeps no link, so closing the
+// mailbox signals nobody.
+func TestLinkNotSentIsForgotten(t *testing.T) {
+	t.Parallel()
+	ep := startEPMD(t)
+	a := startNode(t, Config{Name: "glka@127.0.0.1", EPMDPort: ep})
+	b := startNode(t, Config{Name: "glkb@127.0.0.1", EPMDPort: ep})
+	target, err := b.NewMailbox("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	if err := a.Connect(testCtx(t), b.Self()); err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	failed := 0
+	for range 20 {
+		mb, err := a.NewMailbox("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mb.Link(done, target.Pid()); err != nil {
+			failed++
+			a.procs.mu.Lock()
+			n := len(mb.mb.olinks)
+			a.procs.mu.Unlock()
+			if n != 0 {
+				t.Fatalf("Link failed (%v) but left %d links", err, n)
+			}
+		}
+		mb.Close()
+	}
+	t.Logf("%d of 20 links cut short by the ended ctx", failed)
 }
