@@ -182,7 +182,7 @@ func TestTuning(t *testing.T) {
 	cfg := memberlist.DefaultConfig("tuned@127.0.0.1")
 	cfg.BindAddr, cfg.BindPort = "127.0.0.1", 0
 	cfg.Logger = testLogger(t)
-	cfg.Tuning = memberlist.Tuning{PushPullInterval: 7 * time.Second, GossipNodes: 5, SuspicionMult: 9, ProbeInterval: 3 * time.Second}
+	cfg.Tuning = memberlist.Tuning{PushPullInterval: 7 * time.Second, GossipNodes: 5, SuspicionMult: 9, ProbeInterval: 3 * time.Second, HandoffQueueDepth: 4096}
 	var seen ml.Config
 	cfg.Tune = func(c *ml.Config) { seen = *c }
 	n, err := memberlist.Start(context.Background(), cfg)
@@ -191,7 +191,7 @@ func TestTuning(t *testing.T) {
 	}
 	n.Kill()
 	if seen.PushPullInterval != 7*time.Second || seen.GossipNodes != 5 || seen.SuspicionMult != 9 || seen.ProbeInterval != 3*time.Second ||
-		seen.ProbeTimeout != ml.DefaultLANConfig().ProbeTimeout {
+		seen.HandoffQueueDepth != 4096 || seen.ProbeTimeout != ml.DefaultLANConfig().ProbeTimeout {
 		t.Errorf("Tune saw PushPull %v GossipNodes %d SuspicionMult %d ProbeInterval %v ProbeTimeout %v",
 			seen.PushPullInterval, seen.GossipNodes, seen.SuspicionMult, seen.ProbeInterval, seen.ProbeTimeout)
 	}
@@ -201,6 +201,7 @@ func TestTuning(t *testing.T) {
 	}{
 		{memberlist.Tuning{GossipInterval: -time.Second}, "Config.Tuning.GossipInterval is negative"},
 		{memberlist.Tuning{RetransmitMult: -1}, "Config.Tuning.RetransmitMult is -1"},
+		{memberlist.Tuning{HandoffQueueDepth: 1 << 20}, "Config.Tuning.HandoffQueueDepth is 1048576"},
 		{memberlist.Tuning{ProbeInterval: time.Second, ProbeTimeout: 2 * time.Second}, "not shorter than ProbeInterval"},
 	} {
 		cfg.Tuning, cfg.Tune = c.tuning, nil

@@ -39,6 +39,12 @@ type Tuning struct {
 	// DeadNodeReclaimTime is how long after its death a member may come
 	// back under its name at another address; 0: never.
 	DeadNodeReclaimTime time.Duration
+	// HandoffQueueDepth bounds how many received gossip messages (alive,
+	// suspect, dead) wait for memberlist's single handler goroutine;
+	// further ones are dropped with "handler queue full". Each waiting
+	// message can pin its UDP read buffer (64 KiB), so the bound is also a
+	// memory bound. memberlist: 1024.
+	HandoffQueueDepth int
 }
 
 // Apply sets the non-zero fields of t on c.
@@ -62,6 +68,7 @@ func (t Tuning) Apply(c *ml.Config) {
 	setI(&c.RetransmitMult, t.RetransmitMult)
 	setD(&c.TCPTimeout, t.TCPTimeout)
 	setD(&c.DeadNodeReclaimTime, t.DeadNodeReclaimTime)
+	setI(&c.HandoffQueueDepth, t.HandoffQueueDepth)
 }
 
 // check reports the first negative field, or a probe timeout not shorter
@@ -87,5 +94,12 @@ func (t Tuning) check() error {
 	if t.ProbeInterval > 0 && t.ProbeTimeout > 0 && t.ProbeTimeout >= t.ProbeInterval {
 		return fmt.Errorf("memberlist: Config.Tuning.ProbeTimeout %v is not shorter than ProbeInterval %v; a probe must time out before the next one starts", t.ProbeTimeout, t.ProbeInterval)
 	}
+	if t.HandoffQueueDepth < 0 || t.HandoffQueueDepth > maxHandoffQueueDepth {
+		return fmt.Errorf("memberlist: Config.Tuning.HandoffQueueDepth is %d; use 1 to %d, or 0 for memberlist's 1024", t.HandoffQueueDepth, maxHandoffQueueDepth)
+	}
 	return nil
 }
+
+// maxHandoffQueueDepth caps Tuning.HandoffQueueDepth: 16 Ki messages can
+// pin up to 1 GiB of read buffers.
+const maxHandoffQueueDepth = 16 << 10

@@ -39,6 +39,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	faults := fs.Bool("faults", false, "after converging, kill a tenth of the members, time the detection, restart them and time the healing (loopback only)")
 	profile := fs.String("profile", "lan", "memberlist timing profile: lan, wan or local")
 	pushPull := fs.Duration("push-pull-interval", 0, "memberlist PushPullInterval; 0: the profile's")
+	handoff := fs.Int("handoff-queue-depth", 0, "memberlist HandoffQueueDepth (gossip messages waiting for the handler); 0: memberlist's 1024")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up a phase after this long")
 	svg := fs.String("svg", "", "write an SVG plot of convergence time against N to this file")
 	asJSON := fs.Bool("json", false, "print one JSON object per N instead of the table")
@@ -83,7 +84,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		for r := range *runs {
 			res := scale.RunMemberlist(ctx, scale.MemberlistOptions{
 				N: n, Transport: *transport, Profile: memberlist.Profile(*profile), Timeout: *timeout, Faults: *faults,
-				Tuning: memberlist.Tuning{PushPullInterval: *pushPull},
+				Tuning: memberlist.Tuning{PushPullInterval: *pushPull, HandoffQueueDepth: *handoff},
 				Progress: func(phase string, waited time.Duration, short string) {
 					if *verbose {
 						fmt.Fprintf(stderr, "#   %s %v: %s\n", phase, waited.Round(time.Second), short)

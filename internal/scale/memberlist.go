@@ -22,10 +22,9 @@ const (
 	// TransportLoopback runs every member on 127.0.0.1 with real UDP and
 	// TCP sockets, each on its own free port.
 	TransportLoopback = "loopback"
-	// TransportSim runs every member on memberlist's in-memory
-	// MockNetwork: the protocol without sockets. Members cannot be killed
-	// there (a send to a stopped mock member blocks), so only convergence
-	// is measured.
+	// TransportSim runs every member on an in-memory network (see
+	// simNet): the protocol without sockets. Only convergence is
+	// measured.
 	TransportSim = "sim"
 )
 
@@ -73,13 +72,9 @@ func RunMemberlist(ctx context.Context, o MemberlistOptions) (res Result) {
 		names[i] = libcluster.MustParseNode(fmt.Sprintf("m%d@127.0.0.1", i))
 		hosts[i] = string(names[i])
 	}
-	var mock *ml.MockNetwork
-	transports := make([]*ml.MockTransport, o.N)
+	transports := make([]*simTransport, o.N)
 	if o.Transport == TransportSim {
-		mock = &ml.MockNetwork{}
-		for i := range transports { // all before any starts: MockNetwork is not safe for concurrent use
-			transports[i] = mock.NewTransport(string(names[i]))
-		}
+		_, transports = newSimNet(o.N)
 	}
 
 	c := &mlCluster{o: o, names: names, hosts: hosts, log: log, nodes: make([]*memberlist.Node, o.N),
@@ -159,7 +154,7 @@ type mlCluster struct {
 	stops      []func()
 	dones      []chan struct{}
 	ports      []int
-	transports []*ml.MockTransport
+	transports []*simTransport
 	wg         sync.WaitGroup
 	downs      atomic.Int64 // down events seen by all members
 }
@@ -175,7 +170,7 @@ func (c *mlCluster) start(ctx context.Context, i int) error {
 	cfg.Tuning = c.o.Tuning
 	if t := c.transports[i]; t != nil {
 		cfg.BindPort = 0
-		cfg.PeerPort = 1 // the seed's port on the MockNetwork
+		cfg.PeerPort = 1 // the seed's port on the simulated network
 		cfg.Tune = func(mc *ml.Config) { mc.Transport = t }
 	}
 	n, err := memberlist.Start(ctx, cfg)

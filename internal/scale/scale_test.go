@@ -86,3 +86,24 @@ func TestRunMemberlist(t *testing.T) {
 		t.Error("N=1 accepted")
 	}
 }
+
+// A packet to a member whose loop is not reading never blocks the sender:
+// past the inbox it is dropped, as UDP would; a dial to a gone member fails.
+func TestSimNetNeverBlocks(t *testing.T) {
+	_, ts := newSimNet(2)
+	for range simInbox + 10 {
+		if _, err := ts[0].WriteTo([]byte{1}, ts[1].addr.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ts[1].dropped.Load(); got != 10 {
+		t.Errorf("dropped %d, want 10", got)
+	}
+	_ = ts[1].Shutdown()
+	if _, err := ts[0].DialTimeout(ts[1].addr.String(), time.Second); !errors.Is(err, errSimUnreachable) {
+		t.Errorf("dial to a shut-down member: %v", err)
+	}
+	if _, err := ts[0].DialTimeout(ts[0].addr.String(), 10*time.Millisecond); err != nil {
+		t.Fatalf("dial self: %v", err)
+	}
+}
