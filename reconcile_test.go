@@ -3,6 +3,7 @@ package libcluster_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,8 +58,29 @@ func TestDownDuringConnectIsNotOverwritten(t *testing.T) {
 		c, _, _ := conn.stats("a")
 		return c >= 3
 	})
-	if st := topo.Status(); len(st.Connected) != 0 || st.Ready {
-		t.Fatalf("status says %v connected, ready=%v; the connector has %v", st.Connected, st.Ready, conn.Nodes())
+	// ...and once it stops coming up at all, the last word (down) stands.
+	// (While it flaps, a status read between an up and its down may
+	// rightly show it connected for a moment, so the check waits for the
+	// attempts that flapped to end.)
+	conn.setMode(x, modeRefuse)
+	// A refused attempt starts only after the loop has taken the result of
+	// the one before it, so once one is reported every flap is applied.
+	eventually(t, "a refused attempt after the flapping", func() bool {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		for _, e := range log.evs {
+			if e.Kind == libcluster.EventConnectFailed && e.Node == x && e.Err != nil && strings.Contains(e.Err.Error(), "refused") {
+				return true
+			}
+		}
+		return false
+	})
+	eventually(t, "status published after it", func() bool { return len(topo.Status().Connected) == 0 })
+	for range 20 { // and it stays so: no stale success overwrites it
+		if st := topo.Status(); len(st.Connected) != 0 || st.Ready {
+			t.Fatalf("status says %v connected, ready=%v; the connector has %v", st.Connected, st.Ready, conn.Nodes())
+		}
+		time.Sleep(time.Millisecond)
 	}
 	// ...and once it holds, it is connected.
 	conn.setMode(x, modeUp)

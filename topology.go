@@ -280,10 +280,15 @@ func (r *reconciler) loop() {
 		case u := <-r.updates:
 			r.apply(u)
 		case res := <-r.results:
+			// Events the connector delivered before the call returned are
+			// already queued: apply them first, so a connection that came
+			// up and dropped during the call is judged by its last event.
+			r.drainNodeEvents()
 			r.finish(res)
 			r.drainResults()
 		case ev := <-r.nodeEvs:
 			r.nodeEvent(ev)
+			r.drainNodeEvents()
 		case f := <-r.failures:
 			r.strategyFailed(f)
 		case <-r.resync:
@@ -291,6 +296,20 @@ func (r *reconciler) loop() {
 		case <-tick.C:
 			r.doResync()
 		case <-retry.C:
+		}
+	}
+}
+
+// drainNodeEvents applies every connector event that is already queued,
+// so that a burst (an up followed at once by a down) is published as its
+// outcome, not as each step.
+func (r *reconciler) drainNodeEvents() {
+	for {
+		select {
+		case ev := <-r.nodeEvs:
+			r.nodeEvent(ev)
+		default:
+			return
 		}
 	}
 }
