@@ -45,7 +45,7 @@
 //	    push_pull_interval: 15s  # memberlist's own keys override the profile:
 //	    gossip_interval: 200ms   # gossip_nodes, probe_interval, probe_timeout,
 //	                             # suspicion_mult, retransmit_mult, tcp_timeout,
-//	                             # dead_node_reclaim_time
+//	                             # dead_node_reclaim_time, handoff_queue_depth
 //
 // Under memberlist a topology's prune defaults to never, since memberlist
 // cannot drop a live member (see [Node.Prunes]).
@@ -150,7 +150,8 @@ type Memberlist struct {
 	LeaveTimeout  time.Duration // how long leaving may take; 0: the package default
 	// Tuning holds memberlist's timing and gossip keys (push_pull_interval,
 	// gossip_interval, gossip_nodes, probe_interval, probe_timeout,
-	// suspicion_mult, retransmit_mult, tcp_timeout, dead_node_reclaim_time);
+	// suspicion_mult, retransmit_mult, tcp_timeout, dead_node_reclaim_time,
+	// handoff_queue_depth);
 	// zero fields keep the profile's values.
 	Tuning memberlist.Tuning
 }

@@ -25,7 +25,7 @@ var (
 	distKeys = []string{"cookie", "cookie_file", "hidden", "listen", "epmd", "tick_time", "tls"}
 	mlKeys   = []string{"bind", "advertise", "peer_port", "secret_key", "profile", "leave_timeout",
 		"push_pull_interval", "gossip_interval", "gossip_nodes", "probe_interval", "probe_timeout",
-		"suspicion_mult", "retransmit_mult", "tcp_timeout", "dead_node_reclaim_time"}
+		"suspicion_mult", "retransmit_mult", "tcp_timeout", "dead_node_reclaim_time", "handoff_queue_depth"}
 	httpKeys     = []string{"listen"}
 	topologyKeys = []string{"strategy", "config", "policy"}
 	policyKeys   = []string{"prune", "connect_timeout", "min_nodes", "parallelism", "backoff", "resync"}
@@ -453,6 +453,15 @@ func (p *parser) memberlistTuning(m map[string]entry, t *memberlist.Tuning) {
 				} else {
 					*i.dst = x
 				}
+			}
+		}
+	}
+	if v, ok := m["handoff_queue_depth"]; ok {
+		if x, ok := p.integer(v, path+".handoff_queue_depth", 1); ok {
+			if x > memberlist.MaxHandoffQueueDepth {
+				p.fail(v.val, path+".handoff_queue_depth", "want an integer from 1 to %d (each queued message can hold a 64 KiB read buffer), got %d", memberlist.MaxHandoffQueueDepth, x)
+			} else {
+				t.HandoffQueueDepth = x
 			}
 		}
 	}

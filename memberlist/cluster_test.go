@@ -18,11 +18,7 @@ const wait = 30 * time.Second
 // until stop is called or the test ends.
 func runTopology(t *testing.T, conn libcluster.Connector, hosts []libcluster.Node) (stop func()) {
 	t.Helper()
-	var list []any
-	for _, h := range hosts {
-		list = append(list, string(h))
-	}
-	s, err := static.FromParams(strategy.NewParams(map[string]any{"hosts": list}))
+	s, err := static.New(static.Config{Hosts: hosts}, strategy.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

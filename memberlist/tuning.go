@@ -94,12 +94,12 @@ func (t Tuning) check() error {
 	if t.ProbeInterval > 0 && t.ProbeTimeout > 0 && t.ProbeTimeout >= t.ProbeInterval {
 		return fmt.Errorf("memberlist: Config.Tuning.ProbeTimeout %v is not shorter than ProbeInterval %v; a probe must time out before the next one starts", t.ProbeTimeout, t.ProbeInterval)
 	}
-	if t.HandoffQueueDepth < 0 || t.HandoffQueueDepth > maxHandoffQueueDepth {
-		return fmt.Errorf("memberlist: Config.Tuning.HandoffQueueDepth is %d; use 1 to %d, or 0 for memberlist's 1024", t.HandoffQueueDepth, maxHandoffQueueDepth)
+	if t.HandoffQueueDepth < 0 || t.HandoffQueueDepth > MaxHandoffQueueDepth {
+		return fmt.Errorf("memberlist: Config.Tuning.HandoffQueueDepth is %d; use 1 to %d, or 0 for memberlist's 1024", t.HandoffQueueDepth, MaxHandoffQueueDepth)
 	}
 	return nil
 }
 
-// maxHandoffQueueDepth caps Tuning.HandoffQueueDepth: 16 Ki messages can
+// MaxHandoffQueueDepth caps Tuning.HandoffQueueDepth: 16 Ki messages can
 // pin up to 1 GiB of read buffers.
-const maxHandoffQueueDepth = 16 << 10
+const MaxHandoffQueueDepth = 16 << 10

@@ -67,17 +67,15 @@ func RunMemberlist(ctx context.Context, o MemberlistOptions) (res Result) {
 	defer func() { res.Warnings = warn.snapshot() }()
 
 	names := make([]libcluster.Node, o.N)
-	hosts := make([]any, o.N)
 	for i := range names {
 		names[i] = libcluster.MustParseNode(fmt.Sprintf("m%d@127.0.0.1", i))
-		hosts[i] = string(names[i])
 	}
 	transports := make([]*simTransport, o.N)
 	if o.Transport == TransportSim {
 		_, transports = newSimNet(o.N)
 	}
 
-	c := &mlCluster{o: o, names: names, hosts: hosts, log: log, nodes: make([]*memberlist.Node, o.N),
+	c := &mlCluster{o: o, names: names, log: log, nodes: make([]*memberlist.Node, o.N),
 		stops: make([]func(), o.N), dones: make([]chan struct{}, o.N), ports: make([]int, o.N), transports: transports}
 	defer func() {
 		if err := c.stopAll(); err != nil && res.Err == nil {
@@ -148,7 +146,6 @@ func RunMemberlist(ctx context.Context, o MemberlistOptions) (res Result) {
 type mlCluster struct {
 	o          MemberlistOptions
 	names      []libcluster.Node
-	hosts      []any
 	log        *slog.Logger
 	nodes      []*memberlist.Node
 	stops      []func()
@@ -188,7 +185,7 @@ func (c *mlCluster) start(ctx context.Context, i int) error {
 }
 
 func (c *mlCluster) run(i int) error {
-	s, err := static.FromParams(strategyParams(c.hosts))
+	s, err := static.New(static.Config{Hosts: c.names}, strategy.Options{})
 	if err != nil {
 		return err
 	}
@@ -280,8 +277,4 @@ func (c *mlCluster) stopAll() error {
 		return fmt.Errorf("scale: %d topologies did not stop within 30s of their cancel", stuck)
 	}
 	return nil
-}
-
-func strategyParams(hosts []any) *strategy.Params {
-	return strategy.NewParams(map[string]any{"hosts": hosts})
 }
