@@ -8,7 +8,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"sort"
 	"strconv"
@@ -380,7 +382,7 @@ func (n *Node) register(ctx context.Context) error {
 		}
 	default:
 		cl := &epmd.Client{Host: n.epmdHost, Port: n.epmdPort, Timeout: n.cfg.HandshakeTimeout}
-		reg, err := cl.Register(ctx, info)
+		reg, err := registerRetrying(ctx, cl, info, n.cfg.HandshakeTimeout+5*time.Second)
 		if err != nil {
 			return fmt.Errorf("dist: registering %s with EPMD at %s: %w", n.self, n.cfg.EPMD, err)
 		}
@@ -388,6 +390,34 @@ func (n *Node) register(ctx context.Context) error {
 		n.wg.Add(1)
 		go n.keepRegistered(cl, info, reg)
 		return nil
+	}
+}
+
+// registerRetrying registers with an explicit EPMD. An EPMD that closes
+// the connection unanswered is busy (many nodes of one host starting at
+// once pass its per-address limit on pending requests, and it drops the
+// oldest), so that is tried again with back-off for up to patience, as the
+// in-process keeper does; any other error is final at once.
+func registerRetrying(ctx context.Context, cl *epmd.Client, info epmd.NodeInfo, patience time.Duration) (*epmd.Registration, error) {
+	deadline := time.Now().Add(patience)
+	delay := 20 * time.Millisecond
+	for {
+		reg, err := cl.Register(ctx, info)
+		if err == nil {
+			return reg, nil
+		}
+		dropped := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+		if !dropped || ctx.Err() != nil || time.Now().Add(delay).After(deadline) {
+			return nil, err
+		}
+		t := time.NewTimer(delay + time.Duration(mrand.Int64N(int64(delay))))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		delay = min(2*delay, time.Second)
 	}
 }
 

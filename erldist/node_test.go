@@ -3,12 +3,15 @@ package erldist
 import (
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/erldist/epmd"
 	"github.com/libcluster-go/libcluster/erldist/etf"
 	"github.com/libcluster-go/libcluster/internal/testkit/clustertest"
 )
@@ -132,4 +135,46 @@ func TestExplicitEPMD(t *testing.T) {
 		n.Close()
 		return true
 	})
+}
+
+// dropFirst is a listener whose first n connections are closed unanswered,
+// as a busy EPMD drops the oldest pending requests.
+type dropFirst struct {
+	net.Listener
+	n       atomic.Int32
+	dropped atomic.Int32
+}
+
+func (l *dropFirst) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil || l.n.Add(-1) < 0 {
+			return c, err
+		}
+		l.dropped.Add(1)
+		clustertest.CloseNow(c)
+	}
+}
+
+// TestExplicitEPMDBusyAtFirst: an explicit EPMD that drops the first
+// registration attempts (too many nodes of the host starting at once) does
+// not fail Start; the registration is tried again.
+func TestExplicitEPMDBusyAtFirst(t *testing.T) {
+	t.Parallel()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &dropFirst{Listener: inner}
+	ln.n.Store(2)
+	srv := &epmd.Server{Logger: testLogger()}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close(); ln.Close() })
+	a := startNode(t, Config{Name: "busy@127.0.0.1", EPMD: ln.Addr().String()})
+	if got := ln.dropped.Load(); got != 2 {
+		t.Fatalf("the EPMD dropped %d registration attempts; want 2 before the one that succeeded", got)
+	}
+	if a.Creation() == 0 {
+		t.Fatal("no creation from EPMD after the retried registration")
+	}
 }
