@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -186,6 +187,7 @@ type reconciler struct {
 	self    Node
 	members map[Node]*member
 	order   []Node // members sorted; nil when members changed (never mutated in place)
+	shuffle []Node // members in this reconciler's random connect order; nil with order
 	owners  *owners
 	unshare func()
 
@@ -221,14 +223,14 @@ func (r *reconciler) addMember(n Node) *member {
 	r.owners.claim(n)
 	m := &member{}
 	r.members[n] = m
-	r.order = nil
+	r.order, r.shuffle = nil, nil
 	return m
 }
 
 // removeMember forgets n and gives up its claim.
 func (r *reconciler) removeMember(n Node) {
 	delete(r.members, n)
-	r.order = nil
+	r.order, r.shuffle = nil, nil
 	r.owners.release(n)
 }
 
@@ -457,10 +459,23 @@ func (r *reconciler) desired() []Node {
 	return r.order
 }
 
+// connectOrder returns the members in an order of this reconciler's own,
+// random, kept while the member set stays the same. A fleet started at
+// once then does not aim every node's first Parallelism connects at the
+// same few peers (the first in sorted order), which a connector that
+// serves each join with a full-state exchange cannot absorb.
+func (r *reconciler) connectOrder() []Node {
+	if r.shuffle == nil {
+		r.shuffle = slices.Clone(r.desired())
+		rand.Shuffle(len(r.shuffle), func(i, j int) { r.shuffle[i], r.shuffle[j] = r.shuffle[j], r.shuffle[i] })
+	}
+	return r.shuffle
+}
+
 // kick starts connects for every member that is due, within Parallelism.
 func (r *reconciler) kick() {
 	now := time.Now()
-	for _, n := range r.desired() {
+	for _, n := range r.connectOrder() {
 		if r.inflight >= r.pol.Parallelism {
 			return
 		}

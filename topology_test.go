@@ -3,6 +3,7 @@ package libcluster_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -286,5 +287,39 @@ func TestZeroUpdateIgnored(t *testing.T) {
 	}
 	if !conn.isUp(b) {
 		t.Fatal("a zero update disconnected b")
+	}
+}
+
+// Each topology connects its members in an order of its own: a fleet of
+// nodes with the same list does not aim every node's first connects at
+// the same peer (the first in sorted order).
+func TestConnectOrderDiffersBetweenTopologies(t *testing.T) {
+	var ns []string
+	for i := range 30 {
+		ns = append(ns, fmt.Sprintf("n%02d@127.0.0.1", i))
+	}
+	firsts := map[libcluster.Node]bool{}
+	for range 8 {
+		conn := newMem("self@127.0.0.1")
+		conn.delay = time.Minute // the first connect stays in flight
+		s := newChanStrategy()
+		topo := newTopo(conn, s, libcluster.Policy{Parallelism: 1, ConnectTimeout: 2 * time.Minute}, &eventLog{})
+		t.Run("", func(t *testing.T) {
+			runTopology(t, topo)
+			s.send(t, libcluster.Seen(nodes(ns...)))
+			var first libcluster.Node
+			eventually(t, "a first connect", func() bool {
+				conn.mu.Lock()
+				defer conn.mu.Unlock()
+				for n := range conn.calls {
+					first = n
+				}
+				return len(conn.calls) == 1
+			})
+			firsts[first] = true
+		})
+	}
+	if len(firsts) < 2 {
+		t.Fatalf("8 topologies with the same 30 members all connected %v first", firsts)
 	}
 }
