@@ -173,3 +173,64 @@ func TestMissingPeerFoundWithoutGossip(t *testing.T) {
 		return slices.Contains(a.Nodes(), late.Self())
 	})
 }
+
+// A node runs at most four joins at once for its Connects, however many
+// the topology runs in parallel: a herd of connects to twelve hung peers,
+// each on an address of its own, opens four connections, not twelve.
+func TestConnectBoundsJoinsInFlight(t *testing.T) {
+	const peers = 12
+	first, err := net.Listen("tcp", "127.0.2.1:0")
+	if err != nil {
+		t.Skipf("cannot listen on 127.0.2.1 (loopback beyond 127.0.0.1): %v", err)
+	}
+	port := first.Addr().(*net.TCPAddr).Port
+	lns := []net.Listener{first}
+	for i := 2; i <= peers; i++ {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.2.%d:%d", i, port))
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			t.Skipf("port %d is taken on 127.0.2.%d: %v", port, i, err)
+		}
+		lns = append(lns, ln)
+	}
+	var accepted atomic.Int32
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		for _, l := range lns {
+			l.Close()
+		}
+		wg.Wait()
+	})
+	for _, ln := range lns {
+		wg.Go(func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				accepted.Add(1)
+				wg.Go(func() {
+					defer c.Close()
+					_, _ = io.Copy(io.Discard, c) // hung: never answers
+				})
+			}
+		})
+	}
+	n := joiner(t, port)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var cw sync.WaitGroup
+	for i := 1; i <= peers; i++ {
+		cw.Go(func() {
+			if err := n.Connect(ctx, libcluster.Node(fmt.Sprintf("p%d@127.0.2.%d", i, i))); err == nil {
+				t.Errorf("Connect p%d to a hung peer succeeded", i)
+			}
+		})
+	}
+	cw.Wait()
+	if got := accepted.Load(); got < 1 || got > 4 {
+		t.Fatalf("%d concurrent connects to hung peers opened %d connections; want 1 to 4", peers, got)
+	}
+}

@@ -93,6 +93,7 @@ type Node struct {
 	cool   map[netip.AddrPort]coolDown   // addresses whose last join failed; guarded by mu
 	wanted map[libcluster.Node]time.Time // peers a Connect failed to find, by last request; guarded by mu
 	wake   chan struct{}                 // nudges the sync loop when wanted gains a peer
+	slots  chan struct{}                 // join slots held by Connects; see joinSlots
 }
 
 type seenAddr struct {
@@ -121,6 +122,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		cool:    map[netip.AddrPort]coolDown{},
 		wanted:  map[libcluster.Node]time.Time{},
 		wake:    make(chan struct{}, 1),
+		slots:   make(chan struct{}, joinSlots),
 	}
 	c := s.mlConfig(&delegate{n: n}, &n.closed)
 	startErr := func(err error) error {
@@ -260,7 +262,15 @@ func (n *Node) Connect(ctx context.Context, peer libcluster.Node) error {
 		if ctx.Err() != nil {
 			break
 		}
+		release, ok := n.joinSlot(ctx, peer)
+		if !ok {
+			if n.isMember(peer) {
+				return nil
+			}
+			break // ctx ended
+		}
 		err := n.joinShared(ctx, c)
+		release()
 		if n.isMember(peer) {
 			return nil
 		}
@@ -330,6 +340,44 @@ func (n *Node) candidates(ctx context.Context, peer libcluster.Node) ([]netip.Ad
 		return nil, fmt.Errorf("memberlist: connect %s: it maps to this node's own address %s; check the node names and Config.PeerPort", peer, n.addr)
 	}
 	return out, nil
+}
+
+// Join slots: a node runs at most joinSlots joins at once for its
+// Connects, and a Connect waiting for a slot returns as soon as its peer is
+// listed. One push/pull exchange carries the whole member list, so one
+// join usually brings in every peer the other side knows, and the Connects
+// that waited skip their own. Without the bound a fleet started at once,
+// each node connecting to its whole list (a topology runs 16 connects in
+// parallel), makes N×16 full-state exchanges at the same time: at 200
+// members the exchanges alone stall convergence for minutes. A slot is
+// held for one join, which its Connect's ctx bounds, so a hung peer holds
+// one for at most the topology's connect timeout, and only until its
+// failure puts the address in back-off.
+const joinSlots = 4
+
+// joinSlot waits for a join slot until peer is a live member or ctx ends,
+// whichever comes first. ok reports whether it got one; release gives it
+// back.
+func (n *Node) joinSlot(ctx context.Context, peer libcluster.Node) (release func(), ok bool) {
+	for {
+		n.mu.Lock()
+		alive, changed := n.seen[peer].alive, n.changed
+		n.mu.Unlock()
+		if alive {
+			return nil, false
+		}
+		select {
+		case n.slots <- struct{}{}:
+			if n.isMember(peer) || ctx.Err() != nil { // listed, or given up, while we waited
+				<-n.slots
+				return nil, false
+			}
+			return func() { <-n.slots }, true
+		case <-changed:
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
 }
 
 // errList reads as one line, "first; second", and unwraps to every error.
