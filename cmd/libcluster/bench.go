@@ -22,6 +22,7 @@ import (
 type benchRow struct {
 	Connector string         `json:"connector"`
 	Transport string         `json:"transport"`
+	Shared    bool           `json:"shared_port,omitempty"`
 	N         int            `json:"n"`
 	Runs      int            `json:"runs"`
 	Converge  []float64      `json:"converge_s"` // min, median, max; empty when no run converged
@@ -32,10 +33,11 @@ type benchRow struct {
 }
 
 func cmdBench(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("bench", "[--transport loopback|sim] [--n 50,100] [--runs 3] [--faults] [--svg plot.svg]", stderr)
+	fs := newFlags("bench", "[--transport loopback|sim] [--shared-port] [--n 50,100] [--runs 3] [--faults] [--svg plot.svg]", stderr)
 	transport := fs.String("transport", scale.TransportLoopback, "memberlist members in this process over loopback UDP/TCP (loopback) or memberlist's in-memory network (sim)")
 	sizes := fs.String("n", "50", "comma-separated member counts, each 2 to 10000")
 	runs := fs.Int("runs", 3, "runs per member count; min/median/max are over these")
+	shared := fs.Bool("shared-port", false, "put all members on 127.0.0.1, so every name maps to the first member (a seed); default: each member on its own loopback address that its name maps to")
 	faults := fs.Bool("faults", false, "after converging, kill a tenth of the members, time the detection, restart them and time the healing (loopback only)")
 	profile := fs.String("profile", "lan", "memberlist timing profile: lan, wan or local")
 	pushPull := fs.Duration("push-pull-interval", 0, "memberlist PushPullInterval; 0: the profile's")
@@ -77,13 +79,17 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	if !*asJSON {
 		fmt.Fprintf(stdout, "| N | runs | converge min / median / max (ok/runs) | detect | heal |\n|---|---|---|---|---|\n")
 	}
-	series := scale.Series{Label: "memberlist " + *transport}
+	label := "memberlist " + *transport
+	if *shared {
+		label += " shared port"
+	}
+	series := scale.Series{Label: label}
 	for _, n := range ns {
 		var rs []scale.Result
-		row := benchRow{Connector: "memberlist", Transport: *transport, N: n, Runs: *runs, Warnings: map[string]int{}}
+		row := benchRow{Connector: "memberlist", Transport: *transport, Shared: *shared, N: n, Runs: *runs, Warnings: map[string]int{}}
 		for r := range *runs {
 			res := scale.RunMemberlist(ctx, scale.MemberlistOptions{
-				N: n, Transport: *transport, Profile: memberlist.Profile(*profile), Timeout: *timeout, Faults: *faults,
+				N: n, Transport: *transport, Profile: memberlist.Profile(*profile), Timeout: *timeout, Faults: *faults, SharedPort: *shared,
 				Tuning: memberlist.Tuning{PushPullInterval: *pushPull, HandoffQueueDepth: *handoff},
 				Progress: func(phase string, waited time.Duration, short string) {
 					if *verbose {

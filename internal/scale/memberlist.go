@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,8 +21,10 @@ import (
 
 // Transports MemberlistOptions.Transport can name.
 const (
-	// TransportLoopback runs every member on 127.0.0.1 with real UDP and
-	// TCP sockets, each on its own free port.
+	// TransportLoopback runs every member over real UDP and TCP sockets
+	// on loopback: each on its own loopback address (127.1.x.y) and one
+	// shared port, or, with SharedPort, all on 127.0.0.1, each on its
+	// own free port.
 	TransportLoopback = "loopback"
 	// TransportSim runs every member on an in-memory network (see
 	// simNet): the protocol without sockets. Only convergence is
@@ -37,16 +41,24 @@ type MemberlistOptions struct {
 	Timeout   time.Duration      // per phase; default 2 minutes
 	Faults    bool               // also kill a tenth of the members, then restart them
 	Policy    libcluster.Policy  // the topologies' policy; zero: the CLI's defaults
+	// SharedPort puts every member on one host address, so that every
+	// name maps to the first member (the seed): a fleet that shares one
+	// port per host behind a name, or a static list naming one seed.
+	// Without it each member has an address of its own that its name
+	// maps to, as nodes on separate hosts do.
+	SharedPort bool
 	// Progress, if set, is called about once a second while a phase waits,
 	// with the phase, the time it has waited and who is still short.
 	Progress func(phase string, waited time.Duration, short string)
 }
 
 // RunMemberlist runs one memberlist scenario like `libcluster run` does it:
-// every member runs a topology with a static list of all N names; only the
-// first member (the seed) listens on the port a name maps to, so a member
-// reaches the others through the seed and gossip, and directly once it has
-// seen them. It returns the figures of one run.
+// every member runs a topology with a static list of all N names. By
+// default each name maps to its own member (an address of its own, one
+// port for all); with SharedPort only the first member (the seed) listens
+// on the port a name maps to, so a member reaches the others through the
+// seed and gossip, and directly once it has seen them. It returns the
+// figures of one run.
 func RunMemberlist(ctx context.Context, o MemberlistOptions) (res Result) {
 	res.N = o.N
 	if o.N < 2 {
@@ -66,17 +78,33 @@ func RunMemberlist(ctx context.Context, o MemberlistOptions) (res Result) {
 	log := slog.New(warn)
 	defer func() { res.Warnings = warn.snapshot() }()
 
-	names := make([]libcluster.Node, o.N)
-	for i := range names {
-		names[i] = libcluster.MustParseNode(fmt.Sprintf("m%d@127.0.0.1", i))
+	if o.N > maxMembers {
+		res.Err = fmt.Errorf("scale: %d members; at most %d", o.N, maxMembers)
+		return res
 	}
-	transports := make([]*simTransport, o.N)
-	if o.Transport == TransportSim {
-		_, transports = newSimNet(o.N)
+	c := &mlCluster{o: o, log: log, names: make([]libcluster.Node, o.N), ips: make([]string, o.N),
+		nodes: make([]*memberlist.Node, o.N), stops: make([]func(), o.N), dones: make([]chan struct{}, o.N),
+		ports: make([]int, o.N), transports: make([]*simTransport, o.N)}
+	for i := range o.N {
+		c.ips[i] = "127.0.0.1"
+		if !o.SharedPort {
+			c.ips[i] = MemberIP(i).String()
+		}
+		c.names[i] = libcluster.MustParseNode(fmt.Sprintf("m%d@%s", i, c.ips[i]))
 	}
-
-	c := &mlCluster{o: o, names: names, log: log, nodes: make([]*memberlist.Node, o.N),
-		stops: make([]func(), o.N), dones: make([]chan struct{}, o.N), ports: make([]int, o.N), transports: transports}
+	switch {
+	case o.Transport == TransportSim:
+		_, c.transports = newSimNet(o.N, !o.SharedPort)
+	case !o.SharedPort:
+		p, err := FreePortOn(c.ips)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		for i := range c.ports {
+			c.ports[i] = p
+		}
+	}
 	defer func() {
 		if err := c.stopAll(); err != nil && res.Err == nil {
 			res.Err = err
@@ -146,6 +174,7 @@ func RunMemberlist(ctx context.Context, o MemberlistOptions) (res Result) {
 type mlCluster struct {
 	o          MemberlistOptions
 	names      []libcluster.Node
+	ips        []string // member i's bind address
 	log        *slog.Logger
 	nodes      []*memberlist.Node
 	stops      []func()
@@ -158,8 +187,10 @@ type mlCluster struct {
 
 func (c *mlCluster) start(ctx context.Context, i int) error {
 	cfg := memberlist.DefaultConfig(c.names[i])
-	cfg.BindAddr = "127.0.0.1"
-	cfg.BindPort = c.ports[i] // 0 at first: any free port; the same port on restart
+	cfg.BindAddr = c.ips[i]
+	// Shared port: 0 at first (any free port), the same port on restart;
+	// else the one port picked for all.
+	cfg.BindPort = c.ports[i]
 	cfg.PeerPort = c.ports[0]
 	cfg.Profile = c.o.Profile
 	cfg.LeaveTimeout = time.Second
@@ -167,7 +198,7 @@ func (c *mlCluster) start(ctx context.Context, i int) error {
 	cfg.Tuning = c.o.Tuning
 	if t := c.transports[i]; t != nil {
 		cfg.BindPort = 0
-		cfg.PeerPort = 1 // the seed's port on the simulated network
+		cfg.PeerPort = t.net.peerPort
 		cfg.Tune = func(mc *ml.Config) { mc.Transport = t }
 	}
 	n, err := memberlist.Start(ctx, cfg)
@@ -275,6 +306,52 @@ func (c *mlCluster) stopAll() error {
 	}
 	if stuck > 0 {
 		return fmt.Errorf("scale: %d topologies did not stop within 30s of their cancel", stuck)
+	}
+	return nil
+}
+
+// maxMembers bounds a run: member addresses 127.1.0.1 to 127.1.255.250.
+const maxMembers = 256 * 250
+
+// MemberIP is member i's own loopback address, 127.1.x.y (y 1 to 250, so
+// that no address ends in .0 or .255).
+func MemberIP(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{127, 1, byte(i / 250), byte(i%250 + 1)})
+}
+
+// FreePortOn returns a port that is free for UDP and TCP on every one of
+// ips, trying a few ports the kernel picks.
+func FreePortOn(ips []string) (int, error) {
+	var last error
+	for range 20 {
+		l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.ParseIP(ips[0])})
+		if err != nil {
+			return 0, fmt.Errorf("scale: no free port on %s: %w", ips[0], err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if last = portFree(ips, p); last == nil {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("scale: found no port free on all %d member addresses: %w", len(ips), last)
+}
+
+// portFree checks that port p can be bound for TCP and UDP on every one
+// of ips (and leaves it free again).
+func portFree(ips []string, p int) error {
+	for _, ip := range ips {
+		a := net.ParseIP(ip)
+		t, err := net.ListenTCP("tcp", &net.TCPAddr{IP: a, Port: p})
+		if err != nil {
+			return err
+		}
+		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: a, Port: p})
+		_ = t.Close()
+		if err != nil {
+			return err
+		}
+		_ = u.Close()
 	}
 	return nil
 }

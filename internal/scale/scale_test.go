@@ -68,19 +68,22 @@ func TestPlotSVG(t *testing.T) {
 	}
 }
 
-// A small real run: members on loopback sockets converge, notice a killed
-// member and take it back; the in-memory network converges too.
+// A small real run: members on loopback sockets, each on its own address
+// or all on one, converge, notice a killed member and take it back; the
+// in-memory network converges too, both ways.
 func TestRunMemberlist(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real members")
 	}
-	r := RunMemberlist(context.Background(), MemberlistOptions{N: 4, Profile: "local", Faults: true, Timeout: 30 * time.Second})
-	if r.Err != nil || r.Converge <= 0 || r.Detect <= 0 || r.Heal <= 0 {
-		t.Fatalf("loopback run = %+v", r)
-	}
-	r = RunMemberlist(context.Background(), MemberlistOptions{N: 8, Transport: TransportSim, Profile: "local", Timeout: 30 * time.Second})
-	if r.Err != nil || r.Converge <= 0 {
-		t.Fatalf("sim run = %+v", r)
+	for _, shared := range []bool{false, true} {
+		r := RunMemberlist(context.Background(), MemberlistOptions{N: 4, Profile: "local", Faults: true, SharedPort: shared, Timeout: 30 * time.Second})
+		if r.Err != nil || r.Converge <= 0 || r.Detect <= 0 || r.Heal <= 0 {
+			t.Fatalf("loopback run (shared port %v) = %+v", shared, r)
+		}
+		r = RunMemberlist(context.Background(), MemberlistOptions{N: 8, Transport: TransportSim, Profile: "local", SharedPort: shared, Timeout: 30 * time.Second})
+		if r.Err != nil || r.Converge <= 0 {
+			t.Fatalf("sim run (shared port %v) = %+v", shared, r)
+		}
 	}
 	if r := RunMemberlist(context.Background(), MemberlistOptions{N: 1}); r.Err == nil {
 		t.Error("N=1 accepted")
@@ -90,7 +93,13 @@ func TestRunMemberlist(t *testing.T) {
 // A packet to a member whose loop is not reading never blocks the sender:
 // past the inbox it is dropped, as UDP would; a dial to a gone member fails.
 func TestSimNetNeverBlocks(t *testing.T) {
-	_, ts := newSimNet(2)
+	for _, own := range []bool{false, true} {
+		simNetNeverBlocks(t, own)
+	}
+}
+
+func simNetNeverBlocks(t *testing.T, ownAddr bool) {
+	_, ts := newSimNet(2, ownAddr)
 	for range simInbox + 10 {
 		if _, err := ts[0].WriteTo([]byte{1}, ts[1].addr.String()); err != nil {
 			t.Fatal(err)

@@ -21,18 +21,28 @@ import (
 // All transports are created before any member starts; after that the
 // network is only read, so it needs no lock.
 type simNet struct {
-	byAddr map[string]*simTransport
+	byAddr   map[string]*simTransport
+	peerPort int // the port names map to
 }
 
 // simInbox is how many packets wait for a member's packet loop, like a
 // socket's receive buffer.
 const simInbox = 4096
 
-func newSimNet(n int) (*simNet, []*simTransport) {
-	s := &simNet{byAddr: make(map[string]*simTransport, n)}
+// newSimNet creates the transports of n members: with ownAddr, member i
+// at MemberIP(i):7946, where its name maps; else all on 127.0.0.1, member
+// i at port i+1, so that every name maps to the first.
+func newSimNet(n int, ownAddr bool) (*simNet, []*simTransport) {
+	s := &simNet{byAddr: make(map[string]*simTransport, n), peerPort: 1}
+	if ownAddr {
+		s.peerPort = 7946
+	}
 	ts := make([]*simTransport, n)
 	for i := range ts {
 		a := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: i + 1}
+		if ownAddr {
+			a = &net.UDPAddr{IP: MemberIP(i).AsSlice(), Port: s.peerPort}
+		}
 		t := &simTransport{net: s, addr: a, packets: make(chan *ml.Packet, simInbox), streams: make(chan net.Conn, 64)}
 		s.byAddr[a.String()] = t
 		ts[i] = t
