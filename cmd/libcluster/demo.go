@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -23,12 +24,14 @@ import (
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/erldist/epmd"
 	"github.com/libcluster-go/libcluster/httpapi"
+	"github.com/libcluster-go/libcluster/internal/scale"
 )
 
 // demoResult is what --json prints.
 type demoResult struct {
 	Nodes          int    `json:"nodes"`
 	Strategy       string `json:"strategy"`
+	Connector      string `json:"connector"`
 	ConvergedMS    int64  `json:"converged_ms"`
 	DownDetectedMS int64  `json:"down_detected_ms"`
 	HealedMS       int64  `json:"healed_ms"`
@@ -40,7 +43,8 @@ var demoStrategies = []string{"epmd", "gossip"}
 
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("demo", "[--nodes 5] [--strategy epmd] [--json] [--runs 1] [--timeout 60s] [--web]", stderr)
-	nodes := fs.Int("nodes", 5, "how many node processes to start (2 to 64)")
+	nodes := fs.Int("nodes", 5, "how many node processes to start (2 to 64 with dist, 2 to 256 with memberlist)")
+	conn := fs.String("connector", "dist", "the nodes' connector: dist (Erlang distribution, on 127.0.0.1) or memberlist (each node on its own loopback address, 127.1.0.x)")
 	strat := fs.String("strategy", "epmd", "discovery strategy: "+strings.Join(demoStrategies, ", "))
 	asJSON := fs.Bool("json", false, "print one JSON object with the figures at the end instead of the live table")
 	runs := fs.Int("runs", 1, "repeat the whole demo this many times and report the median figures")
@@ -52,9 +56,16 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
+	maxNodes := 64
+	if *conn == "memberlist" {
+		maxNodes = 256
+	}
 	switch {
-	case *nodes < 2 || *nodes > 64:
-		fmt.Fprintf(stderr, "libcluster demo: --nodes %d is out of range; want 2 to 64\n", *nodes)
+	case *conn != "dist" && *conn != "memberlist":
+		fmt.Fprintf(stderr, "libcluster demo: --connector %q; want dist or memberlist\n", *conn)
+		return exitUsage
+	case *nodes < 2 || *nodes > maxNodes:
+		fmt.Fprintf(stderr, "libcluster demo: --nodes %d is out of range; want 2 to %d with --connector %s\n", *nodes, maxNodes, *conn)
 		return exitUsage
 	case !slices.Contains(demoStrategies, *strat):
 		fmt.Fprintf(stderr, "libcluster demo: --strategy %q is not supported; want one of %s\n", *strat, strings.Join(demoStrategies, ", "))
@@ -86,7 +97,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	var dw *demoWeb
 	if *web {
-		dw, err = startDemoWeb(*webAddr, "demo1@127.0.0.1")
+		dw, err = startDemoWeb(*webAddr, demoName(*conn, 0))
 		if err != nil {
 			fmt.Fprintf(stderr, "libcluster demo: --web-addr %s: %v; choose a free address\n", *webAddr, err)
 			return exitUsage
@@ -98,7 +109,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		if *runs > 1 {
 			fmt.Fprintf(out, "run %d of %d\n", i+1, *runs)
 		}
-		d := &demo{n: *nodes, strategy: *strat, exe: exe, timeout: *timeout, out: out, tty: isTerminal(out), keep: *keep, web: dw, webPause: *webPause}
+		d := &demo{n: *nodes, strategy: *strat, connector: *conn, exe: exe, timeout: *timeout, out: out, tty: isTerminal(out), keep: *keep, web: dw, webPause: *webPause}
 		res, err := d.run(ctx)
 		if err != nil {
 			fmt.Fprintln(stderr, "libcluster demo:", err)
@@ -126,8 +137,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	if *runs > 1 {
 		what = fmt.Sprintf("median of %d runs", *runs)
 	}
-	fmt.Fprintf(stdout, "\n%d nodes, strategy %s (%s): converged in %d ms, loss noticed in %d ms, healed in %d ms\n",
-		final.Nodes, final.Strategy, what, final.ConvergedMS, final.DownDetectedMS, final.HealedMS)
+	fmt.Fprintf(stdout, "\n%d nodes, strategy %s, connector %s (%s): converged in %d ms, loss noticed in %d ms, healed in %d ms\n",
+		final.Nodes, final.Strategy, final.Connector, what, final.ConvergedMS, final.DownDetectedMS, final.HealedMS)
 	return exitOK
 }
 
@@ -154,20 +165,22 @@ func isTerminal(w io.Writer) bool {
 
 // demo is one run of the demo.
 type demo struct {
-	n        int
-	strategy string
-	exe      string
-	timeout  time.Duration
-	out      io.Writer
-	tty      bool
-	keep     bool
-	web      *demoWeb      // with --web
-	webPause time.Duration // with --web: pause between phases
+	n         int
+	strategy  string
+	connector string // dist or memberlist
+	exe       string
+	timeout   time.Duration
+	out       io.Writer
+	tty       bool
+	keep      bool
+	web       *demoWeb      // with --web
+	webPause  time.Duration // with --web: pause between phases
 
 	dir      string
 	epmdAddr string
 	cookie   string
 	udpPort  int // gossip
+	mlPort   int // memberlist: the port every node binds on its own address
 	children []*child
 	pids     []int
 	client   *http.Client
@@ -192,7 +205,7 @@ type child struct {
 }
 
 func (d *demo) run(ctx context.Context) (res demoResult, err error) {
-	res = demoResult{Nodes: d.n, Strategy: d.strategy}
+	res = demoResult{Nodes: d.n, Strategy: d.strategy, Connector: d.connector}
 	d.client = &http.Client{Timeout: time.Second}
 	d.dir, err = os.MkdirTemp("", "libcluster-demo-")
 	if err != nil {
@@ -227,6 +240,15 @@ func (d *demo) run(ctx context.Context) (res demoResult, err error) {
 		}
 		d.udpPort = u.LocalAddr().(*net.UDPAddr).Port
 		u.Close()
+	}
+	if d.connector == "memberlist" {
+		ips := make([]string, d.n)
+		for i := range ips {
+			ips[i] = scale.MemberIP(i).String()
+		}
+		if d.mlPort, err = scale.FreePortOn(ips); err != nil {
+			return res, err
+		}
 	}
 	if err := d.prepare(); err != nil {
 		return res, err
@@ -303,7 +325,7 @@ func (d *demo) run(ctx context.Context) (res demoResult, err error) {
 func (d *demo) prepare() error {
 	var hosts []string
 	for i := range d.n {
-		hosts = append(hosts, fmt.Sprintf("demo%d@127.0.0.1", i+1))
+		hosts = append(hosts, string(demoName(d.connector, i)))
 	}
 	for i := range d.n {
 		c := &child{
@@ -313,14 +335,25 @@ func (d *demo) prepare() error {
 			logPath:  filepath.Join(d.dir, fmt.Sprintf("demo%d.log", i+1)),
 			state:    "new",
 		}
-		cfg := fmt.Sprintf(`# generated by libcluster demo
-node:
+		nodeSection := fmt.Sprintf(`node:
   name: %s
   cookie: %s
   listen: 127.0.0.1:0
   epmd: %s
   tick_time: 2s
-http:
+`, c.name, d.cookie, d.epmdAddr)
+		if d.connector == "memberlist" {
+			nodeSection = fmt.Sprintf(`node:
+  name: %s
+  connector: memberlist
+  memberlist:
+    bind: %s
+    secret_key: %s
+    profile: local
+`, c.name, net.JoinHostPort(c.name.Host(), fmt.Sprint(d.mlPort)), d.mlKey())
+		}
+		cfg := fmt.Sprintf(`# generated by libcluster demo
+%shttp:
   listen: 127.0.0.1:0
 topologies:
   demo:
@@ -328,13 +361,30 @@ topologies:
       connect_timeout: 1s
       resync: 500ms
       backoff: {initial: 50ms, max: 500ms}
-`, c.name, d.cookie, d.epmdAddr, d.strategyConfig(hosts))
+`, nodeSection, d.strategyConfig(hosts))
 		if err := os.WriteFile(c.config, []byte(cfg), 0o600); err != nil {
 			return fmt.Errorf("cannot write the node config: %w", err)
 		}
 		d.children = append(d.children, c)
 	}
 	return nil
+}
+
+// demoName is the name of node i (from 0): on 127.0.0.1 under dist, on
+// an address of its own under memberlist, where every node binds one port.
+func demoName(connector string, i int) libcluster.Node {
+	host := "127.0.0.1"
+	if connector == "memberlist" {
+		host = scale.MemberIP(i).String()
+	}
+	return libcluster.Node(fmt.Sprintf("demo%d@%s", i+1, host))
+}
+
+// mlKey is the memberlist secret key of this run: the cookie's 16 random
+// bytes, so that two demos never merge.
+func (d *demo) mlKey() string {
+	b, _ := hex.DecodeString(d.cookie)
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 // strategyConfig is the topology's strategy and config section.

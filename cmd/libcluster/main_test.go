@@ -160,10 +160,14 @@ func TestHelp(t *testing.T) {
 
 func TestDemo(t *testing.T) {
 	testenv.Short(t)
-	sizes := []int{3, 5}
-	for _, n := range sizes {
-		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			code, out, errOut := runCLI(t, 5*time.Minute, "demo", "--json", "--nodes", fmt.Sprint(n), "--timeout", "60s")
+	cases := []struct {
+		conn string
+		n    int
+	}{{"dist", 3}, {"dist", 5}, {"memberlist", 4}}
+	for _, c := range cases {
+		n := c.n
+		t.Run(fmt.Sprintf("%s/%d", c.conn, n), func(t *testing.T) {
+			code, out, errOut := runCLI(t, 5*time.Minute, "demo", "--json", "--connector", c.conn, "--nodes", fmt.Sprint(n), "--timeout", "60s")
 			if code != 0 {
 				t.Fatalf("demo exit %d; stderr:\n%s", code, errOut)
 			}
@@ -171,7 +175,7 @@ func TestDemo(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &r); err != nil {
 				t.Fatalf("demo output %q is not JSON: %v", out, err)
 			}
-			if r.Nodes != n || r.Strategy != "epmd" || r.ConvergedMS <= 0 || r.HealedMS <= 0 || r.DownDetectedMS < 0 {
+			if r.Nodes != n || r.Strategy != "epmd" || r.Connector != c.conn || r.ConvergedMS <= 0 || r.HealedMS <= 0 || r.DownDetectedMS < 0 {
 				t.Errorf("demo result = %+v", r)
 			}
 			if len(r.PIDs) != n+1 { // every node plus the restarted one
@@ -405,4 +409,20 @@ topologies:
 		return false, e.Output()
 	})
 	stop(t, g)
+}
+
+func TestDemoBadFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--connector", "grpc"}, `--connector "grpc"; want dist or memberlist`},
+		{[]string{"--nodes", "65"}, "want 2 to 64 with --connector dist"},
+		{[]string{"--connector", "memberlist", "--nodes", "257"}, "want 2 to 256 with --connector memberlist"},
+	} {
+		code, _, errOut := runCLI(t, 30*time.Second, append([]string{"demo"}, c.args...)...)
+		if code != exitUsage || !strings.Contains(errOut, c.want) {
+			t.Errorf("demo %v: exit %d, stderr %q; want %d and %q", c.args, code, errOut, exitUsage, c.want)
+		}
+	}
 }
