@@ -5,22 +5,22 @@
 //	GET /healthz  200 "ok" while the process serves
 //	GET /readyz   200 when every topology met its min_nodes and the
 //	              connector is healthy, else 503 saying what is wrong
-//	GET /metrics  Prometheus metrics, when a Gatherer is set
+//	GET /metrics  Prometheus metrics (text format 0.0.4), when Metrics is set
 //
 // With [Source].Web set it also serves the live web view at / ([Web]).
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/libcluster-go/libcluster"
+	"github.com/libcluster-go/libcluster/metrics"
 )
 
 // Members is the body of GET /members.
@@ -45,14 +45,24 @@ type Source struct {
 	// Status returns every topology's status, e.g. a Supervisor's Status
 	// method. Nil: no topologies.
 	Status func() []libcluster.TopologyStatus
-	// Gatherer serves /metrics; nil: no /metrics endpoint.
-	Gatherer prometheus.Gatherer
+	// Metrics serves /metrics and the web view's figures, typically a
+	// *metrics.Metrics; nil: no /metrics endpoint and no figures.
+	Metrics MetricsSource
 	// Web serves the live web view at /; nil: no page.
 	Web *Web
 	// Health returns nil while the connector works, or what broke it (such
 	// as erldist.Node's Err: its listener failed for good); /readyz then
 	// answers 503 with the error. Nil: not checked.
 	Health func() error
+}
+
+// MetricsSource is what serves GET /metrics: [metrics.Metrics] is one.
+type MetricsSource interface {
+	// WriteText writes the metrics in the Prometheus text exposition
+	// format, version 0.0.4 (metrics.ContentType).
+	WriteText(w io.Writer) error
+	// Snapshot returns the samples the web view shows as figures.
+	Snapshot() []metrics.Sample
 }
 
 // Handler returns the HTTP handler for src.
@@ -85,8 +95,16 @@ func Handler(src Source) http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	if src.Gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(src.Gatherer, promhttp.HandlerOpts{}))
+	if src.Metrics != nil {
+		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+			var buf bytes.Buffer
+			if err := src.Metrics.WriteText(&buf); err != nil {
+				http.Error(w, "reading the metrics failed: "+err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", metrics.ContentType)
+			_, _ = w.Write(buf.Bytes())
+		})
 	}
 	if src.Web != nil {
 		src.Web.routes(mux, src)

@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/strategy/gossip"
 )
@@ -208,43 +206,23 @@ func (wb *Web) View(src Source) View {
 
 func figures(src Source) []Figure {
 	out := []Figure{}
-	if src.Gatherer == nil {
+	if src.Metrics == nil {
 		return out
 	}
-	fams, _ := src.Gatherer.Gather() // a partial answer is still worth showing
-	for _, f := range fams {
-		name := f.GetName()
-		if !strings.HasPrefix(name, "libcluster_") && !slices.Contains(processFigures, name) {
+	for _, sm := range src.Metrics.Snapshot() {
+		if !strings.HasPrefix(sm.Name, "libcluster_") && !slices.Contains(processFigures, sm.Name) {
 			continue
 		}
-		for _, m := range f.GetMetric() {
-			if len(out) == maxFigures {
-				return out
-			}
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
-			}
-			out = append(out, Figure{Name: name, Labels: strings.Join(labels, ","), Value: sampleValue(f.GetType(), m)})
+		if len(out) == maxFigures {
+			return out
 		}
+		var labels []string
+		for _, l := range sm.Labels {
+			labels = append(labels, fmt.Sprintf("%s=%q", l.Name, l.Value))
+		}
+		out = append(out, Figure{Name: sm.Name, Labels: strings.Join(labels, ","), Value: sm.Value})
 	}
 	return out
-}
-
-func sampleValue(t dto.MetricType, m *dto.Metric) float64 {
-	switch t {
-	case dto.MetricType_COUNTER:
-		return m.GetCounter().GetValue()
-	case dto.MetricType_GAUGE:
-		return m.GetGauge().GetValue()
-	case dto.MetricType_UNTYPED:
-		return m.GetUntyped().GetValue()
-	case dto.MetricType_HISTOGRAM:
-		return float64(m.GetHistogram().GetSampleCount())
-	case dto.MetricType_SUMMARY:
-		return float64(m.GetSummary().GetSampleCount())
-	}
-	return 0
 }
 
 // Mesh is the cluster as this node and the peers whose pages answered

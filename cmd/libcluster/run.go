@@ -13,9 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/libcluster-go/libcluster"
 	"github.com/libcluster-go/libcluster/config"
 	"github.com/libcluster-go/libcluster/erldist"
@@ -111,9 +108,8 @@ func runNode(ctx context.Context, f *config.File, log *slog.Logger, addrFile str
 	})
 	defer stopWatch()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := metrics.New(reg)
+	m := metrics.New()
+	m.TrackProcess() // go_goroutines, process_resident_memory_bytes, ...
 	web := newWeb(f, httpLn)
 	tops, err := f.NewTopologies(node, log, m.Observe, web.Events.Observe)
 	if err != nil {
@@ -137,7 +133,7 @@ func runNode(ctx context.Context, f *config.File, log *slog.Logger, addrFile str
 	var srv *httpapi.Server
 	srvDone := make(chan error, 1)
 	if httpLn != nil {
-		src := httpapi.Source{Connector: node, Status: sup.Status, Gatherer: reg, Web: web}
+		src := httpapi.Source{Connector: node, Status: sup.Status, Metrics: m, Web: web}
 		if h, ok := node.(interface{ Err() error }); ok {
 			src.Health = h.Err // dist: its listener failed for good
 		}
