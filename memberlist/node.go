@@ -94,6 +94,7 @@ type Node struct {
 	wanted map[libcluster.Node]time.Time // peers a Connect failed to find, by last request; guarded by mu
 	wake   chan struct{}                 // nudges the sync loop when wanted gains a peer
 	slots  chan struct{}                 // join slots held by Connects; see joinSlots
+	joined time.Time                     // when the last join succeeded; guarded by mu
 }
 
 type seenAddr struct {
@@ -342,29 +343,61 @@ func (n *Node) candidates(ctx context.Context, peer libcluster.Node) ([]netip.Ad
 	return out, nil
 }
 
-// Join slots: a node runs at most joinSlots joins at once for its
-// Connects, and a Connect waiting for a slot returns as soon as its peer is
-// listed. One push/pull exchange carries the whole member list, so one
-// join usually brings in every peer the other side knows, and the Connects
-// that waited skip their own. Without the bound a fleet started at once,
-// each node connecting to its whole list (a topology runs 16 connects in
-// parallel), makes N×16 full-state exchanges at the same time: at 200
-// members the exchanges alone stall convergence for minutes. A slot is
-// held for one join, which its Connect's ctx bounds, so a hung peer holds
-// one for at most the topology's connect timeout, and only until its
-// failure puts the address in back-off.
-const joinSlots = 4
+// Join slots: a node runs one join at a time for its Connects, and a
+// Connect waiting for the slot returns as soon as its peer is listed. One
+// push/pull exchange carries the whole member list, so one join usually
+// brings in every peer the other side knows, and the Connects that waited
+// skip their own. Without the bound a fleet started at once, each node
+// connecting to its whole list (a topology runs 16 connects in parallel),
+// makes N×16 full-state exchanges at the same time; even four at a time
+// split a 200-member rollout into many small clusters whose merges flood
+// gossip until starved members are declared failed (docs/benchmarks.md).
+// The slot is held for the whole join, which its Connect's ctx bounds: a
+// hung or black-holed peer delays the others by up to the topology's
+// connect timeout, once, before its failure puts the address in back-off.
+// (Giving the slot up after a second instead let joins slowed by a loaded
+// machine overlap again, and the 200-member rollout failed.)
+//
+// For joinQuiet after a join succeeded, a Connect whose peer is not listed
+// waits for gossip before it starts another: the node is in a cluster now,
+// and what that cluster knows reaches it within a few gossip rounds; only
+// a peer still missing then (another partition, or not up yet) is joined.
+const (
+	joinSlots = 1
+	joinQuiet = time.Second
+)
 
-// joinSlot waits for a join slot until peer is a live member or ctx ends,
-// whichever comes first. ok reports whether it got one; release gives it
-// back.
+// joinSlot waits for joinQuiet to pass and a join slot to free, until
+// peer is a live member or ctx ends, whichever comes first. ok reports
+// whether it got one; release gives it back.
 func (n *Node) joinSlot(ctx context.Context, peer libcluster.Node) (release func(), ok bool) {
+	var quiet *time.Timer
+	defer func() {
+		if quiet != nil {
+			quiet.Stop()
+		}
+	}()
 	for {
 		n.mu.Lock()
 		alive, changed := n.seen[peer].alive, n.changed
+		wait := time.Until(n.joined.Add(joinQuiet))
 		n.mu.Unlock()
 		if alive {
 			return nil, false
+		}
+		if wait > 0 {
+			if quiet == nil {
+				quiet = time.NewTimer(wait)
+			} else {
+				quiet.Reset(wait)
+			}
+			select {
+			case <-quiet.C:
+			case <-changed:
+			case <-ctx.Done():
+				return nil, false
+			}
+			continue
 		}
 		select {
 		case n.slots <- struct{}{}:
@@ -546,6 +579,7 @@ func (n *Node) joinShared(ctx context.Context, addr netip.AddrPort) error {
 			switch {
 			case err == nil:
 				delete(n.cool, addr)
+				n.joined = time.Now()
 			case !cancelled:
 				cd := n.cool[addr]
 				cd.failures++
