@@ -23,6 +23,8 @@ type benchRow struct {
 	Connector string         `json:"connector"`
 	Transport string         `json:"transport"`
 	Shared    bool           `json:"shared_port,omitempty"`
+	Protocol  bool           `json:"protocol,omitempty"`
+	TimeScale float64        `json:"time_scale,omitempty"` // times are divided by it
 	N         int            `json:"n"`
 	Runs      int            `json:"runs"`
 	Converge  []float64      `json:"converge_s"` // min, median, max; empty when no run converged
@@ -33,11 +35,13 @@ type benchRow struct {
 }
 
 func cmdBench(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("bench", "[--transport loopback|sim] [--shared-port] [--n 50,100] [--runs 3] [--faults] [--svg plot.svg]", stderr)
+	fs := newFlags("bench", "[--transport loopback|sim] [--shared-port] [--protocol [--time-scale K]] [--n 50,100] [--runs 3] [--faults] [--svg plot.svg]", stderr)
 	transport := fs.String("transport", scale.TransportLoopback, "memberlist members in this process over loopback UDP/TCP (loopback) or memberlist's in-memory network (sim)")
 	sizes := fs.String("n", "50", "comma-separated member counts, each 2 to 10000")
 	runs := fs.Int("runs", 3, "runs per member count; min/median/max are over these")
 	shared := fs.Bool("shared-port", false, "put all members on 127.0.0.1, so every name maps to the first member (a seed); default: each member on its own loopback address that its name maps to")
+	protocol := fs.Bool("protocol", false, "measure memberlist's protocol alone: no topologies; each member joins one random member started before it")
+	timeScale := fs.Float64("time-scale", 0, "with --protocol: stretch every memberlist interval and timeout by this factor (1 to 1000) and report times divided by it, for simulations too large to run at real speed")
 	faults := fs.Bool("faults", false, "after converging, kill a tenth of the members, time the detection, restart them and time the healing (loopback only)")
 	profile := fs.String("profile", "lan", "memberlist timing profile: lan, wan or local")
 	pushPull := fs.Duration("push-pull-interval", 0, "memberlist PushPullInterval; 0: the profile's")
@@ -62,6 +66,12 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	case *transport != scale.TransportLoopback && *transport != scale.TransportSim:
 		fmt.Fprintf(stderr, "libcluster bench: --transport %q; want %s or %s\n", *transport, scale.TransportLoopback, scale.TransportSim)
 		return exitUsage
+	case *timeScale != 0 && (*timeScale < 1 || *timeScale > 1000 || !*protocol):
+		fmt.Fprintf(stderr, "libcluster bench: --time-scale %v; want 1 to 1000, with --protocol\n", *timeScale)
+		return exitUsage
+	case *faults && *protocol:
+		fmt.Fprintln(stderr, "libcluster bench: --faults needs the topologies; drop --protocol or --faults")
+		return exitUsage
 	case *runs < 1:
 		fmt.Fprintf(stderr, "libcluster bench: --runs %d; want at least 1\n", *runs)
 		return exitUsage
@@ -80,16 +90,23 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "| N | runs | converge min / median / max (ok/runs) | detect | heal |\n|---|---|---|---|---|\n")
 	}
 	label := "memberlist " + *transport
+	if *protocol {
+		label += " protocol"
+		if *timeScale > 1 {
+			label += fmt.Sprintf(" (time ×%g)", *timeScale)
+		}
+	}
 	if *shared {
 		label += " shared port"
 	}
 	series := scale.Series{Label: label}
 	for _, n := range ns {
 		var rs []scale.Result
-		row := benchRow{Connector: "memberlist", Transport: *transport, Shared: *shared, N: n, Runs: *runs, Warnings: map[string]int{}}
+		row := benchRow{Connector: "memberlist", Transport: *transport, Shared: *shared, Protocol: *protocol, TimeScale: *timeScale, N: n, Runs: *runs, Warnings: map[string]int{}}
 		for r := range *runs {
 			res := scale.RunMemberlist(ctx, scale.MemberlistOptions{
 				N: n, Transport: *transport, Profile: memberlist.Profile(*profile), Timeout: *timeout, Faults: *faults, SharedPort: *shared,
+				Protocol: *protocol, TimeScale: *timeScale,
 				Tuning: memberlist.Tuning{PushPullInterval: *pushPull, HandoffQueueDepth: *handoff},
 				Progress: func(phase string, waited time.Duration, short string) {
 					if *verbose {

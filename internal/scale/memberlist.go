@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -47,6 +48,15 @@ type MemberlistOptions struct {
 	// Without it each member has an address of its own that its name
 	// maps to, as nodes on separate hosts do.
 	SharedPort bool
+	// Protocol measures memberlist's protocol alone: no topologies; member
+	// i joins one random member started before it (member 0 none), all at
+	// once, as nodes given a seed list do.
+	Protocol bool
+	// TimeScale, if above 1, stretches every memberlist interval and
+	// timeout by that factor and reports times divided by it, so that a
+	// simulation too large for the machine's CPUs at real speed still
+	// shows the protocol's own timing (Protocol runs only).
+	TimeScale float64
 	// Progress, if set, is called about once a second while a phase waits,
 	// with the phase, the time it has waited and who is still short.
 	Progress func(phase string, waited time.Duration, short string)
@@ -78,6 +88,13 @@ func RunMemberlist(ctx context.Context, o MemberlistOptions) (res Result) {
 	log := slog.New(warn)
 	defer func() { res.Warnings = warn.snapshot() }()
 
+	if o.TimeScale != 0 && (o.TimeScale < 1 || o.TimeScale > 1000 || !o.Protocol) {
+		res.Err = fmt.Errorf("scale: time scale %v; want 1 to 1000, with Protocol", o.TimeScale)
+		return res
+	}
+	if o.TimeScale == 0 {
+		o.TimeScale = 1
+	}
 	if o.N > maxMembers {
 		res.Err = fmt.Errorf("scale: %d members; at most %d", o.N, maxMembers)
 		return res
@@ -115,6 +132,9 @@ func RunMemberlist(ctx context.Context, o MemberlistOptions) (res Result) {
 			res.Err = err
 			return res
 		}
+	}
+	if o.Protocol {
+		return c.protocol(ctx, res)
 	}
 	// Start the topologies last, all at once, as a fleet rollout would.
 	for i := range o.N {
@@ -196,10 +216,22 @@ func (c *mlCluster) start(ctx context.Context, i int) error {
 	cfg.LeaveTimeout = time.Second
 	cfg.Logger = c.log
 	cfg.Tuning = c.o.Tuning
-	if t := c.transports[i]; t != nil {
+	t := c.transports[i]
+	if t != nil {
 		cfg.BindPort = 0
 		cfg.PeerPort = t.net.peerPort
-		cfg.Tune = func(mc *ml.Config) { mc.Transport = t }
+	}
+	k := c.o.TimeScale
+	cfg.Tune = func(mc *ml.Config) {
+		if t != nil {
+			mc.Transport = t
+		}
+		if k > 1 {
+			for _, d := range []*time.Duration{&mc.ProbeInterval, &mc.ProbeTimeout, &mc.GossipInterval,
+				&mc.GossipToTheDeadTime, &mc.PushPullInterval, &mc.TCPTimeout, &mc.DeadNodeReclaimTime} {
+				*d = time.Duration(float64(*d) * k)
+			}
+		}
 	}
 	n, err := memberlist.Start(ctx, cfg)
 	if err != nil {
@@ -213,6 +245,46 @@ func (c *mlCluster) start(ctx context.Context, i int) error {
 		}
 	})
 	return nil
+}
+
+// protocol runs the Protocol scenario on the started members.
+func (c *mlCluster) protocol(ctx context.Context, res Result) Result {
+	start := time.Now()
+	errs := make(chan error, c.o.N)
+	var wg sync.WaitGroup
+	for i := 1; i < c.o.N; i++ {
+		seed := c.nodes[rand.N(i)].Addr().String()
+		m := c.nodes[i].Memberlist()
+		wg.Go(func() {
+			if _, err := m.Join([]string{seed}); err != nil {
+				errs <- fmt.Errorf("member %d: join %s: %w", i, seed, err)
+			}
+		})
+	}
+	all := func(int) int { return c.o.N - 1 }
+	err := c.wait(ctx, "converge", time.Duration(float64(c.o.Timeout)*c.o.TimeScale), all)
+	wall := time.Since(start)
+	if err == nil {
+		wg.Wait() // converged: every join has returned or is about to
+	}
+	failed := 0
+	var first error
+	for len(errs) > 0 { // on failure, joins still running end when the members are killed
+		if e := <-errs; first == nil {
+			first = e
+		}
+		failed++
+	}
+	switch {
+	case err != nil && first != nil:
+		res.Err = fmt.Errorf("converge: %w (%d joins failed, first: %v)", err, failed, first)
+	case err != nil:
+		res.Err = fmt.Errorf("converge: %w", err)
+	default:
+		res.Converge = time.Duration(float64(wall) / c.o.TimeScale)
+		res.ConvergeDowns = c.downs.Load()
+	}
+	return res
 }
 
 func (c *mlCluster) run(i int) error {
