@@ -263,7 +263,15 @@ func (n *Node) Connect(ctx context.Context, peer libcluster.Node) error {
 		if ctx.Err() != nil {
 			break
 		}
-		release, ok := n.joinSlot(ctx, peer)
+		release, ok := func() (func(), bool) {
+			n.mu.Lock()
+			shared := n.joins[c] != nil
+			n.mu.Unlock()
+			if shared { // joining there already: waiting for that exchange costs nothing
+				return func() {}, true
+			}
+			return n.joinSlot(ctx, peer)
+		}()
 		if !ok {
 			if n.isMember(peer) {
 				return nil
@@ -344,7 +352,9 @@ func (n *Node) candidates(ctx context.Context, peer libcluster.Node) ([]netip.Ad
 }
 
 // Join slots: a node runs one join at a time for its Connects, and a
-// Connect waiting for the slot returns as soon as its peer is listed. One
+// Connect waiting for the slot returns as soon as its peer is listed (a
+// Connect whose address is being joined already shares that exchange
+// without a slot). One
 // push/pull exchange carries the whole member list, so one join usually
 // brings in every peer the other side knows, and the Connects that waited
 // skip their own. Without the bound a fleet started at once, each node
