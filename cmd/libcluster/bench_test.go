@@ -19,6 +19,9 @@ func TestBench(t *testing.T) {
 		{[]string{"--transport", "tcp"}, "--transport \"tcp\""},
 		{[]string{"--runs", "0"}, "--runs 0"},
 		{[]string{"--profile", "lna"}, "--profile \"lna\""},
+		{[]string{"--time-scale", "5"}, "--time-scale 5; want 1 to 1000, with --protocol"},
+		{[]string{"--protocol", "--time-scale", "0.5"}, "--time-scale 0.5"},
+		{[]string{"--protocol", "--faults"}, "--faults needs the topologies"},
 	} {
 		code, _, errOut := runCLI(t, 30*time.Second, append([]string{"bench"}, c.args...)...)
 		if code != exitUsage || !strings.Contains(errOut, c.want) {

@@ -88,6 +88,16 @@ func TestRunMemberlist(t *testing.T) {
 	if r := RunMemberlist(context.Background(), MemberlistOptions{N: 1}); r.Err == nil {
 		t.Error("N=1 accepted")
 	}
+	// The protocol alone, with stretched timings: times come back divided.
+	r := RunMemberlist(context.Background(), MemberlistOptions{N: 8, Transport: TransportSim, Profile: "local", Protocol: true, TimeScale: 2, Timeout: 30 * time.Second})
+	if r.Err != nil || r.Converge <= 0 {
+		t.Fatalf("protocol run = %+v", r)
+	}
+	for _, bad := range []MemberlistOptions{{N: 4, TimeScale: 2}, {N: 4, Protocol: true, TimeScale: 0.5}, {N: 4, Protocol: true, TimeScale: 5000}} {
+		if r := RunMemberlist(context.Background(), bad); r.Err == nil || !strings.Contains(r.Err.Error(), "time scale") {
+			t.Errorf("options %+v: err %v, want a time scale error", bad, r.Err)
+		}
+	}
 }
 
 // A packet to a member whose loop is not reading never blocks the sender:
