@@ -202,6 +202,19 @@ type child struct {
 	done     chan struct{} // closed when the process has exited and was reaped
 	state    string        // starting, running, killed, stopped
 	view     *httpapi.Members
+	sees     map[string]bool // view's nodes
+	polled   time.Time       // when view was fetched
+}
+
+// setView records a fetched view (nil: none).
+func (c *child) setView(m *httpapi.Members) {
+	c.view, c.sees = m, nil
+	if m != nil {
+		c.sees = make(map[string]bool, len(m.Nodes))
+		for _, n := range m.Nodes {
+			c.sees[n] = true
+		}
+	}
 }
 
 func (d *demo) run(ctx context.Context) (res demoResult, err error) {
@@ -273,7 +286,7 @@ func (d *demo) run(ctx context.Context) (res demoResult, err error) {
 			return res, err
 		}
 	}
-	took, err := d.waitUntil(ctx, "converging", d.converged)
+	took, err := d.waitUntil(ctx, "converging", d.seesAll)
 	if err != nil {
 		return res, err
 	}
@@ -288,11 +301,12 @@ func (d *demo) run(ctx context.Context) (res demoResult, err error) {
 		return res, fmt.Errorf("cannot kill %s (pid %d): %w", victim.name, victim.cmd.Process.Pid, err)
 	}
 	<-victim.done
-	victim.state, victim.view = "killed", nil
+	victim.state = "killed"
+	victim.setView(nil)
 	if d.web != nil {
 		d.web.set(victim.name, "")
 	}
-	took, err = d.waitUntil(ctx, fmt.Sprintf("killed %s (pid %d)", victim.name, victim.cmd.Process.Pid), func() bool { return d.noticed(victim) })
+	took, err = d.waitUntil(ctx, fmt.Sprintf("killed %s (pid %d)", victim.name, victim.cmd.Process.Pid), func(c *child) bool { return d.dropped(c, victim) })
 	if err != nil {
 		return res, err
 	}
@@ -305,7 +319,7 @@ func (d *demo) run(ctx context.Context) (res demoResult, err error) {
 	if err := d.spawn(victim); err != nil {
 		return res, err
 	}
-	took, err = d.waitUntil(ctx, fmt.Sprintf("restarted %s (pid %d)", victim.name, victim.cmd.Process.Pid), d.converged)
+	took, err = d.waitUntil(ctx, fmt.Sprintf("restarted %s (pid %d)", victim.name, victim.cmd.Process.Pid), d.seesAll)
 	if err != nil {
 		return res, err
 	}
@@ -423,7 +437,8 @@ func (d *demo) spawn(c *child) error {
 		return fmt.Errorf("cannot start node %s: %w", c.name, err)
 	}
 	logf.Close()
-	c.cmd, c.done, c.state, c.view = cmd, make(chan struct{}), "starting", nil
+	c.cmd, c.done, c.state = cmd, make(chan struct{}), "starting"
+	c.setView(nil)
 	d.pids = append(d.pids, cmd.Process.Pid)
 	done := c.done
 	go func() {
@@ -470,11 +485,34 @@ func exited(c *child) bool {
 	}
 }
 
-// poll fetches every running child's /members.
-func (d *demo) poll(ctx context.Context) {
+// Polling: a node whose view does not yet satisfy the phase is fetched
+// every round; one that does is fetched again after pollRecheck, and
+// every node once more before a phase ends, so a view that regressed is
+// noticed. A round of k fetches is followed by a pause of pollGap plus
+// pollPerFetch·k, and at most pollParallel run at once, so that the demo's
+// own polling stays a small share of the machine at a few hundred nodes
+// (fetching every node every 20 ms starved 200 nodes on two cores).
+const (
+	pollGap      = 20 * time.Millisecond
+	pollPerFetch = time.Millisecond
+	pollRecheck  = 500 * time.Millisecond
+	pollParallel = 32
+)
+
+// live reports whether c is a running (or starting) node of this phase.
+func live(c *child) bool {
+	return c.state != "killed" && c.state != "stopped" && c.cmd != nil
+}
+
+// poll fetches the /members of every live child that needs it (see
+// pollRecheck; all of them when full) and returns how many it fetched.
+func (d *demo) poll(ctx context.Context, ok func(*child) bool, full bool) int {
 	var wg sync.WaitGroup
+	sem := make(chan struct{}, pollParallel)
+	now := time.Now()
+	n := 0
 	for _, c := range d.children {
-		if c.state == "killed" || c.state == "stopped" || c.cmd == nil {
+		if !live(c) {
 			continue
 		}
 		if c.http == "" {
@@ -487,32 +525,56 @@ func (d *demo) poll(ctx context.Context) {
 				d.web.set(c.name, c.http)
 			}
 		}
+		if !full && c.view != nil && ok(c) && now.Sub(c.polled) < pollRecheck {
+			continue
+		}
+		n++
+		sem <- struct{}{}
 		wg.Go(func() {
+			defer func() { <-sem }()
 			m, _, err := fetchMembers(ctx, d.client, c.http)
 			if err != nil {
-				c.view = nil
+				c.setView(nil)
 				return
 			}
-			c.view = &m
+			c.setView(&m)
+			c.polled = time.Now()
 			c.state = "running"
 		})
 	}
 	wg.Wait()
+	return n
 }
 
-// waitUntil polls until cond holds, drawing the table, and returns how
-// long it took since d.start.
-func (d *demo) waitUntil(ctx context.Context, phase string, cond func() bool) (time.Duration, error) {
+// holds reports whether every live child satisfies ok.
+func (d *demo) holds(ok func(*child) bool) bool {
+	for _, c := range d.children {
+		if live(c) && (c.view == nil || !ok(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// waitUntil polls until every live child satisfies ok, drawing the table,
+// and returns how long it took since d.start: until the round in which
+// the last child was seen to satisfy it, confirmed by fetching every
+// child once more.
+func (d *demo) waitUntil(ctx context.Context, phase string, ok func(*child) bool) (time.Duration, error) {
 	d.phase = phase
 	deadline := time.Now().Add(d.timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
+	pause := time.NewTimer(0)
+	defer pause.Stop()
+	<-pause.C
 	for {
-		d.poll(ctx)
+		fetched := d.poll(ctx, ok, false)
 		now := time.Now()
-		if cond() {
-			d.draw(now)
-			return now.Sub(d.start), nil
+		if d.holds(ok) {
+			d.poll(ctx, ok, true)
+			if d.holds(ok) {
+				d.draw(now)
+				return now.Sub(d.start), nil
+			}
 		}
 		d.draw(now)
 		for _, c := range d.children {
@@ -523,10 +585,11 @@ func (d *demo) waitUntil(ctx context.Context, phase string, cond func() bool) (t
 		if now.After(deadline) {
 			return 0, fmt.Errorf("no convergence: still %s after %v; node logs are in %s", phase, d.timeout, d.dir)
 		}
+		pause.Reset(pollGap + pollPerFetch*time.Duration(fetched))
 		select {
 		case <-ctx.Done():
 			return 0, errors.New("interrupted; stopping every node")
-		case <-tick.C:
+		case <-pause.C:
 		}
 	}
 }
@@ -543,32 +606,19 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// converged: every child is up and sees all the others.
-func (d *demo) converged() bool {
-	for _, c := range d.children {
-		if c.view == nil {
+// seesAll: c lists every other node.
+func (d *demo) seesAll(c *child) bool {
+	for _, o := range d.children {
+		if o != c && !c.sees[string(o.name)] {
 			return false
-		}
-		for _, o := range d.children {
-			if o != c && !slices.Contains(c.view.Nodes, string(o.name)) {
-				return false
-			}
 		}
 	}
 	return true
 }
 
-// noticed: no running child lists victim as connected.
-func (d *demo) noticed(victim *child) bool {
-	for _, c := range d.children {
-		if c == victim {
-			continue
-		}
-		if c.view == nil || slices.Contains(c.view.Nodes, string(victim.name)) {
-			return false
-		}
-	}
-	return true
+// dropped: c is the victim, or no longer lists it.
+func (d *demo) dropped(c, victim *child) bool {
+	return c == victim || !c.sees[string(victim.name)]
 }
 
 // pause waits between phases with --web, so a person watching the page
@@ -633,7 +683,7 @@ func (d *demo) sees(c *child) string {
 	}
 	n := 0
 	for _, o := range d.children {
-		if o != c && slices.Contains(c.view.Nodes, string(o.name)) {
+		if o != c && c.sees[string(o.name)] {
 			n++
 		}
 	}
@@ -646,7 +696,7 @@ func (d *demo) missing(c *child) []string {
 	}
 	var out []string
 	for _, o := range d.children {
-		if o != c && !slices.Contains(c.view.Nodes, string(o.name)) {
+		if o != c && !c.sees[string(o.name)] {
 			out = append(out, o.name.Name())
 		}
 	}
