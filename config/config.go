@@ -45,7 +45,8 @@
 //	    push_pull_interval: 15s  # memberlist's own keys override the profile:
 //	    gossip_interval: 200ms   # gossip_nodes, probe_interval, probe_timeout,
 //	                             # suspicion_mult, retransmit_mult, tcp_timeout,
-//	                             # dead_node_reclaim_time, handoff_queue_depth
+//	                             # dead_node_reclaim_time, handoff_queue_depth,
+//	                             # compression (true | false)
 //
 // Under memberlist a topology's prune defaults to never, since memberlist
 // cannot drop a live member (see [Node.Prunes]).

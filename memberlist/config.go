@@ -30,10 +30,11 @@ type Profile string
 // DefaultLocalConfig.
 const (
 	// ProfileLAN suits a data centre network: probe every second, 500 ms
-	// probe timeout, gossip every 200 ms. The default.
+	// probe timeout, gossip every 200 ms, no compression (see
+	// Tuning.Compression). The default.
 	ProfileLAN Profile = "lan"
 	// ProfileWAN suits links with high latency: probe every 5 s, 3 s probe
-	// timeout, gossip every 500 ms.
+	// timeout, gossip every 500 ms, compressed.
 	ProfileWAN Profile = "wan"
 	// ProfileLocal suits one machine (loopback), for tests and demos:
 	// memberlist's DefaultLocalConfig (1 s TCP timeout, 200 ms probe
@@ -231,9 +232,12 @@ func (s *settings) base() *ml.Config {
 	case ProfileLocal:
 		c := ml.DefaultLocalConfig()
 		c.RetransmitMult = ml.DefaultLANConfig().RetransmitMult
+		c.EnableCompression = false // see Tuning.Compression
 		return c
 	}
-	return ml.DefaultLANConfig()
+	c := ml.DefaultLANConfig()
+	c.EnableCompression = false
+	return c
 }
 
 // mlConfig builds the memberlist configuration; d serves as every delegate.

@@ -195,6 +195,30 @@ func TestTuning(t *testing.T) {
 		t.Errorf("Tune saw PushPull %v GossipNodes %d SuspicionMult %d ProbeInterval %v ProbeTimeout %v",
 			seen.PushPullInterval, seen.GossipNodes, seen.SuspicionMult, seen.ProbeInterval, seen.ProbeTimeout)
 	}
+	if seen.EnableCompression {
+		t.Error("lan profile: compression on, want off by default")
+	}
+	for _, c := range []struct {
+		profile     memberlist.Profile
+		compression *bool
+		want        bool
+	}{
+		{memberlist.ProfileWAN, nil, true},
+		{memberlist.ProfileLocal, nil, false},
+		{memberlist.ProfileLAN, new(true), true},
+		{memberlist.ProfileWAN, new(false), false},
+	} {
+		cfg := cfg
+		cfg.Profile, cfg.Tuning = c.profile, memberlist.Tuning{Compression: c.compression}
+		n, err := memberlist.Start(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Kill()
+		if seen.EnableCompression != c.want {
+			t.Errorf("profile %s, Compression %v: EnableCompression %v, want %v", c.profile, c.compression, seen.EnableCompression, c.want)
+		}
+	}
 	for _, c := range []struct {
 		tuning memberlist.Tuning
 		want   string

@@ -45,6 +45,16 @@ type Tuning struct {
 	// message can pin its UDP read buffer (64 KiB), so the bound is also a
 	// memory bound. memberlist: 1024.
 	HandoffQueueDepth int
+	// Compression, if set, turns memberlist's LZW compression of UDP
+	// gossip and TCP state exchanges on or off. Default (nil): off for the
+	// lan and local profiles, on for wan. Every memberlist member reads
+	// both forms, so members may differ. Compressing a gossip packet
+	// allocates a 64 KiB LZW table per packet: at 200 members on two
+	// cores compression took about a fifth of the CPU and drove garbage
+	// collection (docs/benchmarks.md), while a packet, already bounded at
+	// 1,400 bytes, shrinks by a few hundred bytes. Set it with
+	// new(true) or new(false).
+	Compression *bool
 }
 
 // Apply sets the non-zero fields of t on c.
@@ -69,6 +79,9 @@ func (t Tuning) Apply(c *ml.Config) {
 	setD(&c.TCPTimeout, t.TCPTimeout)
 	setD(&c.DeadNodeReclaimTime, t.DeadNodeReclaimTime)
 	setI(&c.HandoffQueueDepth, t.HandoffQueueDepth)
+	if t.Compression != nil {
+		c.EnableCompression = *t.Compression
+	}
 }
 
 // check reports the first negative field, or a probe timeout not shorter

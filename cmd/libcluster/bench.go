@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,7 +36,7 @@ type benchRow struct {
 }
 
 func cmdBench(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("bench", "[--transport loopback|sim] [--shared-port] [--protocol [--time-scale K]] [--n 50,100] [--runs 3] [--faults] [--svg plot.svg]", stderr)
+	fs := newFlags("bench", "[--transport loopback|sim] [--shared-port] [--protocol [--time-scale K]] [--n 50,100] [--runs 3] [--faults] [--svg plot.svg] [--cpuprofile cpu.out]", stderr)
 	transport := fs.String("transport", scale.TransportLoopback, "memberlist members in this process over loopback UDP/TCP (loopback) or memberlist's in-memory network (sim)")
 	sizes := fs.String("n", "50", "comma-separated member counts, each 2 to 10000")
 	runs := fs.Int("runs", 3, "runs per member count; min/median/max are over these")
@@ -46,10 +47,12 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	profile := fs.String("profile", "lan", "memberlist timing profile: lan, wan or local")
 	pushPull := fs.Duration("push-pull-interval", 0, "memberlist PushPullInterval; 0: the profile's")
 	handoff := fs.Int("handoff-queue-depth", 0, "memberlist HandoffQueueDepth (gossip messages waiting for the handler); 0: memberlist's 1024")
+	compression := fs.String("compression", "", "memberlist Compression: on or off; default: the profile's (off for lan and local, on for wan)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up a phase after this long")
 	svg := fs.String("svg", "", "write an SVG plot of convergence time against N to this file")
 	asJSON := fs.Bool("json", false, "print one JSON object per N instead of the table")
 	verbose := fs.Bool("v", false, "print who is still short every second to stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (read it with go tool pprof)")
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
@@ -72,6 +75,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	case *faults && *protocol:
 		fmt.Fprintln(stderr, "libcluster bench: --faults needs the topologies; drop --protocol or --faults")
 		return exitUsage
+	case *compression != "" && *compression != "on" && *compression != "off":
+		fmt.Fprintf(stderr, "libcluster bench: --compression %q; want on or off\n", *compression)
+		return exitUsage
 	case *runs < 1:
 		fmt.Fprintf(stderr, "libcluster bench: --runs %d; want at least 1\n", *runs)
 		return exitUsage
@@ -81,6 +87,26 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	case !slices.Contains([]string{"lan", "wan", "local"}, *profile):
 		fmt.Fprintf(stderr, "libcluster bench: --profile %q; want lan, wan or local\n", *profile)
 		return exitUsage
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "libcluster bench: --cpuprofile:", err)
+			return exitUsage
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			fmt.Fprintln(stderr, "libcluster bench: --cpuprofile:", err)
+			return exitFailure
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	tuning := memberlist.Tuning{PushPullInterval: *pushPull, HandoffQueueDepth: *handoff}
+	if *compression != "" {
+		tuning.Compression = new(*compression == "on")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -107,7 +133,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 			res := scale.RunMemberlist(ctx, scale.MemberlistOptions{
 				N: n, Transport: *transport, Profile: memberlist.Profile(*profile), Timeout: *timeout, Faults: *faults, SharedPort: *shared,
 				Protocol: *protocol, TimeScale: *timeScale,
-				Tuning: memberlist.Tuning{PushPullInterval: *pushPull, HandoffQueueDepth: *handoff},
+				Tuning: tuning,
 				Progress: func(phase string, waited time.Duration, short string) {
 					if *verbose {
 						fmt.Fprintf(stderr, "#   %s %v: %s\n", phase, waited.Round(time.Second), short)

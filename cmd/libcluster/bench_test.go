@@ -22,6 +22,8 @@ func TestBench(t *testing.T) {
 		{[]string{"--time-scale", "5"}, "--time-scale 5; want 1 to 1000, with --protocol"},
 		{[]string{"--protocol", "--time-scale", "0.5"}, "--time-scale 0.5"},
 		{[]string{"--protocol", "--faults"}, "--faults needs the topologies"},
+		{[]string{"--compression", "yes"}, "--compression \"yes\"; want on or off"},
+		{[]string{"--cpuprofile", "/nonexistent/dir/cpu.out"}, "--cpuprofile"},
 	} {
 		code, _, errOut := runCLI(t, 30*time.Second, append([]string{"bench"}, c.args...)...)
 		if code != exitUsage || !strings.Contains(errOut, c.want) {
@@ -29,7 +31,9 @@ func TestBench(t *testing.T) {
 		}
 	}
 	svg := filepath.Join(t.TempDir(), "plot.svg")
-	code, out, errOut := runCLI(t, 60*time.Second, "bench", "--n", "3,4", "--runs", "1", "--profile", "local", "--json", "--svg", svg)
+	prof := filepath.Join(t.TempDir(), "cpu.out")
+	code, out, errOut := runCLI(t, 60*time.Second, "bench", "--n", "3,4", "--runs", "1", "--profile", "local", "--json", "--svg", svg,
+		"--compression", "on", "--cpuprofile", prof)
 	if code != exitOK {
 		t.Fatalf("bench: exit %d; stderr:\n%s", code, errOut)
 	}
@@ -51,5 +55,8 @@ func TestBench(t *testing.T) {
 	}
 	if b, err := os.ReadFile(svg); err != nil || !strings.HasPrefix(string(b), "<svg") {
 		t.Errorf("plot: %v, %.40q", err, b)
+	}
+	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
+		t.Errorf("CPU profile: %v (want a non-empty file)", err)
 	}
 }
