@@ -50,6 +50,9 @@ func runCLI(t *testing.T, timeout time.Duration, args ...string) (int, string, s
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
+	// Temporary files (the demo's configs and logs, kept when it fails) go
+	// where the test removes them.
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
