@@ -178,7 +178,8 @@ func TestDemo(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &r); err != nil {
 				t.Fatalf("demo output %q is not JSON: %v", out, err)
 			}
-			if r.Nodes != n || r.Strategy != "epmd" || r.Connector != c.conn || r.ConvergedMS <= 0 || r.HealedMS <= 0 || r.DownDetectedMS < 0 {
+			if r.Nodes != n || r.Strategy != "epmd" || r.Connector != c.conn || r.ConvergedMS <= 0 || r.HealedMS <= 0 || r.DownDetectedMS < 0 ||
+				r.LaunchedMS < 0 || r.LaunchedMS > r.ConvergedMS {
 				t.Errorf("demo result = %+v", r)
 			}
 			if len(r.PIDs) != n+1 { // every node plus the restarted one
