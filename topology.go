@@ -192,8 +192,8 @@ type reconciler struct {
 	// index: the loop walks them once per event, and at a few hundred
 	// members map lookups and iteration there were a tenth of the CPU.
 	orderM, shuffleM []*member
-	owners  *owners
-	unshare func()
+	owners           *owners
+	unshare          func()
 
 	updates  chan Update
 	results  chan result
