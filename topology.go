@@ -467,6 +467,12 @@ func (r *reconciler) desired() []Node {
 	return r.order
 }
 
+// sortedMembers returns the members in the order of desired.
+func (r *reconciler) sortedMembers() []*member {
+	r.desired()
+	return r.orderM
+}
+
 // connectOrder returns the members in an order of this reconciler's own,
 // random, kept while the member set stays the same. A fleet started at
 // once then does not aim every node's first Parallelism connects at the
@@ -666,8 +672,7 @@ func (r *reconciler) doResync() {
 // armRetry sets the timer to the earliest pending retry.
 func (r *reconciler) armRetry(t *time.Timer) {
 	var next time.Time
-	r.desired()
-	for _, m := range r.orderM {
+	for _, m := range r.sortedMembers() {
 		if m.connected || m.inflight || m.retryAt.IsZero() {
 			continue
 		}
@@ -684,9 +689,9 @@ func (r *reconciler) armRetry(t *time.Timer) {
 
 // publish copies the state into the status snapshot.
 func (r *reconciler) publish() {
-	desired := r.desired()
+	desired, members := r.desired(), r.sortedMembers()
 	k := 0
-	for _, m := range r.orderM {
+	for _, m := range members {
 		if m.connected {
 			k++
 		}
@@ -694,7 +699,7 @@ func (r *reconciler) publish() {
 	var connected []Node
 	if k > 0 {
 		connected = make([]Node, 0, k)
-		for i, m := range r.orderM {
+		for i, m := range members {
 			if m.connected {
 				connected = append(connected, desired[i])
 			}
