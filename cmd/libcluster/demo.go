@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -436,7 +437,7 @@ func (d *demo) spawn(c *child) error {
 	c.http = ""
 	cmd := exec.Command(d.exe, "run", "--config", c.config, "--log-level", "info", "--http-addr-file", c.addrFile)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = os.Environ()
+	cmd.Env = childEnv(os.Environ(), d.n, runtime.NumCPU())
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("cannot start node %s: %w", c.name, err)
@@ -451,6 +452,26 @@ func (d *demo) spawn(c *child) error {
 		close(done)
 	}()
 	return nil
+}
+
+// childEnv is the environment of a node process: the demo's own, plus
+// GOMAXPROCS=1 when the demo runs at least as many nodes as the machine
+// has CPUs and the caller did not set GOMAXPROCS. With the default (one P
+// per CPU) every node's runtime wakes a second thread to look for work at
+// each packet it receives; 200 nodes on 2 cores then spend their time
+// switching threads (load average above 300), are starved past
+// memberlist's suspicion timeout and declare each other failed. With one
+// P each, the same run takes a third of the CPU time (docs/benchmarks.md).
+func childEnv(env []string, nodes, cpus int) []string {
+	if nodes < cpus {
+		return env
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GOMAXPROCS=") {
+			return env
+		}
+	}
+	return append(env[:len(env):len(env)], "GOMAXPROCS=1")
 }
 
 // stopAll ends every child: SIGTERM, then SIGKILL after a grace period.

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -428,5 +429,40 @@ func TestDemoBadFlags(t *testing.T) {
 		if code != exitUsage || !strings.Contains(errOut, c.want) {
 			t.Errorf("demo %v: exit %d, stderr %q; want %d and %q", c.args, code, errOut, exitUsage, c.want)
 		}
+	}
+}
+
+func TestChildEnv(t *testing.T) {
+	base := []string{"HOME=/h", "PATH=/bin"}
+	for _, c := range []struct {
+		env         []string
+		nodes, cpus int
+		want        string // the GOMAXPROCS entry the child gets; "" for none
+	}{
+		{base, 3, 4, ""},
+		{base, 4, 4, "GOMAXPROCS=1"},
+		{base, 200, 2, "GOMAXPROCS=1"},
+		{append(base, "GOMAXPROCS=2"), 200, 2, "GOMAXPROCS=2"}, // the caller's choice wins
+	} {
+		got := childEnv(slices.Clip(c.env), c.nodes, c.cpus)
+		var set []string
+		for _, kv := range got {
+			if strings.HasPrefix(kv, "GOMAXPROCS=") {
+				set = append(set, kv)
+			}
+		}
+		if want := []string{c.want}; (c.want == "" && len(set) != 0) || (c.want != "" && !slices.Equal(set, want)) {
+			t.Errorf("childEnv(%q, %d nodes, %d CPUs) sets %q; want %q", c.env, c.nodes, c.cpus, set, c.want)
+		}
+		if !slices.Equal(got[:2], base) {
+			t.Errorf("childEnv dropped the caller's environment: %q", got)
+		}
+	}
+	// The caller's slice is never written to.
+	env := make([]string, 2, 8)
+	copy(env, base)
+	childEnv(env, 10, 2)
+	if full := env[:3]; full[2] != "" {
+		t.Errorf("childEnv wrote into the caller's spare capacity: %q", full)
 	}
 }
