@@ -47,6 +47,12 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	profile := fs.String("profile", "lan", "memberlist timing profile: lan, wan or local")
 	pushPull := fs.Duration("push-pull-interval", 0, "memberlist PushPullInterval; 0: the profile's")
 	handoff := fs.Int("handoff-queue-depth", 0, "memberlist HandoffQueueDepth (gossip messages waiting for the handler); 0: memberlist's 1024")
+	retransmit := fs.Int("retransmit-mult", 0, "memberlist RetransmitMult (an update is gossiped this many times log10(N+1)); 0: the profile's")
+	gossipInterval := fs.Duration("gossip-interval", 0, "memberlist GossipInterval; 0: the profile's")
+	gossipNodes := fs.Int("gossip-nodes", 0, "memberlist GossipNodes (members each gossip round reaches); 0: the profile's")
+	probeInterval := fs.Duration("probe-interval", 0, "memberlist ProbeInterval; 0: the profile's")
+	probeTimeout := fs.Duration("probe-timeout", 0, "memberlist ProbeTimeout; 0: the profile's")
+	suspicion := fs.Int("suspicion-mult", 0, "memberlist SuspicionMult; 0: the profile's")
 	compression := fs.String("compression", "", "memberlist Compression: on or off; default: the profile's (off for lan and local, on for wan)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up a phase after this long")
 	svg := fs.String("svg", "", "write an SVG plot of convergence time against N to this file")
@@ -84,6 +90,12 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	case *timeout <= 0:
 		fmt.Fprintln(stderr, "libcluster bench: --timeout must be positive, e.g. 2m")
 		return exitUsage
+	case *retransmit < 0 || *gossipNodes < 0 || *suspicion < 0 || *handoff < 0:
+		fmt.Fprintln(stderr, "libcluster bench: --retransmit-mult, --gossip-nodes, --suspicion-mult and --handoff-queue-depth must not be negative; 0 keeps the profile's value")
+		return exitUsage
+	case *pushPull < 0 || *gossipInterval < 0 || *probeInterval < 0 || *probeTimeout < 0:
+		fmt.Fprintln(stderr, "libcluster bench: --push-pull-interval, --gossip-interval, --probe-interval and --probe-timeout must not be negative; 0 keeps the profile's value")
+		return exitUsage
 	case !slices.Contains([]string{"lan", "wan", "local"}, *profile):
 		fmt.Fprintf(stderr, "libcluster bench: --profile %q; want lan, wan or local\n", *profile)
 		return exitUsage
@@ -104,7 +116,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 			f.Close()
 		}()
 	}
-	tuning := memberlist.Tuning{PushPullInterval: *pushPull, HandoffQueueDepth: *handoff}
+	tuning := memberlist.Tuning{PushPullInterval: *pushPull, HandoffQueueDepth: *handoff, RetransmitMult: *retransmit,
+		GossipInterval: *gossipInterval, GossipNodes: *gossipNodes, ProbeInterval: *probeInterval, ProbeTimeout: *probeTimeout,
+		SuspicionMult: *suspicion}
 	if *compression != "" {
 		tuning.Compression = new(*compression == "on")
 	}
