@@ -234,3 +234,42 @@ func TestConnectBoundsJoinsInFlight(t *testing.T) {
 		t.Fatalf("%d concurrent connects to hung peers opened %d connections; want 1", peers, got)
 	}
 }
+
+// A Connect to a member listed as failed waits for gossip to bring it back
+// before joining it directly (herd spreading): with a ctx that has ended it
+// says so instead of dialling, and once the member restarts and rejoins
+// through another member, the Connect succeeds.
+func TestConnectToFailedMemberWaitsForGossip(t *testing.T) {
+	f := newFleet(t, 3, 37)
+	names := f.names()
+	nodes := []*memberlist.Node{f.start(0), f.start(1), f.start(2)}
+	rec := watch(t, nodes[0])
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, i := range []int{1, 2} {
+		if err := nodes[i].Connect(ctx, names[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, wait, "cluster of three", fullMesh(nodes, names))
+
+	nodes[2].Kill()
+	eventually(t, wait, "n0 reports n2 failed; events "+rec.String(), func() bool {
+		return rec.has(0, names[2], false, memberlist.ReasonFailed)
+	})
+	ended, stop := context.WithCancel(context.Background())
+	stop()
+	err := nodes[0].Connect(ended, names[2])
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "listed as gone") {
+		t.Errorf("Connect with an ended ctx to a failed member = %v; want the wait for gossip, wrapping context.Canceled", err)
+	}
+
+	nodes[2] = f.start(2)
+	if err := nodes[2].Connect(ctx, names[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[0].Connect(ctx, names[2]); err != nil {
+		t.Errorf("Connect to the restarted member: %v", err)
+	}
+	eventually(t, wait, "cluster of three after the restart", fullMesh(nodes, names))
+}

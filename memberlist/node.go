@@ -239,7 +239,10 @@ func (n *Node) WatchNodes(fn func(libcluster.NodeEvent)) (stop func()) {
 // that need the same address at the same time share one exchange, so
 // retries never pile up on a seed; an address whose exchange failed is not
 // dialled again for a short back-off, randomised so that a herd of nodes
-// refused by one seed comes back spread out.
+// refused by one seed comes back spread out. A Connect to a peer listed as
+// failed or left first waits a random time, up to 25 ms per live member,
+// for gossip to bring the peer back, so that a whole cluster does not join
+// one member at once (see herdSpread).
 func (n *Node) Connect(ctx context.Context, peer libcluster.Node) error {
 	if peer == n.s.self {
 		return nil
@@ -252,6 +255,13 @@ func (n *Node) Connect(ctx context.Context, peer libcluster.Node) error {
 	}
 	if n.isMember(peer) {
 		return nil
+	}
+	if n.spread(ctx, peer) {
+		return nil
+	}
+	if ctx.Err() != nil {
+		n.want(peer)
+		return fmt.Errorf("memberlist: connect %s: it is listed as gone; waited for it to rejoin by gossip before joining it directly: %w", peer, context.Cause(ctx))
 	}
 	cands, err := n.candidates(ctx, peer)
 	if err != nil {
@@ -312,6 +322,40 @@ func (n *Node) Connect(ctx context.Context, peer libcluster.Node) error {
 		errs = append(errs, context.Cause(ctx))
 	}
 	return fmt.Errorf("memberlist: connect %s: %w", peer, errList(errs))
+}
+
+// Herd spreading: when a member is declared failed (often falsely, by a
+// starved host) or leaves, every other member's topology still lists it
+// and Connects to it at once. Each of those joins makes it exchange its
+// full state; 199 of them kept a member that 200 processes had declared
+// failed too busy to refute, and the others declared more members failed
+// the same way (docs/benchmarks.md). So a Connect to a peer listed as gone
+// first waits a random time of up to herdSpread per live member, and
+// stops waiting when the peer is listed alive again (it rejoined, or
+// refuted, and gossip brought the news). The joins at one peer then come
+// at about one per herdSpread however large the cluster, and the first
+// after about herdSpread: a restarted member or a healed partition still
+// merges at once.
+const herdSpread = 25 * time.Millisecond
+
+// spread waits as described at herdSpread when peer is listed as gone
+// and other members are live. It reports whether peer is a live member.
+func (n *Node) spread(ctx context.Context, peer libcluster.Node) bool {
+	n.mu.Lock()
+	sa, listed := n.seen[peer]
+	live := 0
+	if listed && !sa.alive {
+		for _, o := range n.seen {
+			if o.alive {
+				live++
+			}
+		}
+	}
+	n.mu.Unlock()
+	if !listed || sa.alive || live == 0 {
+		return sa.alive
+	}
+	return n.waitMember(ctx, peer, rand.N(time.Duration(live)*herdSpread))
 }
 
 // candidates lists the addresses to try for peer, best first.
