@@ -446,7 +446,7 @@ func (d *demo) spawn(c *child) error {
 	if d.n >= runtime.NumCPU() {
 		// Nice 10: the demo, which starts the nodes and times them, runs
 		// first when the nodes keep every CPU busy. Otherwise it waits
-		// behind 200 of them: starting them took 5-9 s instead of under
+		// behind 200 of them: starting them took 5-10 s instead of under
 		// 4, and every poll came late. Best effort; the nodes run anyway.
 		_ = syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, childNice)
 	}
