@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -98,15 +99,7 @@ func runNode(ctx context.Context, f *config.File, log *slog.Logger, addrFile str
 		}
 	}
 
-	stopWatch := node.WatchNodes(func(ev libcluster.NodeEvent) {
-		n := len(node.Nodes())
-		if ev.Up {
-			log.Info("member joined", "node", string(ev.Node), "members", n)
-		} else {
-			log.Info("member left", "node", string(ev.Node), "reason", ev.Reason, "members", n)
-		}
-	})
-	defer stopWatch()
+	defer logMembers(node, log)()
 
 	m := metrics.New()
 	m.TrackProcess() // go_goroutines, process_resident_memory_bytes, ...
@@ -178,6 +171,35 @@ func runNode(ctx context.Context, f *config.File, log *slog.Logger, addrFile str
 	}
 	log.Info("node stopped")
 	return runErr
+}
+
+// logMembers logs "member joined" and "member left" for node's members
+// until stop is called. A member that joined before the watcher was
+// attached (a peer can join the moment the connector listens) is logged
+// as joined when the watch starts; each member's joins are logged once
+// until it leaves.
+func logMembers(node runConnector, log *slog.Logger) (stop func()) {
+	var mu sync.Mutex
+	up := map[libcluster.Node]bool{}
+	note := func(ev libcluster.NodeEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		n := len(node.Nodes())
+		switch {
+		case ev.Up && up[ev.Node]:
+		case ev.Up:
+			up[ev.Node] = true
+			log.Info("member joined", "node", string(ev.Node), "members", n)
+		default:
+			delete(up, ev.Node)
+			log.Info("member left", "node", string(ev.Node), "reason", ev.Reason, "members", n)
+		}
+	}
+	stop = node.WatchNodes(note)
+	for _, p := range node.Nodes() {
+		note(libcluster.NodeEvent{Node: p, Up: true})
+	}
+	return stop
 }
 
 // runConnector is what run needs of a connector: erldist.Node and
