@@ -345,11 +345,7 @@ func (n *Node) spread(ctx context.Context, peer libcluster.Node) bool {
 	sa, listed := n.seen[peer]
 	live := 0
 	if listed && !sa.alive {
-		for _, o := range n.seen {
-			if o.alive {
-				live++
-			}
-		}
+		live = n.liveLocked()
 	}
 	n.mu.Unlock()
 	if !listed || sa.alive || live == 0 {
@@ -524,13 +520,18 @@ func (n *Node) missing() (bool, int) {
 			delete(n.wanted, p)
 		}
 	}
+	return len(n.wanted) > 0, n.liveLocked()
+}
+
+// liveLocked counts the live members seen; n.mu must be held.
+func (n *Node) liveLocked() int {
 	live := 0
 	for _, sa := range n.seen {
 		if sa.alive {
 			live++
 		}
 	}
-	return len(n.wanted) > 0, live
+	return live
 }
 
 // syncLoop exchanges state with a random live member while peers are
