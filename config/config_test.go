@@ -192,6 +192,7 @@ func TestMemberlistConnector(t *testing.T) {
     dead_node_reclaim_time: 1m
     handoff_queue_depth: 4096
     compression: true
+    repeat_filter: false
 topologies:
   t: {strategy: epmd, config: {hosts: [b@127.0.0.1]}}
   u: {strategy: epmd, policy: {prune: immediate}}
@@ -214,7 +215,8 @@ topologies:
 	}
 	wantTuning := memberlist.Tuning{PushPullInterval: 5 * time.Second, GossipInterval: 50 * time.Millisecond, GossipNodes: 4,
 		ProbeInterval: 2 * time.Second, ProbeTimeout: time.Second, SuspicionMult: 6, RetransmitMult: 5,
-		TCPTimeout: 3 * time.Second, DeadNodeReclaimTime: time.Minute, HandoffQueueDepth: 4096, Compression: new(true)}
+		TCPTimeout: 3 * time.Second, DeadNodeReclaimTime: time.Minute, HandoffQueueDepth: 4096, Compression: new(true),
+		RepeatFilter: new(false)}
 	if !reflect.DeepEqual(m.Tuning, wantTuning) {
 		t.Errorf("tuning = %+v, want %+v", m.Tuning, wantTuning)
 	}
@@ -281,6 +283,7 @@ func TestMemberlistErrors(t *testing.T) {
 		{"handoff queue depth", ml("  memberlist:\n    handoff_queue_depth: 0\n"), []string{"f.yaml:5: node.memberlist.handoff_queue_depth", "≥ 1"}},
 		{"handoff queue depth high", ml("  memberlist:\n    handoff_queue_depth: 100000\n"), []string{"f.yaml:5: node.memberlist.handoff_queue_depth", "1 to 16384"}},
 		{"compression", ml("  memberlist:\n    compression: gzip\n"), []string{"f.yaml:5: node.memberlist.compression", `want true or false, got "gzip"`}},
+		{"repeat filter", ml("  memberlist:\n    repeat_filter: sometimes\n"), []string{"f.yaml:5: node.memberlist.repeat_filter", `want true or false, got "sometimes"`}},
 		{"probe timeout", ml("  memberlist:\n    probe_interval: 1s\n    probe_timeout: 1s\n"), []string{"f.yaml:6: node.memberlist.probe_timeout", "not shorter than probe_interval"}},
 		{"tuning misspelt", ml("  memberlist:\n    push_pull_intervall: 5s\n"), []string{"f.yaml:5: node.memberlist.push_pull_intervall", `did you mean "push_pull_interval"`}},
 		{"block not a mapping", ml("  memberlist: [a]\n"), []string{"f.yaml:4: node.memberlist", "want a mapping"}},

@@ -25,7 +25,8 @@ var (
 	distKeys = []string{"cookie", "cookie_file", "hidden", "listen", "epmd", "tick_time", "tls"}
 	mlKeys   = []string{"bind", "advertise", "peer_port", "secret_key", "profile", "leave_timeout",
 		"push_pull_interval", "gossip_interval", "gossip_nodes", "probe_interval", "probe_timeout",
-		"suspicion_mult", "retransmit_mult", "tcp_timeout", "dead_node_reclaim_time", "handoff_queue_depth", "compression"}
+		"suspicion_mult", "retransmit_mult", "tcp_timeout", "dead_node_reclaim_time", "handoff_queue_depth", "compression",
+		"repeat_filter"}
 	httpKeys     = []string{"listen"}
 	topologyKeys = []string{"strategy", "config", "policy"}
 	policyKeys   = []string{"prune", "connect_timeout", "min_nodes", "parallelism", "backoff", "resync"}
@@ -468,6 +469,11 @@ func (p *parser) memberlistTuning(m map[string]entry, t *memberlist.Tuning) {
 	if v, ok := m["compression"]; ok {
 		if b, ok := p.boolean(v, path+".compression"); ok {
 			t.Compression = &b
+		}
+	}
+	if v, ok := m["repeat_filter"]; ok {
+		if b, ok := p.boolean(v, path+".repeat_filter"); ok {
+			t.RepeatFilter = &b
 		}
 	}
 	if t.ProbeInterval > 0 && t.ProbeTimeout > 0 && t.ProbeTimeout >= t.ProbeInterval {

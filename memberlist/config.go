@@ -123,6 +123,7 @@ type settings struct {
 	log          *slog.Logger
 	tuning       Tuning
 	tune         func(*ml.Config)
+	keepRepeats  bool // Tuning.RepeatFilter is false
 }
 
 func validPort(p int) bool { return p >= 0 && p <= 65535 }
@@ -222,6 +223,7 @@ func check(ctx context.Context, cfg Config) (settings, error) {
 	}
 	s.tuning = cfg.Tuning
 	s.tune = cfg.Tune
+	s.keepRepeats = cfg.Tuning.RepeatFilter != nil && !*cfg.Tuning.RepeatFilter
 	return s, nil
 }
 

@@ -130,6 +130,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return fmt.Errorf("memberlist: start %s on %s: %w (pick a free port, or an address of this machine)",
 			s.self, net.JoinHostPort(c.BindAddr, fmt.Sprint(s.bindPort)), err)
 	}
+	if len(c.SecretKey) > 0 && c.Keyring == nil {
+		// Made here rather than by memberlist's Create, so that the repeat
+		// filter, which starts first, shares it.
+		kr, err := ml.NewKeyring(nil, c.SecretKey)
+		if err != nil {
+			return nil, fmt.Errorf("memberlist: start %s: secret key: %w", s.self, err)
+		}
+		c.Keyring = kr
+	}
 	inner, ours := c.Transport, c.Transport == nil
 	if ours {
 		nt, err := netTransport(c, c.Logger)
@@ -138,7 +147,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		inner = nt
 	}
-	n.tr = newCtxTransport(inner)
+	var rf *repeatFilter
+	if !s.keepRepeats {
+		var kr *ml.Keyring
+		if c.EncryptionEnabled() {
+			kr = c.Keyring
+		}
+		rf = newRepeatFilter(c.Label, kr, c.GossipInterval)
+	}
+	n.tr = newCtxTransport(inner, rf)
 	c.Transport = n.tr
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.ev.Start()
@@ -146,6 +163,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		n.cancel()
 		n.ev.Close()
+		n.tr.stop()
 		if ours {
 			_ = inner.Shutdown()
 		}
@@ -906,3 +924,7 @@ func (e oneLine) Error() string {
 }
 
 func (e oneLine) Unwrap() error { return e.err }
+
+// RepeatsDropped returns how many repeated alive messages this node dropped
+// before memberlist decoded them (see [Tuning.RepeatFilter]).
+func (n *Node) RepeatsDropped() uint64 { return n.tr.dropped.Load() }

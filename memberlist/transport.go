@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ml "github.com/hashicorp/memberlist"
@@ -19,20 +20,76 @@ import (
 // is cut short at the context's deadline, and its connection is closed when
 // the context ends. Other dials (periodic state exchanges, probes over TCP)
 // are untouched.
+//
+// It also passes received packets through a [repeatFilter], when one is
+// given, on a goroutine of its own that runs until Shutdown or stop.
 type ctxTransport struct {
 	ml.NodeAwareTransport
 
 	mu   sync.Mutex
 	ctxs map[string]context.Context // by "host:port"; guarded by mu
+
+	packets  chan *ml.Packet // nil without a filter
+	done     chan struct{}
+	stopOnce sync.Once
+	dropped  atomic.Uint64 // alive messages the filter dropped
 }
 
-func newCtxTransport(t ml.Transport) *ctxTransport {
+// newCtxTransport wraps t; with a non-nil rf, received packets go through
+// it.
+func newCtxTransport(t ml.Transport, rf *repeatFilter) *ctxTransport {
 	na, ok := t.(ml.NodeAwareTransport)
 	if !ok {
 		na = shim{t}
 	}
-	return &ctxTransport{NodeAwareTransport: na, ctxs: map[string]context.Context{}}
+	ct := &ctxTransport{NodeAwareTransport: na, ctxs: map[string]context.Context{}, done: make(chan struct{})}
+	if rf != nil {
+		ct.packets = make(chan *ml.Packet)
+		go ct.pump(rf)
+	}
+	return ct
 }
+
+// PacketCh returns the received packets, filtered when there is a filter.
+func (t *ctxTransport) PacketCh() <-chan *ml.Packet {
+	if t.packets == nil {
+		return t.NodeAwareTransport.PacketCh()
+	}
+	return t.packets
+}
+
+// pump moves packets from the inner transport through rf to PacketCh.
+func (t *ctxTransport) pump(rf *repeatFilter) {
+	in := t.NodeAwareTransport.PacketCh()
+	for {
+		select {
+		case p := <-in:
+			buf, ok := rf.filter(p.Buf, p.Timestamp)
+			t.dropped.Store(rf.dropped)
+			if !ok {
+				continue
+			}
+			p.Buf = buf
+			select {
+			case t.packets <- p:
+			case <-t.done:
+				return
+			}
+		case <-t.done:
+			return
+		}
+	}
+}
+
+// Shutdown shuts the inner transport down and ends the filter goroutine.
+func (t *ctxTransport) Shutdown() error {
+	err := t.NodeAwareTransport.Shutdown()
+	t.stop()
+	return err
+}
+
+// stop ends the filter goroutine; for a memberlist that was never created.
+func (t *ctxTransport) stop() { t.stopOnce.Do(func() { close(t.done) }) }
 
 // bind makes dials to addr use ctx until the returned function is called.
 func (t *ctxTransport) bind(addr string, ctx context.Context) (unbind func()) {

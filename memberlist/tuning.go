@@ -55,6 +55,18 @@ type Tuning struct {
 	// 1,400 bytes, shrinks by a few hundred bytes. Set it with
 	// new(true) or new(false).
 	Compression *bool
+	// RepeatFilter, if set to false, hands every received alive message
+	// to memberlist. By default (nil or true) a node drops a byte-identical
+	// copy of an alive message it passed within the last ten gossip
+	// intervals before memberlist decodes it: each member receives each
+	// alive message about RetransmitMult × log10(N+1) times, and the copies
+	// change nothing. When many members start together they are most of
+	// memberlist's work (docs/benchmarks.md). Encrypted packets are opened
+	// with the keyring and, when they lose parts, sealed again with its
+	// primary key. Other messages, and packets that are compressed, carry
+	// another label or do not open, pass unread. This is not a memberlist
+	// setting; Apply ignores it.
+	RepeatFilter *bool
 }
 
 // Apply sets the non-zero fields of t on c.

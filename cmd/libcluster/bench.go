@@ -54,6 +54,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	probeTimeout := fs.Duration("probe-timeout", 0, "memberlist ProbeTimeout; 0: the profile's")
 	suspicion := fs.Int("suspicion-mult", 0, "memberlist SuspicionMult; 0: the profile's")
 	compression := fs.String("compression", "", "memberlist Compression: on or off; default: the profile's (off for lan and local, on for wan)")
+	repeats := fs.String("repeat-filter", "", "memberlist RepeatFilter (drop repeated alive messages before memberlist decodes them): on or off; default on")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up a phase after this long")
 	svg := fs.String("svg", "", "write an SVG plot of convergence time against N to this file")
 	asJSON := fs.Bool("json", false, "print one JSON object per N instead of the table")
@@ -83,6 +84,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	case *compression != "" && *compression != "on" && *compression != "off":
 		fmt.Fprintf(stderr, "libcluster bench: --compression %q; want on or off\n", *compression)
+		return exitUsage
+	case *repeats != "" && *repeats != "on" && *repeats != "off":
+		fmt.Fprintf(stderr, "libcluster bench: --repeat-filter %q; want on or off\n", *repeats)
 		return exitUsage
 	case *runs < 1:
 		fmt.Fprintf(stderr, "libcluster bench: --runs %d; want at least 1\n", *runs)
@@ -121,6 +125,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		SuspicionMult: *suspicion}
 	if *compression != "" {
 		tuning.Compression = new(*compression == "on")
+	}
+	if *repeats != "" {
+		tuning.RepeatFilter = new(*repeats == "on")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

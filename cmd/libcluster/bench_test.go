@@ -23,6 +23,7 @@ func TestBench(t *testing.T) {
 		{[]string{"--protocol", "--time-scale", "0.5"}, "--time-scale 0.5"},
 		{[]string{"--protocol", "--faults"}, "--faults needs the topologies"},
 		{[]string{"--compression", "yes"}, "--compression \"yes\"; want on or off"},
+		{[]string{"--repeat-filter", "1"}, "--repeat-filter \"1\"; want on or off"},
 		{[]string{"--cpuprofile", "/nonexistent/dir/cpu.out"}, "--cpuprofile"},
 		{[]string{"--retransmit-mult", "-1"}, "--retransmit-mult, --gossip-nodes, --suspicion-mult and --handoff-queue-depth must not be negative"},
 		{[]string{"--probe-timeout", "-1s"}, "--probe-timeout must not be negative"},
@@ -35,7 +36,7 @@ func TestBench(t *testing.T) {
 	svg := filepath.Join(t.TempDir(), "plot.svg")
 	prof := filepath.Join(t.TempDir(), "cpu.out")
 	code, out, errOut := runCLI(t, 60*time.Second, "bench", "--n", "3,4", "--runs", "1", "--profile", "local", "--json", "--svg", svg,
-		"--compression", "on", "--cpuprofile", prof, "--retransmit-mult", "3", "--gossip-interval", "50ms", "--gossip-nodes", "2",
+		"--compression", "on", "--repeat-filter", "off", "--cpuprofile", prof, "--retransmit-mult", "3", "--gossip-interval", "50ms", "--gossip-nodes", "2",
 		"--probe-interval", "500ms", "--probe-timeout", "100ms", "--suspicion-mult", "5")
 	if code != exitOK {
 		t.Fatalf("bench: exit %d; stderr:\n%s", code, errOut)

@@ -1,0 +1,281 @@
+package memberlist
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"hash/crc32"
+	"hash/maphash"
+	"time"
+
+	ml "github.com/hashicorp/memberlist"
+)
+
+// memberlist's message type bytes (its net.go) that the repeat filter reads.
+const (
+	mlAliveMsg    = 4
+	mlCompoundMsg = 7
+	mlHasCrcMsg   = 12
+)
+
+// repeatFilter drops repeated copies of memberlist alive messages from
+// received UDP packets before memberlist decodes them.
+//
+// Every member that learns a new alive message gossips it on, up to
+// RetransmitMult × ⌈log10(N+1)⌉ times (16 at 1,000 members), so each member
+// receives each alive message about that many times. memberlist builds a
+// new msgpack decoder for each copy, only to find it knows the news already:
+// a copy whose bytes equal one already handled changes nothing, since a
+// member's state moves only on a higher incarnation, and a refutation of
+// this node needs different bytes too. When N members start at once, those
+// copies (N² × 16 in all) are most of memberlist's work and fill its
+// handler queue, which then drops news as well.
+//
+// The filter remembers a hash of every alive message it passes for window
+// (ten gossip intervals) and drops a byte-identical copy seen within that
+// time. It passes one again after the window, in case memberlist dropped the
+// first from a full handler queue. Encrypted packets are opened with the
+// keyring's keys, and a packet that lost parts is sealed again with the
+// primary key. Packets it cannot read (a foreign label, a key it does not
+// have, a bad checksum, compressed or malformed) pass unchanged; memberlist
+// judges them as before. Other messages are never dropped.
+//
+// A filter is used by one goroutine.
+type repeatFilter struct {
+	label   string      // the cluster's packet label; other packets pass unread
+	keyring *ml.Keyring // when set, packets are decrypted with its keys
+	aeads   map[string]cipher.AEAD
+	window  time.Duration
+	seed    maphash.Seed
+	seen    map[uint64]time.Time // hash of an alive message → when it was passed
+	swept   time.Time
+	// dropped counts the alive messages dropped.
+	dropped uint64
+}
+
+// maxRepeatEntries bounds the filter's memory: when this many distinct alive
+// messages were passed within one window, further ones pass unremembered.
+const maxRepeatEntries = 1 << 16
+
+// newRepeatFilter returns a filter for packets with label, encrypted with
+// keyring's keys when keyring is not nil.
+func newRepeatFilter(label string, keyring *ml.Keyring, gossipInterval time.Duration) *repeatFilter {
+	return &repeatFilter{
+		label:   label,
+		keyring: keyring,
+		aeads:   map[string]cipher.AEAD{},
+		window:  max(10*gossipInterval, 100*time.Millisecond),
+		seed:    maphash.MakeSeed(),
+		seen:    map[uint64]time.Time{},
+	}
+}
+
+// filter returns the packet to hand to memberlist (buf itself, or a new
+// packet without the repeated parts), or false to drop buf whole.
+func (f *repeatFilter) filter(buf []byte, now time.Time) ([]byte, bool) {
+	body, label, err := ml.RemoveLabelHeaderFromPacket(buf)
+	if err != nil || label != f.label {
+		return buf, true
+	}
+	var aead cipher.AEAD
+	if f.keyring != nil {
+		if body, aead = f.open(body); aead == nil {
+			return buf, true
+		}
+	}
+	out, changed, keep := f.filterPlain(body, now)
+	switch {
+	case !keep:
+		return nil, false
+	case !changed:
+		return buf, true
+	}
+	if aead != nil {
+		if out = f.seal(out); out == nil {
+			return buf, true
+		}
+	}
+	if f.label != "" {
+		if out, err = ml.AddLabelHeaderToPacket(out, f.label); err != nil {
+			return buf, true
+		}
+	}
+	return out, true
+}
+
+// filterPlain filters a decrypted packet without its label: it returns the
+// packet to pass and whether it differs from body, or keep false to drop
+// it.
+func (f *repeatFilter) filterPlain(body []byte, now time.Time) (out []byte, changed, keep bool) {
+	if len(body) >= 5 && body[0] == mlHasCrcMsg {
+		if crc32.ChecksumIEEE(body[5:]) != binary.BigEndian.Uint32(body[1:5]) {
+			return body, false, true
+		}
+		body = body[5:]
+	}
+	if len(body) == 0 {
+		return body, false, true
+	}
+	f.sweep(now)
+	switch body[0] {
+	case mlAliveMsg:
+		return body, false, !f.repeat(body, now)
+	case mlCompoundMsg:
+		parts, ok := splitCompound(body[1:])
+		if !ok {
+			return body, false, true
+		}
+		keep := make([]bool, len(parts))
+		kept := 0
+		for i, p := range parts {
+			keep[i] = len(p) == 0 || p[0] != mlAliveMsg || !f.repeat(p, now)
+			if keep[i] {
+				kept++
+			}
+		}
+		switch kept {
+		case len(parts):
+			return body, false, true
+		case 0:
+			return nil, false, false
+		}
+		return joinCompound(parts, keep, kept), true, true
+	}
+	return body, false, true
+}
+
+// The layout of memberlist's encrypted packets (its security.go), version
+// 1: a version byte, a 12-byte nonce, then AES-GCM ciphertext and tag, with
+// the packet label as additional data. Version 0 (padded, for protocol
+// version 1 peers) passes unread.
+const (
+	encVersion   = 1
+	encNonceSize = 12
+	encOverhead  = 1 + encNonceSize + 16
+)
+
+// open decrypts body with the keyring's keys as memberlist does, and
+// returns the plaintext and the cipher that opened it, or a nil cipher.
+func (f *repeatFilter) open(body []byte) ([]byte, cipher.AEAD) {
+	if len(body) < encOverhead || body[0] != encVersion {
+		return nil, nil
+	}
+	nonce, sealed := body[1:1+encNonceSize], body[1+encNonceSize:]
+	for _, key := range f.keyring.GetKeys() {
+		aead := f.aead(key)
+		if aead == nil {
+			continue
+		}
+		if plain, err := aead.Open(nil, nonce, sealed, []byte(f.label)); err == nil {
+			return plain, aead
+		}
+	}
+	return nil, nil
+}
+
+// seal encrypts plain with the keyring's primary key, or returns nil.
+func (f *repeatFilter) seal(plain []byte) []byte {
+	aead := f.aead(f.keyring.GetPrimaryKey())
+	if aead == nil {
+		return nil
+	}
+	out := make([]byte, 1+encNonceSize, encOverhead+len(plain))
+	out[0] = encVersion
+	if _, err := rand.Read(out[1:]); err != nil {
+		return nil
+	}
+	return aead.Seal(out, out[1:], plain, []byte(f.label))
+}
+
+// aead returns the AES-GCM cipher for key, built once per key.
+func (f *repeatFilter) aead(key []byte) cipher.AEAD {
+	if a, ok := f.aeads[string(key)]; ok {
+		return a
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil
+	}
+	a, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil
+	}
+	if len(f.aeads) >= 16 { // keys rotated many times: start over
+		clear(f.aeads)
+	}
+	f.aeads[string(key)] = a
+	return a
+}
+
+// repeat reports whether msg was passed within the window, and remembers it
+// when it was not.
+func (f *repeatFilter) repeat(msg []byte, now time.Time) bool {
+	h := maphash.Bytes(f.seed, msg)
+	if t, ok := f.seen[h]; ok && now.Sub(t) < f.window {
+		f.dropped++
+		return true
+	}
+	if len(f.seen) < maxRepeatEntries {
+		f.seen[h] = now
+	}
+	return false
+}
+
+// sweep forgets, once a window, the messages passed more than a window ago.
+func (f *repeatFilter) sweep(now time.Time) {
+	if now.Sub(f.swept) < f.window {
+		return
+	}
+	f.swept = now
+	for h, t := range f.seen {
+		if now.Sub(t) >= f.window {
+			delete(f.seen, h)
+		}
+	}
+}
+
+// splitCompound splits the body of a compound message (after its type
+// byte): a part count, that many big-endian uint16 lengths, then the parts.
+// It reports false unless the lengths account for every byte.
+func splitCompound(b []byte) ([][]byte, bool) {
+	if len(b) < 1 {
+		return nil, false
+	}
+	n := int(b[0])
+	b = b[1:]
+	if n == 0 || len(b) < 2*n {
+		return nil, false
+	}
+	lens, b := b[:2*n], b[2*n:]
+	parts := make([][]byte, n)
+	for i := range n {
+		l := int(binary.BigEndian.Uint16(lens[2*i:]))
+		if len(b) < l {
+			return nil, false
+		}
+		parts[i], b = b[:l], b[l:]
+	}
+	return parts, len(b) == 0
+}
+
+// joinCompound builds a compound message of the kept parts.
+func joinCompound(parts [][]byte, keep []bool, kept int) []byte {
+	size := 2 + 2*kept
+	for i, p := range parts {
+		if keep[i] {
+			size += len(p)
+		}
+	}
+	out := make([]byte, 2+2*kept, size)
+	out[0], out[1] = mlCompoundMsg, byte(kept)
+	j := 0
+	for i, p := range parts {
+		if keep[i] {
+			binary.BigEndian.PutUint16(out[2+2*j:], uint16(len(p)))
+			out = append(out, p...)
+			j++
+		}
+	}
+	return out
+}
