@@ -1,11 +1,10 @@
 package memberlist
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"log"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,7 +21,8 @@ import (
 // are untouched.
 //
 // It also passes received packets through a [repeatFilter], when one is
-// given, on a goroutine of its own that runs until Shutdown or stop.
+// given, on a goroutine of its own that runs until Shutdown or stop, and
+// copies each into a buffer of its own size.
 type ctxTransport struct {
 	ml.NodeAwareTransport
 
@@ -68,6 +68,12 @@ func (t *ctxTransport) pump(rf *repeatFilter) {
 			t.dropped.Store(rf.dropped)
 			if !ok {
 				continue
+			}
+			if cap(buf) > 2*len(buf) {
+				// memberlist's transport reads each packet into a
+				// 64 KiB buffer; a message waiting in memberlist's handler
+				// queue would hold all of it.
+				buf = bytes.Clone(buf)
 			}
 			p.Buf = buf
 			select {
@@ -156,30 +162,4 @@ func (s shim) WriteToAddress(b []byte, addr ml.Address) (time.Time, error) {
 
 func (s shim) DialAddressTimeout(addr ml.Address, timeout time.Duration) (net.Conn, error) {
 	return s.Transport.DialTimeout(addr.Addr, timeout)
-}
-
-// netTransport creates memberlist's UDP/TCP transport as memberlist.Create
-// would (with retries when the port is chosen by the kernel, since UDP and
-// TCP must get the same one), and records the bound port in c.
-func netTransport(c *ml.Config, logger *log.Logger) (*ml.NetTransport, error) {
-	nc := &ml.NetTransportConfig{BindAddrs: []string{c.BindAddr}, BindPort: c.BindPort, Logger: logger, MetricLabels: c.MetricLabels}
-	tries := 1
-	if c.BindPort == 0 {
-		tries = 10
-	}
-	var err error
-	for range tries {
-		var nt *ml.NetTransport
-		if nt, err = ml.NewNetTransport(nc); err == nil {
-			if c.BindPort == 0 {
-				c.BindPort = nt.GetAutoBindPort()
-				c.AdvertisePort = c.BindPort
-			}
-			return nt, nil
-		}
-		if !strings.Contains(err.Error(), "address already in use") {
-			break
-		}
-	}
-	return nil, err
 }
