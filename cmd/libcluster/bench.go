@@ -36,7 +36,7 @@ type benchRow struct {
 }
 
 func cmdBench(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("bench", "[--transport loopback|sim] [--shared-port] [--protocol [--time-scale K]] [--n 50,100] [--runs 3] [--faults] [--svg plot.svg] [--cpuprofile cpu.out]", stderr)
+	fs := newFlags("bench", "[--transport loopback|sim] [--shared-port] [--protocol [--time-scale K]] [--n 50,100] [--runs 3] [--faults] [--svg plot.svg] [--cpuprofile cpu.out] [--memprofile mem.out]", stderr)
 	transport := fs.String("transport", scale.TransportLoopback, "memberlist members in this process over loopback UDP/TCP (loopback) or memberlist's in-memory network (sim)")
 	sizes := fs.String("n", "50", "comma-separated member counts, each 2 to 10000")
 	runs := fs.Int("runs", 3, "runs per member count; min/median/max are over these")
@@ -60,6 +60,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print one JSON object per N instead of the table")
 	verbose := fs.Bool("v", false, "print who is still short every second to stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (read it with go tool pprof)")
+	memProfile := fs.String("memprofile", "", "write a profile of the whole run's allocations to this file at the end (go tool pprof -sample_index=alloc_space)")
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
@@ -117,6 +118,19 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		}
 		defer func() {
 			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "libcluster bench: --memprofile:", err)
+			return exitUsage
+		}
+		defer func() {
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				fmt.Fprintln(stderr, "libcluster bench: --memprofile:", err)
+			}
 			f.Close()
 		}()
 	}
