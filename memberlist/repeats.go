@@ -1,12 +1,15 @@
 package memberlist
 
 import (
+	"bytes"
+	"compress/lzw"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
 	"hash/crc32"
 	"hash/maphash"
+	"io"
 	"time"
 
 	ml "github.com/hashicorp/memberlist"
@@ -16,6 +19,7 @@ import (
 const (
 	mlAliveMsg    = 4
 	mlCompoundMsg = 7
+	mlCompressMsg = 9
 	mlHasCrcMsg   = 12
 )
 
@@ -37,9 +41,10 @@ const (
 // time. It passes one again after the window, in case memberlist dropped the
 // first from a full handler queue. Encrypted packets are opened with the
 // keyring's keys, and a packet that lost parts is sealed again with the
-// primary key. Packets it cannot read (a foreign label, a key it does not
-// have, a bad checksum, compressed or malformed) pass unchanged; memberlist
-// judges them as before. Other messages are never dropped.
+// primary key. Compressed packets are decompressed and handed on so.
+// Packets it cannot read (a foreign label, a key it does not have, a bad
+// checksum, malformed) pass unchanged; memberlist judges them as before.
+// Other messages are never dropped.
 //
 // A filter is used by one goroutine.
 type repeatFilter struct {
@@ -116,6 +121,16 @@ func (f *repeatFilter) filterPlain(body []byte, now time.Time) (out []byte, chan
 	}
 	if len(body) == 0 {
 		return body, false, true
+	}
+	if body[0] == mlCompressMsg {
+		// Handed on decompressed (memberlist reads both forms), so that
+		// memberlist does not decompress it again.
+		plain, ok := decompress(body[1:])
+		if !ok || len(plain) == 0 || plain[0] == mlCompressMsg {
+			return body, false, true
+		}
+		out, _, keep := f.filterPlain(plain, now)
+		return out, true, keep
 	}
 	f.sweep(now)
 	switch body[0] {
@@ -278,4 +293,81 @@ func joinCompound(parts [][]byte, keep []bool, kept int) []byte {
 		}
 	}
 	return out
+}
+
+// decompress reads the body of a compress message (after its type byte):
+// memberlist's compress{Algo, Buf} struct in msgpack, Algo 0 (LZW, LSB
+// order, 8-bit literals). It reports false for anything else, or for more
+// than a UDP packet's worth of output; memberlist then judges the packet.
+func decompress(b []byte) ([]byte, bool) {
+	n, b, ok := mpMapLen(b)
+	if !ok || n != 2 {
+		return nil, false
+	}
+	algo, data := -1, []byte(nil)
+	for range n {
+		var key []byte
+		if key, b, ok = mpRaw(b); !ok {
+			return nil, false
+		}
+		switch string(key) {
+		case "Algo":
+			if len(b) == 0 || b[0] > 0x7f { // a positive fixint
+				return nil, false
+			}
+			algo, b = int(b[0]), b[1:]
+		case "Buf":
+			if data, b, ok = mpRaw(b); !ok {
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+	}
+	if algo != 0 || data == nil || len(b) != 0 {
+		return nil, false
+	}
+	r := lzw.NewReader(bytes.NewReader(data), lzw.LSB, 8)
+	defer r.Close()
+	out, err := io.ReadAll(io.LimitReader(r, maxUDPPacket+1))
+	if err != nil || len(out) > maxUDPPacket {
+		return nil, false
+	}
+	return out, true
+}
+
+// mpMapLen reads a msgpack map header.
+func mpMapLen(b []byte) (int, []byte, bool) {
+	switch {
+	case len(b) >= 1 && b[0]&0xf0 == 0x80:
+		return int(b[0] & 0x0f), b[1:], true
+	case len(b) >= 3 && b[0] == 0xde:
+		return int(binary.BigEndian.Uint16(b[1:])), b[3:], true
+	}
+	return 0, nil, false
+}
+
+// mpRaw reads a msgpack str or bin value, as go-msgpack writes strings and
+// byte slices.
+func mpRaw(b []byte) (raw, rest []byte, ok bool) {
+	if len(b) == 0 {
+		return nil, nil, false
+	}
+	var n, h int
+	switch c := b[0]; {
+	case c&0xe0 == 0xa0:
+		n, h = int(c&0x1f), 1
+	case (c == 0xd9 || c == 0xc4) && len(b) >= 2:
+		n, h = int(b[1]), 2
+	case (c == 0xda || c == 0xc5) && len(b) >= 3:
+		n, h = int(binary.BigEndian.Uint16(b[1:])), 3
+	case (c == 0xdb || c == 0xc6) && len(b) >= 5:
+		n, h = int(binary.BigEndian.Uint32(b[1:])), 5
+	default:
+		return nil, nil, false
+	}
+	if len(b)-h < n {
+		return nil, nil, false
+	}
+	return b[h : h+n], b[h+n:], true
 }

@@ -51,8 +51,8 @@ func dropped(nodes []*memberlist.Node) (sum uint64) {
 }
 
 // The repeat filter drops the copies of alive messages that gossip brings
-// each member, encrypted or not, and the cluster still forms; with the
-// filter off nothing is dropped.
+// each member, encrypted, compressed or neither, and the cluster still
+// forms; with the filter off nothing is dropped.
 func TestRepeatFilterInCluster(t *testing.T) {
 	f := newFleet(t, 6, 41)
 	nodes := startMesh(t, f, 5, func(*memberlist.Config) {})
@@ -63,6 +63,12 @@ func TestRepeatFilterInCluster(t *testing.T) {
 	keyed := startMesh(t, newFleet(t, 4, 50), 4, func(c *memberlist.Config) { c.SecretKey = bytes.Repeat([]byte{7}, 16) })
 	eventually(t, wait, "an encrypted node drops a repeated alive message", func() bool { return dropped(keyed) > 0 })
 	t.Logf("encrypted, 4 nodes: %d repeats dropped", dropped(keyed))
+	squeezed := startMesh(t, newFleet(t, 4, 54), 4, func(c *memberlist.Config) {
+		c.SecretKey = bytes.Repeat([]byte{8}, 32)
+		c.Tuning.Compression = new(true)
+	})
+	eventually(t, wait, "an encrypted, compressing node drops a repeated alive message", func() bool { return dropped(squeezed) > 0 })
+	t.Logf("encrypted and compressed, 4 nodes: %d repeats dropped", dropped(squeezed))
 	// The encrypted fleet has gossiped as long as the filtering ones.
 	if d := dropped(off); d != 0 {
 		t.Errorf("filter off: %d dropped, want 0", d)

@@ -2,12 +2,14 @@ package memberlist
 
 import (
 	"bytes"
+	"compress/lzw"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-msgpack/v2/codec"
 	ml "github.com/hashicorp/memberlist"
 )
 
@@ -197,4 +199,77 @@ func TestRepeatFilterEncrypted(t *testing.T) {
 	if _, aead := byOther.open(body); aead != nil {
 		t.Fatal("rebuilt packet was not sealed with the primary key")
 	}
+}
+
+// compressed wraps msg as memberlist's compressPayload does: its compress
+// struct, LZW-compressed, encoded by go-msgpack as memberlist encodes it.
+func compressed(t *testing.T, msg []byte) []byte {
+	t.Helper()
+	var z bytes.Buffer
+	w := lzw.NewWriter(&z, lzw.LSB, 8)
+	w.Write(msg)
+	w.Close()
+	out := bytes.NewBuffer([]byte{mlCompressMsg})
+	c := struct {
+		Algo uint8
+		Buf  []byte
+	}{0, z.Bytes()}
+	if err := codec.NewEncoder(out, &codec.MsgpackHandle{}).Encode(&c); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+func TestRepeatFilterCompressed(t *testing.T) {
+	f := newRepeatFilter("", nil, time.Second)
+	now := time.Unix(1000, 0)
+	a, b, ping := msg(mlAliveMsg, "a"), msg(mlAliveMsg, "b"), msg(0, "ping")
+	// Handed on decompressed, so that memberlist does not decompress again.
+	expect(t, "first packet", f, compressed(t, compound(a, ping)), now, compound(a, ping))
+	expect(t, "repeat in a compressed packet with a checksum", f, withCRC(compressed(t, compound(a, b))), now, compound(b))
+	expect(t, "repeats only", f, compressed(t, compound(a, b)), now, nil)
+	big := compressed(t, bytes.Repeat([]byte{0}, maxUDPPacket+1))
+	expect(t, "more than a UDP packet when decompressed", f, big, now, big)
+	nested := compressed(t, compressed(t, a))
+	expect(t, "compressed twice", f, nested, now, nested)
+	for what, p := range map[string][]byte{
+		"not a map":     {mlCompressMsg, 0x90},
+		"unknown key":   {mlCompressMsg, 0x82, 0xa4, 'A', 'l', 'g', 'x', 0, 0xa3, 'B', 'u', 'f', 0xa0},
+		"other algo":    {mlCompressMsg, 0x82, 0xa4, 'A', 'l', 'g', 'o', 1, 0xa3, 'B', 'u', 'f', 0xa0},
+		"short buf":     {mlCompressMsg, 0x82, 0xa4, 'A', 'l', 'g', 'o', 0, 0xa3, 'B', 'u', 'f', 0xa5, 1},
+		"not lzw":       {mlCompressMsg, 0x82, 0xa4, 'A', 'l', 'g', 'o', 0, 0xa3, 'B', 'u', 'f', 0xa2, 0xff, 0xff},
+		"trailing byte": append(compressed(t, a), 0),
+	} {
+		expect(t, what, f, p, now, p)
+	}
+}
+
+// The filter reads packets from the network: any input is handed on whole,
+// rebuilt or dropped, never a panic, and a rebuilt compound splits again.
+func FuzzRepeatFilter(f *testing.F) {
+	a, ping := msg(mlAliveMsg, "a"), msg(0, "ping")
+	f.Add(compound(a, ping))
+	f.Add(withCRC(compound(a, a)))
+	f.Add([]byte{mlCompressMsg, 0x82, 0xa4, 'A', 'l', 'g', 'o', 0, 0xa3, 'B', 'u', 'f', 0xa2, 0x04, 0x01})
+	f.Add([]byte{244, 4, 'b', 'l', 'u', 'e', mlAliveMsg})
+	kr, err := ml.NewKeyring(nil, bytes.Repeat([]byte{1}, 16))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		now := time.Unix(1000, 0)
+		for _, rf := range []*repeatFilter{newRepeatFilter("", nil, time.Second), newRepeatFilter("blue", kr, time.Second)} {
+			for range 2 { // the second time, its alive messages are repeats
+				out, ok := rf.filter(bytes.Clone(p), now)
+				if !ok || rf.keyring != nil || bytes.Equal(out, p) {
+					continue
+				}
+				if len(out) > 0 && out[0] == mlCompoundMsg {
+					if _, ok := splitCompound(out[1:]); !ok {
+						t.Fatalf("rebuilt compound %q does not split", out)
+					}
+				}
+			}
+		}
+	})
 }

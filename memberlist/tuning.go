@@ -63,8 +63,9 @@ type Tuning struct {
 	// change nothing. When many members start together they are most of
 	// memberlist's work (docs/benchmarks.md). Encrypted packets are opened
 	// with the keyring and, when they lose parts, sealed again with its
-	// primary key. Other messages, and packets that are compressed, carry
-	// another label or do not open, pass unread. This is not a memberlist
+	// primary key; compressed ones are handed on decompressed. Other
+	// messages, and packets that carry another label or do not open, pass
+	// unread. This is not a memberlist
 	// setting; Apply ignores it.
 	RepeatFilter *bool
 }
