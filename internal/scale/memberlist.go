@@ -332,8 +332,12 @@ func (c *mlCluster) waitFirst(ctx context.Context, phase string, timeout time.Du
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		done := make(chan struct{})
+		var wg sync.WaitGroup
+		// Wait for a report in progress before the caller moves on (and
+		// kills members, which would then be reported with empty views).
+		defer wg.Wait()
 		defer close(done)
-		go func() {
+		wg.Go(func() {
 			for {
 				select {
 				case <-done:
@@ -342,7 +346,7 @@ func (c *mlCluster) waitFirst(ctx context.Context, phase string, timeout time.Du
 					p(phase, time.Since(start), shortfall(n, count, want))
 				}
 			}
-		}()
+		})
 	}
 	return waitAll(ctx, n, count, want)
 }
