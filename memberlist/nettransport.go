@@ -36,6 +36,7 @@ type udpTransport struct {
 	labels  []metrics.Label
 	wg      sync.WaitGroup
 	down    atomic.Bool
+	closing chan struct{} // closed by Shutdown
 }
 
 var _ ml.NodeAwareTransport = (*udpTransport)(nil)
@@ -54,7 +55,8 @@ func listenTransport(bind string, port int, logger *log.Logger, labels []metrics
 	if ip == nil {
 		return nil, fmt.Errorf("bind address %q is not an IP address", bind)
 	}
-	t := &udpTransport{bind: bind, packets: make(chan *ml.Packet), streams: make(chan net.Conn), logger: logger, labels: labels}
+	t := &udpTransport{bind: bind, packets: make(chan *ml.Packet), streams: make(chan net.Conn), logger: logger, labels: labels,
+		closing: make(chan struct{})}
 	tcp, err := net.ListenTCP("tcp", &net.TCPAddr{IP: ip, Port: port})
 	if err != nil {
 		return nil, fmt.Errorf("failed to start TCP listener on %q port %d: %v", bind, port, err)
@@ -153,9 +155,15 @@ func (t *udpTransport) DialAddressTimeout(a ml.Address, timeout time.Duration) (
 // StreamCh returns the accepted TCP connections.
 func (t *udpTransport) StreamCh() <-chan net.Conn { return t.streams }
 
-// Shutdown closes both listeners and waits for their goroutines.
+// Shutdown closes both listeners and waits for their goroutines. Unlike
+// NetTransport's, they do not wait for memberlist to take a last packet or
+// connection, so Shutdown returns even when no memberlist reads them (one
+// that failed to start).
 func (t *udpTransport) Shutdown() error {
-	t.down.Store(true)
+	if t.down.Swap(true) {
+		return nil
+	}
+	close(t.closing)
 	t.tcp.Close()
 	t.udp.Close()
 	t.wg.Wait()
@@ -178,7 +186,12 @@ func (t *udpTransport) acceptLoop() {
 			continue
 		}
 		delay = 0
-		t.streams <- c
+		select {
+		case t.streams <- c:
+		case <-t.closing:
+			c.Close()
+			return
+		}
 	}
 }
 
@@ -200,7 +213,11 @@ func (t *udpTransport) readLoop() {
 			continue
 		}
 		metrics.IncrCounterWithLabels([]string{"memberlist", "udp", "received"}, float32(n), t.labels)
-		t.packets <- &ml.Packet{Buf: bytes.Clone(buf[:n]), From: net.UDPAddrFromAddrPort(from), Timestamp: now}
+		select {
+		case t.packets <- &ml.Packet{Buf: bytes.Clone(buf[:n]), From: net.UDPAddrFromAddrPort(from), Timestamp: now}:
+		case <-t.closing:
+			return
+		}
 	}
 }
 

@@ -63,16 +63,23 @@ func (t *ctxTransport) pump(rf *repeatFilter) {
 	in := t.NodeAwareTransport.PacketCh()
 	for {
 		select {
-		case p := <-in:
+		case p, open := <-in:
+			if !open {
+				return
+			}
+			if p == nil {
+				continue
+			}
 			buf, ok := rf.filter(p.Buf, p.Timestamp)
 			t.dropped.Store(rf.dropped)
 			if !ok {
 				continue
 			}
 			if cap(buf) > 2*len(buf) {
-				// memberlist's transport reads each packet into a
-				// 64 KiB buffer; a message waiting in memberlist's handler
-				// queue would hold all of it.
+				// A transport given through Tune (memberlist's own
+				// NetTransport, say) may read each packet into a 64 KiB
+				// buffer; a message waiting in memberlist's handler queue
+				// would hold all of it.
 				buf = bytes.Clone(buf)
 			}
 			p.Buf = buf
