@@ -701,8 +701,8 @@ func (r *reconciler) publish() {
 	// and at 1,000 members a new slice each time was a quarter of the
 	// bytes a node allocated while a fleet formed.
 	r.t.mu.Lock()
+	defer r.t.mu.Unlock()
 	connected := r.t.status.Connected
-	r.t.mu.Unlock()
 	if !sameConnected(connected, k, members, desired) {
 		connected = nil
 		if k > 0 {
@@ -714,11 +714,9 @@ func (r *reconciler) publish() {
 			}
 		}
 	}
-	r.t.mu.Lock()
 	r.t.status.Desired = desired
 	r.t.status.Connected = connected
 	r.t.status.Ready = len(connected) >= r.pol.MinNodes
-	r.t.mu.Unlock()
 }
 
 // sameConnected reports whether prev lists, in order, exactly the k

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	metrics "github.com/hashicorp/go-metrics"
@@ -35,7 +34,7 @@ type udpTransport struct {
 	logger  *log.Logger
 	labels  []metrics.Label
 	wg      sync.WaitGroup
-	down    atomic.Bool
+	once    sync.Once
 	closing chan struct{} // closed by Shutdown
 }
 
@@ -160,14 +159,21 @@ func (t *udpTransport) StreamCh() <-chan net.Conn { return t.streams }
 // connection, so Shutdown returns even when no memberlist reads them (one
 // that failed to start).
 func (t *udpTransport) Shutdown() error {
-	if t.down.Swap(true) {
-		return nil
-	}
-	close(t.closing)
+	t.once.Do(func() { close(t.closing) })
 	t.tcp.Close()
 	t.udp.Close()
 	t.wg.Wait()
 	return nil
+}
+
+// closed reports whether Shutdown has begun.
+func (t *udpTransport) closed() bool {
+	select {
+	case <-t.closing:
+		return true
+	default:
+		return false
+	}
 }
 
 func (t *udpTransport) acceptLoop() {
@@ -177,7 +183,7 @@ func (t *udpTransport) acceptLoop() {
 	for {
 		c, err := t.tcp.AcceptTCP()
 		if err != nil {
-			if t.down.Load() {
+			if t.closed() {
 				return
 			}
 			delay = min(max(2*delay, base), most)
@@ -202,7 +208,7 @@ func (t *udpTransport) readLoop() {
 		n, from, err := t.udp.ReadFromUDPAddrPort(buf)
 		now := time.Now()
 		if err != nil {
-			if t.down.Load() {
+			if t.closed() {
 				return
 			}
 			t.logger.Printf("[ERR] memberlist: Error reading UDP packet: %v", err)

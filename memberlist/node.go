@@ -927,4 +927,4 @@ func (e oneLine) Unwrap() error { return e.err }
 
 // RepeatsDropped returns how many repeated alive messages this node dropped
 // before memberlist decoded them (see [Tuning.RepeatFilter]).
-func (n *Node) RepeatsDropped() uint64 { return n.tr.dropped.Load() }
+func (n *Node) RepeatsDropped() uint64 { return n.tr.repeatsDropped() }

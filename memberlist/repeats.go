@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"hash/maphash"
 	"io"
+	"sync/atomic"
 	"time"
 
 	ml "github.com/hashicorp/memberlist"
@@ -46,7 +47,7 @@ const (
 // checksum, malformed) pass unchanged; memberlist judges them as before.
 // Other messages are never dropped.
 //
-// A filter is used by one goroutine.
+// A filter is used by one goroutine; only dropped is read by others.
 type repeatFilter struct {
 	label   string      // the cluster's packet label; other packets pass unread
 	keyring *ml.Keyring // when set, packets are decrypted with its keys
@@ -55,8 +56,8 @@ type repeatFilter struct {
 	seed    maphash.Seed
 	seen    map[uint64]time.Time // hash of an alive message → when it was passed
 	swept   time.Time
-	// dropped counts the alive messages dropped.
-	dropped uint64
+	// dropped counts the alive messages dropped; read by Node.RepeatsDropped.
+	dropped atomic.Uint64
 }
 
 // maxRepeatEntries bounds the filter's memory: when this many distinct alive
@@ -77,15 +78,17 @@ func newRepeatFilter(label string, keyring *ml.Keyring, gossipInterval time.Dura
 }
 
 // filter returns the packet to hand to memberlist (buf itself, or a new
-// packet without the repeated parts), or false to drop buf whole.
+// packet without the repeated parts, whose checksum was verified and is
+// left off), or false to drop buf whole.
 func (f *repeatFilter) filter(buf []byte, now time.Time) ([]byte, bool) {
 	body, label, err := ml.RemoveLabelHeaderFromPacket(buf)
 	if err != nil || label != f.label {
 		return buf, true
 	}
-	var aead cipher.AEAD
-	if f.keyring != nil {
-		if body, aead = f.open(body); aead == nil {
+	encrypted := f.keyring != nil
+	if encrypted {
+		var ok bool
+		if body, ok = f.open(body); !ok {
 			return buf, true
 		}
 	}
@@ -96,7 +99,7 @@ func (f *repeatFilter) filter(buf []byte, now time.Time) ([]byte, bool) {
 	case !changed:
 		return buf, true
 	}
-	if aead != nil {
+	if encrypted {
 		if out = f.seal(out); out == nil {
 			return buf, true
 		}
@@ -171,10 +174,10 @@ const (
 )
 
 // open decrypts body with the keyring's keys as memberlist does, and
-// returns the plaintext and the cipher that opened it, or a nil cipher.
-func (f *repeatFilter) open(body []byte) ([]byte, cipher.AEAD) {
+// reports whether one of them opened it.
+func (f *repeatFilter) open(body []byte) ([]byte, bool) {
 	if len(body) < encOverhead || body[0] != encVersion {
-		return nil, nil
+		return nil, false
 	}
 	nonce, sealed := body[1:1+encNonceSize], body[1+encNonceSize:]
 	for _, key := range f.keyring.GetKeys() {
@@ -183,10 +186,10 @@ func (f *repeatFilter) open(body []byte) ([]byte, cipher.AEAD) {
 			continue
 		}
 		if plain, err := aead.Open(nil, nonce, sealed, []byte(f.label)); err == nil {
-			return plain, aead
+			return plain, true
 		}
 	}
-	return nil, nil
+	return nil, false
 }
 
 // seal encrypts plain with the keyring's primary key, or returns nil.
@@ -228,7 +231,7 @@ func (f *repeatFilter) aead(key []byte) cipher.AEAD {
 func (f *repeatFilter) repeat(msg []byte, now time.Time) bool {
 	h := maphash.Bytes(f.seed, msg)
 	if t, ok := f.seen[h]; ok && now.Sub(t) < f.window {
-		f.dropped++
+		f.dropped.Add(1)
 		return true
 	}
 	if len(f.seen) < maxRepeatEntries {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	ml "github.com/hashicorp/memberlist"
@@ -30,9 +29,9 @@ type ctxTransport struct {
 	ctxs map[string]context.Context // by "host:port"; guarded by mu
 
 	packets  chan *ml.Packet // nil without a filter
+	filter   *repeatFilter   // nil without a filter
 	done     chan struct{}
 	stopOnce sync.Once
-	dropped  atomic.Uint64 // alive messages the filter dropped
 }
 
 // newCtxTransport wraps t; with a non-nil rf, received packets go through
@@ -44,7 +43,7 @@ func newCtxTransport(t ml.Transport, rf *repeatFilter) *ctxTransport {
 	}
 	ct := &ctxTransport{NodeAwareTransport: na, ctxs: map[string]context.Context{}, done: make(chan struct{})}
 	if rf != nil {
-		ct.packets = make(chan *ml.Packet)
+		ct.packets, ct.filter = make(chan *ml.Packet), rf
 		go ct.pump(rf)
 	}
 	return ct
@@ -71,7 +70,6 @@ func (t *ctxTransport) pump(rf *repeatFilter) {
 				continue
 			}
 			buf, ok := rf.filter(p.Buf, p.Timestamp)
-			t.dropped.Store(rf.dropped)
 			if !ok {
 				continue
 			}
@@ -103,6 +101,14 @@ func (t *ctxTransport) Shutdown() error {
 
 // stop ends the filter goroutine; for a memberlist that was never created.
 func (t *ctxTransport) stop() { t.stopOnce.Do(func() { close(t.done) }) }
+
+// repeatsDropped returns how many alive messages the filter dropped.
+func (t *ctxTransport) repeatsDropped() uint64 {
+	if t.filter == nil {
+		return 0
+	}
+	return t.filter.dropped.Load()
+}
 
 // bind makes dials to addr use ctx until the returned function is called.
 func (t *ctxTransport) bind(addr string, ctx context.Context) (unbind func()) {
