@@ -39,7 +39,11 @@ type Topology struct {
 	Observers []Observer   // called for every event
 
 	mu     sync.Mutex
-	status TopologyStatus
+	status TopologyStatus // its Connected is unused: see up
+	// up[i] reports whether status.Desired[i] is connected. The loop
+	// updates it in place after every event; Status builds the Connected
+	// list from it when asked.
+	up []bool
 }
 
 // TopologyStatus is a snapshot of a topology's state.
@@ -64,7 +68,13 @@ func (t *Topology) Status() TopologyStatus {
 	s := t.status
 	s.Name = t.Name
 	s.Desired = slices.Clone(s.Desired)
-	s.Connected = slices.Clone(s.Connected)
+	if len(t.up) == len(s.Desired) {
+		for i, n := range s.Desired {
+			if t.up[i] {
+				s.Connected = append(s.Connected, n)
+			}
+		}
+	}
 	if !s.Running {
 		s.Ready = false
 	}
@@ -107,6 +117,7 @@ func (t *Topology) begin() error {
 		return fmt.Errorf("libcluster: topology %q is already running", t.Name)
 	}
 	t.status = TopologyStatus{Running: true, Ready: t.Policy.MinNodes <= 0}
+	t.up = nil
 	return nil
 }
 
@@ -687,54 +698,26 @@ func (r *reconciler) armRetry(t *time.Timer) {
 	t.Reset(d)
 }
 
-// publish copies the state into the status snapshot.
+// publish copies the state into the status snapshot. It allocates only
+// when the desired set has changed: the loop publishes after every event,
+// and while a fleet of 1,000 members formed, a new Connected slice each
+// time the set grew was a quarter of the bytes a node allocated.
 func (r *reconciler) publish() {
 	desired, members := r.desired(), r.sortedMembers()
+	r.t.mu.Lock()
+	defer r.t.mu.Unlock()
+	if prev := r.t.status.Desired; len(prev) != len(desired) || len(prev) > 0 && &prev[0] != &desired[0] {
+		r.t.up = make([]bool, len(desired)) // desired is a new slice: never written after publication
+	}
 	k := 0
-	for _, m := range members {
+	for i, m := range members {
+		r.t.up[i] = m.connected
 		if m.connected {
 			k++
 		}
 	}
-	// The published slices are never written after publication, so an
-	// unchanged set keeps its slice: the loop publishes after every event,
-	// and at 1,000 members a new slice each time was a quarter of the
-	// bytes a node allocated while a fleet formed.
-	r.t.mu.Lock()
-	defer r.t.mu.Unlock()
-	connected := r.t.status.Connected
-	if !sameConnected(connected, k, members, desired) {
-		connected = nil
-		if k > 0 {
-			connected = make([]Node, 0, k)
-			for i, m := range members {
-				if m.connected {
-					connected = append(connected, desired[i])
-				}
-			}
-		}
-	}
 	r.t.status.Desired = desired
-	r.t.status.Connected = connected
-	r.t.status.Ready = len(connected) >= r.pol.MinNodes
-}
-
-// sameConnected reports whether prev lists, in order, exactly the k
-// connected members (members and desired are in the same order).
-func sameConnected(prev []Node, k int, members []*member, desired []Node) bool {
-	if len(prev) != k {
-		return false
-	}
-	j := 0
-	for i, m := range members {
-		if m.connected {
-			if prev[j] != desired[i] {
-				return false
-			}
-			j++
-		}
-	}
-	return true
+	r.t.status.Ready = k >= r.pol.MinNodes
 }
 
 // strategyFailed records a strategy failure reported by superviseStrategy.
