@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,7 +37,7 @@ type benchRow struct {
 }
 
 func cmdBench(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("bench", "[--transport loopback|sim] [--shared-port] [--protocol [--time-scale K]] [--n 50,100] [--runs 3] [--faults] [--svg plot.svg] [--cpuprofile cpu.out] [--memprofile mem.out]", stderr)
+	fs := newFlags("bench", "[--transport loopback|sim] [--shared-port] [--protocol [--time-scale K]] [--n 50,100] [--runs 3] [--faults] [--svg plot.svg] [--cpuprofile cpu.out] [--memprofile mem.out] [--heapprofile heap.out]", stderr)
 	transport := fs.String("transport", scale.TransportLoopback, "memberlist members in this process over loopback UDP/TCP (loopback) or memberlist's in-memory network (sim)")
 	sizes := fs.String("n", "50", "comma-separated member counts, each 2 to 10000")
 	runs := fs.Int("runs", 3, "runs per member count; min/median/max are over these")
@@ -61,6 +62,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "print who is still short every second to stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (read it with go tool pprof)")
 	memProfile := fs.String("memprofile", "", "write a profile of the whole run's allocations to this file at the end (go tool pprof -sample_index=alloc_space)")
+	heapProfile := fs.String("heapprofile", "", "write a profile of the memory in use to this file when the first run's converge phase ends, while its members still run (go tool pprof -sample_index=inuse_space)")
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
@@ -134,6 +136,21 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 			f.Close()
 		}()
 	}
+	var heapOnce func() // writes the heap profile once; nil without --heapprofile
+	if *heapProfile != "" {
+		f, err := os.Create(*heapProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "libcluster bench: --heapprofile:", err)
+			return exitUsage
+		}
+		defer f.Close()
+		heapOnce = sync.OnceFunc(func() {
+			runtime.GC() // the profile shows the heap as of the last collection
+			if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+				fmt.Fprintln(stderr, "libcluster bench: --heapprofile:", err)
+			}
+		})
+	}
 	tuning := memberlist.Tuning{PushPullInterval: *pushPull, HandoffQueueDepth: *handoff, RetransmitMult: *retransmit,
 		GossipInterval: *gossipInterval, GossipNodes: *gossipNodes, ProbeInterval: *probeInterval, ProbeTimeout: *probeTimeout,
 		SuspicionMult: *suspicion}
@@ -168,7 +185,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 			res := scale.RunMemberlist(ctx, scale.MemberlistOptions{
 				N: n, Transport: *transport, Profile: memberlist.Profile(*profile), Timeout: *timeout, Faults: *faults, SharedPort: *shared,
 				Protocol: *protocol, TimeScale: *timeScale,
-				Tuning: tuning,
+				Tuning: tuning, Converged: heapOnce,
 				Progress: func(phase string, waited time.Duration, short string) {
 					if *verbose {
 						fmt.Fprintf(stderr, "#   %s %v: %s\n", phase, waited.Round(time.Second), short)

@@ -26,6 +26,7 @@ func TestBench(t *testing.T) {
 		{[]string{"--repeat-filter", "1"}, "--repeat-filter \"1\"; want on or off"},
 		{[]string{"--cpuprofile", "/nonexistent/dir/cpu.out"}, "--cpuprofile"},
 		{[]string{"--memprofile", "/nonexistent/dir/mem.out"}, "--memprofile"},
+		{[]string{"--heapprofile", "/nonexistent/dir/heap.out"}, "--heapprofile"},
 		{[]string{"--retransmit-mult", "-1"}, "--retransmit-mult, --gossip-nodes, --suspicion-mult and --handoff-queue-depth must not be negative"},
 		{[]string{"--probe-timeout", "-1s"}, "--probe-timeout must not be negative"},
 	} {
@@ -37,8 +38,9 @@ func TestBench(t *testing.T) {
 	svg := filepath.Join(t.TempDir(), "plot.svg")
 	prof := filepath.Join(t.TempDir(), "cpu.out")
 	memProf := filepath.Join(t.TempDir(), "mem.out")
+	heapProf := filepath.Join(t.TempDir(), "heap.out")
 	code, out, errOut := runCLI(t, 60*time.Second, "bench", "--n", "3,4", "--runs", "1", "--profile", "local", "--json", "--svg", svg,
-		"--compression", "on", "--repeat-filter", "off", "--cpuprofile", prof, "--memprofile", memProf, "--retransmit-mult", "3", "--gossip-interval", "50ms", "--gossip-nodes", "2",
+		"--compression", "on", "--repeat-filter", "off", "--cpuprofile", prof, "--memprofile", memProf, "--heapprofile", heapProf, "--retransmit-mult", "3", "--gossip-interval", "50ms", "--gossip-nodes", "2",
 		"--probe-interval", "500ms", "--probe-timeout", "100ms", "--suspicion-mult", "5")
 	if code != exitOK {
 		t.Fatalf("bench: exit %d; stderr:\n%s", code, errOut)
@@ -67,5 +69,8 @@ func TestBench(t *testing.T) {
 	}
 	if st, err := os.Stat(memProf); err != nil || st.Size() == 0 {
 		t.Errorf("allocation profile: %v (want a non-empty file)", err)
+	}
+	if b, err := os.ReadFile(heapProf); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("heap profile: %v, %.8q (want a gzipped profile)", err, b)
 	}
 }

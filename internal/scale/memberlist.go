@@ -60,6 +60,10 @@ type MemberlistOptions struct {
 	// Progress, if set, is called about once a second while a phase waits,
 	// with the phase, the time it has waited and who is still short.
 	Progress func(phase string, waited time.Duration, short string)
+	// Converged, if set, is called when the converge phase ends, whether
+	// or not it converged, while every member still runs (for a heap
+	// profile of the fleet).
+	Converged func()
 }
 
 // RunMemberlist runs one memberlist scenario like `libcluster run` does it:
@@ -145,7 +149,11 @@ func RunMemberlist(ctx context.Context, o MemberlistOptions) (res Result) {
 	}
 	start := time.Now()
 	all := func(int) int { return o.N - 1 }
-	if err := c.wait(ctx, "converge", o.Timeout, all); err != nil {
+	err := c.wait(ctx, "converge", o.Timeout, all)
+	if o.Converged != nil {
+		o.Converged()
+	}
+	if err != nil {
 		res.Err = fmt.Errorf("converge: %w", err)
 		return res
 	}
@@ -264,6 +272,9 @@ func (c *mlCluster) protocol(ctx context.Context, res Result) Result {
 	all := func(int) int { return c.o.N - 1 }
 	err := c.wait(ctx, "converge", time.Duration(float64(c.o.Timeout)*c.o.TimeScale), all)
 	wall := time.Since(start)
+	if c.o.Converged != nil {
+		c.o.Converged()
+	}
 	if err == nil {
 		wg.Wait() // converged: every join has returned or is about to
 	}
