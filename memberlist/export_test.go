@@ -8,3 +8,11 @@ func SetCoolDown(base, most time.Duration) (restore func()) {
 	coolBase, coolMax = base, most
 	return func() { coolBase, coolMax = b, m }
 }
+
+// Waiting returns how many peers have goroutines waiting for their entry
+// to change.
+func (n *Node) Waiting() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.waits)
+}

@@ -233,6 +233,9 @@ func TestConnectBoundsJoinsInFlight(t *testing.T) {
 	if got := accepted.Load(); got != 1 {
 		t.Fatalf("%d concurrent connects to hung peers opened %d connections; want 1", peers, got)
 	}
+	if w := n.Waiting(); w != 0 {
+		t.Errorf("after every Connect returned, %d peers still have waiters registered; want 0", w)
+	}
 }
 
 // A Connect to a member listed as failed waits for gossip to bring it back

@@ -80,9 +80,9 @@ type Node struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	mu      sync.Mutex
-	seen    map[libcluster.Node]seenAddr // members seen, live or gone; guarded by mu
-	changed chan struct{}                // closed and replaced when seen changes; guarded by mu
+	mu    sync.Mutex
+	seen  map[libcluster.Node]seenAddr  // members seen, live or gone; guarded by mu
+	waits map[libcluster.Node]*peerWait // peers a Connect waits for; guarded by mu
 
 	ev nodeevents.Queue
 
@@ -115,15 +115,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		s:       s,
-		log:     s.log.With("node", string(s.self)),
-		seen:    map[libcluster.Node]seenAddr{},
-		changed: make(chan struct{}),
-		joins:   map[netip.AddrPort]*joinCall{},
-		cool:    map[netip.AddrPort]coolDown{},
-		wanted:  map[libcluster.Node]time.Time{},
-		wake:    make(chan struct{}, 1),
-		slots:   make(chan struct{}, joinSlots),
+		s:      s,
+		log:    s.log.With("node", string(s.self)),
+		seen:   map[libcluster.Node]seenAddr{},
+		waits:  map[libcluster.Node]*peerWait{},
+		joins:  map[netip.AddrPort]*joinCall{},
+		cool:   map[netip.AddrPort]coolDown{},
+		wanted: map[libcluster.Node]time.Time{},
+		wake:   make(chan struct{}, 1),
+		slots:  make(chan struct{}, joinSlots),
 	}
 	c := s.mlConfig(&delegate{n: n}, &n.closed)
 	startErr := func(err error) error {
@@ -446,11 +446,12 @@ func (n *Node) joinSlot(ctx context.Context, peer libcluster.Node) (release func
 		}
 	}()
 	for {
+		alive, changed, done := n.peerState(peer)
 		n.mu.Lock()
-		alive, changed := n.seen[peer].alive, n.changed
 		wait := time.Until(n.joined.Add(joinQuiet))
 		n.mu.Unlock()
 		if alive {
+			done()
 			return nil, false
 		}
 		if wait > 0 {
@@ -463,20 +464,57 @@ func (n *Node) joinSlot(ctx context.Context, peer libcluster.Node) (release func
 			case <-quiet.C:
 			case <-changed:
 			case <-ctx.Done():
+				done()
 				return nil, false
 			}
+			done()
 			continue
 		}
 		select {
 		case n.slots <- struct{}{}:
+			done()
 			if n.isMember(peer) || ctx.Err() != nil { // listed, or given up, while we waited
 				<-n.slots
 				return nil, false
 			}
 			return func() { <-n.slots }, true
 		case <-changed:
+			done()
 		case <-ctx.Done():
+			done()
 			return nil, false
+		}
+	}
+}
+
+// peerWait is a channel closed when one peer's entry in Node.seen
+// changes, shared by the goroutines waiting for that peer. While a fleet
+// forms, each node learns every member and has a Connect waiting for each
+// of up to Parallelism members; one channel for any change woke all of
+// them for each member learned, millions of wake-ups across a fleet of
+// 1,000 in one process.
+type peerWait struct {
+	ch   chan struct{}
+	refs int // goroutines waiting; guarded by Node.mu
+}
+
+// peerState reports whether peer is a live member, and returns a channel
+// closed when its entry next changes; the caller calls done once it stops
+// waiting on the channel.
+func (n *Node) peerState(peer libcluster.Node) (alive bool, changed <-chan struct{}, done func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	w := n.waits[peer]
+	if w == nil {
+		w = &peerWait{ch: make(chan struct{})}
+		n.waits[peer] = w
+	}
+	w.refs++
+	return n.seen[peer].alive, w.ch, func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if w.refs--; w.refs == 0 && n.waits[peer] == w {
+			delete(n.waits, peer)
 		}
 	}
 }
@@ -740,17 +778,19 @@ func (n *Node) waitMember(ctx context.Context, peer libcluster.Node, d time.Dura
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
-		n.mu.Lock()
-		alive, changed := n.seen[peer].alive, n.changed
-		n.mu.Unlock()
+		alive, changed, done := n.peerState(peer)
 		if alive {
+			done()
 			return true
 		}
 		select {
 		case <-changed:
+			done()
 		case <-t.C:
+			done()
 			return false
 		case <-ctx.Done():
+			done()
 			return false
 		}
 	}
@@ -910,8 +950,10 @@ func (n *Node) learn(peer *ml.Node, alive bool) {
 	if alive {
 		delete(n.wanted, name)
 	}
-	close(n.changed)
-	n.changed = make(chan struct{})
+	if w := n.waits[name]; w != nil {
+		close(w.ch)
+		delete(n.waits, name)
+	}
 }
 
 // oneLine wraps an error whose text spans lines (memberlist's multierror
