@@ -83,6 +83,7 @@ type Node struct {
 	mu    sync.Mutex
 	seen  map[libcluster.Node]seenAddr  // members seen, live or gone; guarded by mu
 	waits map[libcluster.Node]*peerWait // peers a Connect waits for; guarded by mu
+	live  int                           // entries of seen that are alive; guarded by mu
 
 	ev nodeevents.Queue
 
@@ -363,7 +364,7 @@ func (n *Node) spread(ctx context.Context, peer libcluster.Node) bool {
 	sa, listed := n.seen[peer]
 	live := 0
 	if listed && !sa.alive {
-		live = n.liveLocked()
+		live = n.live
 	}
 	n.mu.Unlock()
 	if !listed || sa.alive || live == 0 {
@@ -426,13 +427,20 @@ func (n *Node) candidates(ctx context.Context, peer libcluster.Node) ([]netip.Ad
 // (Giving the slot up after a second instead let joins slowed by a loaded
 // machine overlap again, and the 200-member rollout failed.)
 //
-// For joinQuiet after a join succeeded, a Connect whose peer is not listed
-// waits for gossip before it starts another: the node is in a cluster now,
-// and what that cluster knows reaches it within a few gossip rounds; only
-// a peer still missing then (another partition, or not up yet) is joined.
+// For joinQuiet after a join succeeded, stretched by one step per
+// quietStep live members, a Connect whose peer is not listed waits for
+// gossip before it starts another: the node is in a cluster now, and what
+// that cluster knows reaches it within a few gossip rounds; only a peer
+// still missing then (another partition, or not up yet) is joined. The
+// stretch keeps a whole fleet at about quietStep full-state exchanges a
+// second, however large: each exchange carries every member, and at 1,000
+// members in one process a quiet time of one second let the joins take a
+// third of the CPU while the fleet formed (docs/benchmarks.md). A
+// partition still merges at once: any of its members may make the join.
 const (
 	joinSlots = 1
 	joinQuiet = time.Second
+	quietStep = 32
 )
 
 // joinSlot waits for joinQuiet to pass and a join slot to free, until
@@ -448,7 +456,7 @@ func (n *Node) joinSlot(ctx context.Context, peer libcluster.Node) (release func
 	for {
 		alive, changed, done := n.peerState(peer)
 		n.mu.Lock()
-		wait := time.Until(n.joined.Add(joinQuiet))
+		wait := time.Until(n.joined.Add(joinQuiet * time.Duration(1+n.live/quietStep)))
 		n.mu.Unlock()
 		if alive {
 			done()
@@ -576,18 +584,7 @@ func (n *Node) missing() (bool, int) {
 			delete(n.wanted, p)
 		}
 	}
-	return len(n.wanted) > 0, n.liveLocked()
-}
-
-// liveLocked counts the live members seen; n.mu must be held.
-func (n *Node) liveLocked() int {
-	live := 0
-	for _, sa := range n.seen {
-		if sa.alive {
-			live++
-		}
-	}
-	return live
+	return len(n.wanted) > 0, n.live
 }
 
 // syncLoop exchanges state with a random live member while peers are
@@ -944,6 +941,13 @@ func (n *Node) learn(peer *ml.Node, alive bool) {
 		}
 		if len(n.seen) >= maxSeen && !alive {
 			return
+		}
+	}
+	if n.seen[name].alive != alive {
+		if alive {
+			n.live++
+		} else {
+			n.live--
 		}
 	}
 	n.seen[name] = seenAddr{addr: addr, alive: alive}
