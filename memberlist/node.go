@@ -427,20 +427,16 @@ func (n *Node) candidates(ctx context.Context, peer libcluster.Node) ([]netip.Ad
 // (Giving the slot up after a second instead let joins slowed by a loaded
 // machine overlap again, and the 200-member rollout failed.)
 //
-// For joinQuiet after a join succeeded, stretched by one step per
-// quietStep live members, a Connect whose peer is not listed waits for
-// gossip before it starts another: the node is in a cluster now, and what
-// that cluster knows reaches it within a few gossip rounds; only a peer
-// still missing then (another partition, or not up yet) is joined. The
-// stretch keeps a whole fleet at about quietStep full-state exchanges a
-// second, however large: each exchange carries every member, and at 1,000
-// members in one process a quiet time of one second let the joins take a
-// third of the CPU while the fleet formed (docs/benchmarks.md). A
-// partition still merges at once: any of its members may make the join.
+// For joinQuiet after a join succeeded, a Connect whose peer is not listed
+// waits for gossip before it starts another: the node is in a cluster now,
+// and what that cluster knows reaches it within a few gossip rounds; only
+// a peer still missing then (another partition, or not up yet) is joined.
+// (Stretching it by a second per 32 live members, as the sync loop's
+// interval is, cut the joins at 1,000 members but slowed 300 from about
+// 4 s to 8-10 s: there the joins, not gossip, bring the last members.)
 const (
 	joinSlots = 1
 	joinQuiet = time.Second
-	quietStep = 32
 )
 
 // joinSlot waits for joinQuiet to pass and a join slot to free, until
@@ -456,7 +452,7 @@ func (n *Node) joinSlot(ctx context.Context, peer libcluster.Node) (release func
 	for {
 		alive, changed, done := n.peerState(peer)
 		n.mu.Lock()
-		wait := time.Until(n.joined.Add(joinQuiet * time.Duration(1+n.live/quietStep)))
+		wait := time.Until(n.joined.Add(joinQuiet))
 		n.mu.Unlock()
 		if alive {
 			done()
