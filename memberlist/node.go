@@ -83,7 +83,6 @@ type Node struct {
 	mu    sync.Mutex
 	seen  map[libcluster.Node]seenAddr  // members seen, live or gone; guarded by mu
 	waits map[libcluster.Node]*peerWait // peers a Connect waits for; guarded by mu
-	live  int                           // entries of seen that are alive; guarded by mu
 
 	ev nodeevents.Queue
 
@@ -364,7 +363,7 @@ func (n *Node) spread(ctx context.Context, peer libcluster.Node) bool {
 	sa, listed := n.seen[peer]
 	live := 0
 	if listed && !sa.alive {
-		live = n.live
+		live = n.liveLocked()
 	}
 	n.mu.Unlock()
 	if !listed || sa.alive || live == 0 {
@@ -580,7 +579,18 @@ func (n *Node) missing() (bool, int) {
 			delete(n.wanted, p)
 		}
 	}
-	return len(n.wanted) > 0, n.live
+	return len(n.wanted) > 0, n.liveLocked()
+}
+
+// liveLocked counts the live members seen; n.mu must be held.
+func (n *Node) liveLocked() int {
+	live := 0
+	for _, sa := range n.seen {
+		if sa.alive {
+			live++
+		}
+	}
+	return live
 }
 
 // syncLoop exchanges state with a random live member while peers are
@@ -937,13 +947,6 @@ func (n *Node) learn(peer *ml.Node, alive bool) {
 		}
 		if len(n.seen) >= maxSeen && !alive {
 			return
-		}
-	}
-	if n.seen[name].alive != alive {
-		if alive {
-			n.live++
-		} else {
-			n.live--
 		}
 	}
 	n.seen[name] = seenAddr{addr: addr, alive: alive}
