@@ -163,6 +163,29 @@ func TestPruneImmediate(t *testing.T) {
 	}
 }
 
+// The status's connected list follows a desired set that changes: every
+// snapshot lists connected nodes of its own desired set, in order.
+func TestStatusFollowsDesiredSet(t *testing.T) {
+	_, s, topo, _ := pruneScenario(t, libcluster.PruneImmediate)
+	eventually(t, "a and b in the status", func() bool {
+		return slices.Equal(topo.Status().Connected, nodes("a@127.0.0.1", "b@127.0.0.1"))
+	})
+	s.send(t, libcluster.Complete(nodes("a@127.0.0.1", "c@127.0.0.1")))
+	eventually(t, "a and c in the status", func() bool {
+		st := topo.Status()
+		for _, n := range st.Connected {
+			if !slices.Contains(st.Desired, n) {
+				t.Fatalf("status lists %s connected, but it is not desired: %+v", n, st)
+			}
+		}
+		if !slices.IsSorted(st.Connected) {
+			t.Fatalf("connected list not sorted: %v", st.Connected)
+		}
+		return slices.Equal(st.Desired, nodes("a@127.0.0.1", "c@127.0.0.1")) &&
+			slices.Equal(st.Connected, nodes("a@127.0.0.1", "c@127.0.0.1")) && st.Ready
+	})
+}
+
 func TestPruneNever(t *testing.T) {
 	conn, s, topo, b := pruneScenario(t, libcluster.PruneNever)
 	for range 5 {
